@@ -1,0 +1,43 @@
+# opsdash — the two commands: `make up` and `make test`. See README.md.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV_BIN := .venv/bin
+TEST_HOME ?= $(CURDIR)/.local/testrun
+
+.PHONY: help install up down status test check bench lint format
+
+help:
+	@echo "make up      install everything, start every service, build the data once"
+	@echo "make down    stop every service started by make up"
+	@echo "make status  show what runs"
+	@echo "make test    same set-up on throwaway data/ports, then run every test tier"
+	@echo "make bench   scale benchmarks (prints figures)"
+	@echo "make check   ruff + tests"
+
+install:
+	@scripts/install.sh
+
+up: install
+	@$(VENV_BIN)/opsdash up $(if $(SCALE),--scale $(SCALE)) $(if $(DAYS),--days $(DAYS))
+
+down:
+	@[ -x $(VENV_BIN)/opsdash ] && $(VENV_BIN)/opsdash down || true
+
+status: install
+	@$(VENV_BIN)/opsdash status
+
+test: install
+	@scripts/test.sh "$(TEST_HOME)"
+
+lint:
+	@$(VENV_BIN)/ruff check .
+	@$(VENV_BIN)/ruff format --check .
+
+format:
+	@$(VENV_BIN)/ruff format .
+	@$(VENV_BIN)/ruff check --fix .
+
+check: install lint test
+
+bench: install
+	@scripts/bench.sh

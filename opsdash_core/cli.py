@@ -1,0 +1,128 @@
+"""`opsdash`: the one command-line entry point (services, simulator, users, models, pipeline)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from opsdash_core.envfile import ensure_env_file, load_into_environ
+from opsdash_core.settings import PROJECT_ROOT, get_settings, reset_settings
+
+
+def _env_path() -> Path:
+    return Path(os.environ.get("OPSDASH_ENV_FILE", PROJECT_ROOT / ".env"))
+
+
+@click.group()
+def main() -> None:
+    """opsdash: the intelligent operations dashboard for the tutoring marketplace."""
+    load_into_environ(_env_path())
+    reset_settings()
+
+
+@main.command()
+@click.option("--scale", default=None, type=int, help="Simulated customers on first start.")
+@click.option("--days", default=None, type=int, help="Days of simulated history on first start.")
+@click.option("--port-offset", default=0, type=int, help="Shift every default port (tests).")
+@click.option("--infra-only", is_flag=True, help="Only PostgreSQL, Redis and migrations.")
+@click.option("--no-materialize", is_flag=True, help="Skip the first full materialization.")
+def up(scale: int | None, days: int | None, port_offset: int, infra_only: bool,
+       no_materialize: bool) -> None:
+    """Install-free part of `make up`: start every service and build the data once."""
+    from opsdash_core import stack
+    from opsdash_core.services import ServiceError
+
+    env_path = _env_path()
+    home = Path(os.environ.get("OPSDASH_HOME", env_path.parent / ".local"))
+    if ensure_env_file(env_path, home, port_offset):
+        click.echo(f"[opsdash] wrote defaults and generated secrets to {env_path}")
+    load_into_environ(env_path)
+    reset_settings()
+    s = get_settings()
+    scale = scale or int(os.environ.get("SCALE") or stack.DEFAULT_SCALE)
+    days = days or int(os.environ.get("DAYS") or stack.DEFAULT_DAYS)
+    try:
+        if infra_only:
+            stack.infra_up(s)
+        else:
+            stack.up(s, scale, days, materialize=not no_materialize)
+    except ServiceError as exc:
+        click.echo(f"[opsdash] ERROR: {exc}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+def down() -> None:
+    """Stop every service opsdash started (by PID file); data stays."""
+    from opsdash_core import stack
+
+    stack.down(get_settings())
+
+
+@main.command()
+def status() -> None:
+    """Show which services run and where."""
+    from opsdash_core import services
+
+    for name, state, where in services.status(get_settings()):
+        click.echo(f"{name:<20} {state:<22} {where}")
+
+
+@main.command()
+def migrate() -> None:
+    """Apply warehouse migrations (Alembic)."""
+    from opsdash_core import stack
+
+    stack.migrate(get_settings())
+
+
+@main.group()
+def users() -> None:
+    """Manage dashboard users (bcrypt-hashed, roles admin/operator/viewer)."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--role", type=click.Choice(["admin", "operator", "viewer"]), default="viewer")
+@click.password_option(help="Prompted (twice) when not given.")
+def users_add(username: str, role: str, password: str) -> None:
+    """Create a user."""
+    from app_streamlit.auth import create_user
+    from opsdash_core.db import warehouse
+
+    with warehouse() as conn:
+        create_user(conn, username, password, role)
+    click.echo(f"created {role} {username}")
+
+
+@users.command("list")
+def users_list() -> None:
+    """List users and roles."""
+    from opsdash_core.db import fetch_all
+
+    rows = fetch_all(
+        get_settings().warehouse_url,
+        "select username, role, is_active, last_login_at from app.users order by username",
+    )
+    for r in rows:
+        click.echo(f"{r['username']:<20} {r['role']:<9} active={r['is_active']} "
+                   f"last_login={r['last_login_at']}")
+
+
+def _mount_optional() -> None:
+    """Sub-commands that live with the part they drive."""
+    from simulator.cli import sim
+
+    main.add_command(sim)
+    from opsdash_core.sinks import sinks
+
+    main.add_command(sinks)
+    from opsdash_core.models_cli import models
+
+    main.add_command(models)
+
+
+_mount_optional()

@@ -1,0 +1,18 @@
+"""Environment for dbt: profiles.yml reads only these variables (see dbt_project/profiles.yml)."""
+
+from __future__ import annotations
+
+from opsdash_core.settings import Settings
+
+
+def dbt_env(s: Settings) -> dict[str, str]:
+    parts = s.libpq_parts(s.warehouse_url)
+    return {
+        "OPSDASH_DBT_HOST": parts["host"],
+        "OPSDASH_DBT_PORT": parts["port"],
+        "OPSDASH_DBT_USER": parts["user"],
+        "OPSDASH_DBT_PASSWORD": parts["password"],
+        "OPSDASH_DBT_DBNAME": parts["dbname"],
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }

@@ -1,0 +1,105 @@
+"""One place that reads configuration: every part of opsdash imports `get_settings()`.
+
+Values come from the process environment first, then from the env file that `make up`
+writes (`.env`, or the file named by `OPSDASH_ENV_FILE`), then from the defaults below, which
+describe the embedded single-machine deployment.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env_file() -> str:
+    return os.environ.get("OPSDASH_ENV_FILE", str(PROJECT_ROOT / ".env"))
+
+
+class Settings(BaseSettings):
+    """Connection strings, service ports and notification targets."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_file_encoding="utf-8")
+
+    opsdash_home: Path = Field(default=PROJECT_ROOT / ".local")
+
+    pg_port: int = Field(default=55432, alias="OPSDASH_PG_PORT")
+    pg_user: str = Field(default="opsdash", alias="OPSDASH_PG_USER")
+    pg_password: str = Field(default="", alias="OPSDASH_PG_PASSWORD")
+    redis_port: int = Field(default=56379, alias="OPSDASH_REDIS_PORT")
+    dagster_port: int = Field(default=3000, alias="DAGSTER_PORT")
+    mlflow_port: int = Field(default=5000, alias="MLFLOW_PORT")
+    streamlit_port: int = Field(default=8501, alias="STREAMLIT_PORT")
+    support_api_port: int = Field(default=8100, alias="SUPPORT_API_PORT")
+
+    warehouse_url: str = Field(default="", alias="WAREHOUSE_URL")
+    source_url: str = Field(default="", alias="SOURCE_URL")
+    dagster_pg_url: str = Field(default="", alias="DAGSTER_PG_URL")
+    mlflow_backend_url: str = Field(default="", alias="MLFLOW_BACKEND_URL")
+    redis_url: str = Field(default="", alias="REDIS_URL")
+    mlflow_tracking_uri: str = Field(default="", alias="MLFLOW_TRACKING_URI")
+    support_api_url: str = Field(default="", alias="SUPPORT_API_URL")
+    support_api_token: str = Field(default="dev-support-token", alias="SUPPORT_API_TOKEN")
+
+    smtp_host: str = Field(default="127.0.0.1", alias="SMTP_HOST")
+    smtp_port: int = Field(default=1025, alias="SMTP_PORT")
+    alert_email_from: str = Field(default="opsdash@localhost", alias="ALERT_EMAIL_FROM")
+    alert_email_to: str = Field(default="", alias="ALERT_EMAIL_TO")
+    slack_webhook_url: str = Field(default="", alias="SLACK_WEBHOOK_URL")
+    app_cookie_secret: str = Field(default="", alias="OPSDASH_COOKIE_SECRET")
+
+    sim_live: bool | None = Field(default=None, alias="OPSDASH_SIM_LIVE")
+
+    def model_post_init(self, _context: object) -> None:
+        auth = self.pg_user + (f":{self.pg_password}" if self.pg_password else "")
+        base = f"postgresql://{auth}@127.0.0.1:{self.pg_port}"
+        self.warehouse_url = self.warehouse_url or f"{base}/ops"
+        self.source_url = self.source_url or f"{base}/marketplace"
+        self.dagster_pg_url = self.dagster_pg_url or f"{base}/dagster"
+        self.mlflow_backend_url = self.mlflow_backend_url or f"{base}/mlflow"
+        self.redis_url = self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+        self.mlflow_tracking_uri = self.mlflow_tracking_uri or f"http://127.0.0.1:{self.mlflow_port}"
+        self.support_api_url = self.support_api_url or f"http://127.0.0.1:{self.support_api_port}"
+
+    @property
+    def simulator_enabled(self) -> bool:
+        """The simulator stands in for the source only while nobody pointed us at real systems."""
+        if self.sim_live is not None:
+            return self.sim_live
+        local = f"http://127.0.0.1:{self.support_api_port}"
+        return self.support_api_url == local and "127.0.0.1" in self.source_url
+
+    @property
+    def run_dir(self) -> Path:
+        return self.opsdash_home / "run"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.opsdash_home / "logs"
+
+    def libpq_parts(self, url: str | None = None) -> dict[str, str]:
+        """Host/port/user/password/dbname of a URL, for tools (dbt, psql) that want them apart."""
+        parts = urlsplit(url or self.warehouse_url)
+        return {
+            "host": parts.hostname or "127.0.0.1",
+            "port": str(parts.port or 5432),
+            "user": parts.username or "",
+            "password": parts.password or "",
+            "dbname": parts.path.lstrip("/"),
+        }
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings(_env_file=_env_file())  # type: ignore[call-arg]
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests and the CLI change the environment at run time)."""
+    get_settings.cache_clear()

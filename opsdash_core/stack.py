@@ -1,0 +1,167 @@
+"""`opsdash up` / `down`: bring the whole product up on one machine, idempotently."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import psycopg
+
+from opsdash_core import services
+from opsdash_core.services import Service, log
+from opsdash_core.settings import PROJECT_ROOT, Settings
+
+DEFAULT_SCALE = 20_000
+DEFAULT_DAYS = 180
+
+
+def migrate(s: Settings) -> None:
+    """Apply the warehouse migrations (Alembic); a no-op when already at head."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(PROJECT_ROOT / "opsdash_core" / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", s.warehouse_url)
+    command.upgrade(cfg, "head")
+    from opsdash_core.timescale import apply_time_series_layout
+
+    with psycopg.connect(s.warehouse_url, autocommit=True) as conn:
+        mode = apply_time_series_layout(conn)
+    log(f"warehouse migrated (time-series layout: {mode})")
+
+
+def source_has_data(s: Settings) -> bool:
+    with psycopg.connect(s.source_url) as conn:
+        row = conn.execute("select to_regclass('public.tutoring_sessions') is not null").fetchone()
+        if not row or not row[0]:
+            return False
+        return conn.execute("select exists (select 1 from tutoring_sessions)").fetchone()[0]
+
+
+def warehouse_built(s: Settings) -> bool:
+    with psycopg.connect(s.warehouse_url) as conn:
+        row = conn.execute("select to_regclass('marts.customer_health') is not null").fetchone()
+        if not row or not row[0]:
+            return False
+        return conn.execute("select exists (select 1 from marts.customer_health)").fetchone()[0]
+
+
+def run_step(argv: list[str], what: str, env: dict[str, str] | None = None) -> None:
+    """Run one set-up step as a child process, streaming its output; fail loudly."""
+    log(what)
+    started = time.monotonic()
+    result = subprocess.run(argv, cwd=PROJECT_ROOT, env={**os.environ, **(env or {})}, check=False)
+    if result.returncode != 0:
+        raise services.ServiceError(f"{what} failed (exit {result.returncode})")
+    log(f"{what}: done in {time.monotonic() - started:.0f}s")
+
+
+def dagster_env(s: Settings) -> dict[str, str]:
+    home = s.opsdash_home / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
+    return {"DAGSTER_HOME": str(home)}
+
+
+def prepare_dbt(s: Settings) -> None:
+    from opsdash_core.dbt_env import dbt_env
+
+    run_step(
+        [services.venv_bin("dbt"), "parse", "--quiet", "--project-dir", "dbt_project",
+         "--profiles-dir", "dbt_project"],
+        "parsing the dbt project (manifest for Dagster)",
+        env=dbt_env(s),
+    )
+
+
+def materialize_all(s: Settings) -> None:
+    from opsdash_core.dbt_env import dbt_env
+
+    run_step(
+        [services.venv_bin("dagster"), "asset", "materialize", "--select", "*",
+         "-m", "orchestration.definitions"],
+        "materializing every asset once (ingest -> dbt -> train -> score)",
+        env={**dagster_env(s), **dbt_env(s)},
+    )
+
+
+def infra_up(s: Settings) -> None:
+    """PostgreSQL, Redis, databases and migrations: what every other part needs."""
+    services.postgres_start(s)
+    services.redis_start(s)
+    services.postgres_create_databases(s)
+    migrate(s)
+
+
+def up(s: Settings, scale: int, days: int, materialize: bool = True) -> None:
+    infra_up(s)
+    if s.simulator_enabled and not source_has_data(s):
+        run_step(
+            [services.venv_bin("opsdash"), "sim", "generate", "--scale", str(scale),
+             "--days", str(days)],
+            f"generating simulated marketplace history ({scale:,} customers, {days} days)",
+        )
+    ensure_admin(s)
+    prepare_dbt(s)
+    env_for_children = {**dagster_env(s)}
+    os.environ.update(env_for_children)
+    by_name = {svc.name: svc for svc in all_services(s)}
+    for name in ("sinks", "support-api", "mlflow"):
+        if name in by_name:
+            services.start_service(s, by_name[name])
+    if materialize and not warehouse_built(s):
+        materialize_all(s)
+    for name, svc in by_name.items():
+        if name not in ("sinks", "support-api", "mlflow"):
+            services.start_service(s, svc)
+    print_urls(s)
+
+
+def all_services(s: Settings) -> list[Service]:
+    extra: list[Service] = []
+    if s.slack_webhook_url.startswith("http://127.0.0.1") and s.smtp_host == "127.0.0.1":
+        port = os.environ.get("OPSDASH_SINK_HTTP_PORT", "8025")
+        extra.append(Service(
+            "sinks",
+            [services.venv_bin("opsdash"), "sinks", "--smtp-port", str(s.smtp_port),
+             "--http-port", port, "--dir", str(s.opsdash_home / "outbox")],
+            None, f"http://127.0.0.1:{port}/health", 30,
+        ))
+    return extra + services.python_services(s)
+
+
+def ensure_admin(s: Settings) -> None:
+    from app_streamlit.auth import ensure_admin as _ensure_admin
+
+    pw_file = s.opsdash_home / "admin-password"
+    with psycopg.connect(s.warehouse_url) as conn:
+        created = _ensure_admin(conn, pw_file)
+        conn.commit()
+    if created:
+        log(f"created user 'admin'; its password is in {pw_file}")
+
+
+def down(s: Settings) -> None:
+    for svc in reversed(all_services(s)):
+        services.stop_service(s, svc.name)
+    services.redis_stop(s)
+    services.postgres_stop(s)
+
+
+def print_urls(s: Settings) -> None:
+    pw_file: Path = s.opsdash_home / "admin-password"
+    lines = [
+        "",
+        "opsdash is up:",
+        f"  Streamlit app (ops)      http://127.0.0.1:{s.streamlit_port}   user admin, password in {pw_file}",
+        f"  Dagster UI (pipeline)    http://127.0.0.1:{s.dagster_port}",
+        f"  MLflow UI (models)       http://127.0.0.1:{s.mlflow_port}",
+        f"  Support API (simulated)  http://127.0.0.1:{s.support_api_port}/health",
+        f"  PostgreSQL               127.0.0.1:{s.pg_port} (credentials in .env)",
+        f"  Redis                    127.0.0.1:{s.redis_port}",
+        f"  Logs                     {s.log_dir}",
+    ]
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,13 @@
+"""Each domain package exposes `defs: dg.Definitions`; this module lists the domains."""
+
+from __future__ import annotations
+
+import importlib
+
+import dagster as dg
+
+DOMAINS = ("ingestion", "transform", "churn", "alerting")
+
+
+def all_domain_defs() -> list[dg.Definitions]:
+    return [importlib.import_module(f"orchestration.defs.{d}").defs for d in DOMAINS]
