@@ -29,8 +29,9 @@ def main() -> None:
 @click.option("--port-offset", default=0, type=int, help="Shift every default port (tests).")
 @click.option("--infra-only", is_flag=True, help="Only PostgreSQL, Redis and migrations.")
 @click.option("--no-materialize", is_flag=True, help="Skip the first full materialization.")
-def up(scale: int | None, days: int | None, port_offset: int, infra_only: bool,
-       no_materialize: bool) -> None:
+def up(
+    scale: int | None, days: int | None, port_offset: int, infra_only: bool, no_materialize: bool
+) -> None:
     """Install-free part of `make up`: start every service and build the data once."""
     from opsdash_core import stack
     from opsdash_core.services import ServiceError
@@ -91,6 +92,7 @@ def users() -> None:
 def users_add(username: str, role: str, password: str) -> None:
     """Create a user."""
     from app_streamlit.auth import create_user
+
     from opsdash_core.db import warehouse
 
     with warehouse() as conn:
@@ -108,8 +110,10 @@ def users_list() -> None:
         "select username, role, is_active, last_login_at from app.users order by username",
     )
     for r in rows:
-        click.echo(f"{r['username']:<20} {r['role']:<9} active={r['is_active']} "
-                   f"last_login={r['last_login_at']}")
+        click.echo(
+            f"{r['username']:<20} {r['role']:<9} active={r['is_active']} "
+            f"last_login={r['last_login_at']}"
+        )
 
 
 def _mount_optional() -> None:

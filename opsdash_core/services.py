@@ -7,6 +7,7 @@ opsdash did not start is ever touched.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
@@ -49,7 +50,9 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def wait_for(check: Callable[[], bool], what: str, timeout: float, log_file: Path | None = None) -> None:
+def wait_for(
+    check: Callable[[], bool], what: str, timeout: float, log_file: Path | None = None
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -88,7 +91,7 @@ def _ensure_traversable(path: Path) -> None:
             break
         mode = parent.stat().st_mode
         if not mode & 0o001:
-            os.chmod(parent, mode | 0o001)
+            parent.chmod(mode | 0o001)
 
 
 def postgres_start(s: Settings) -> None:
@@ -103,20 +106,31 @@ def postgres_start(s: Settings) -> None:
         data.mkdir(parents=True, exist_ok=True)
         pwfile = s.opsdash_home / "pg" / "pwfile"
         pwfile.write_text(s.pg_password + "\n")
-        os.chmod(pwfile, 0o600)
+        pwfile.chmod(0o600)
         _chown_tree(s.opsdash_home / "pg", PG_OS_USER)
         _ensure_traversable(data.parent)
-        _pg_run([
-            "initdb", "-D", str(data), "-U", s.pg_user, "--pwfile", str(pwfile),
-            "--auth-local=scram-sha-256", "--auth-host=scram-sha-256", "-E", "UTF8",
-            "--locale=C.UTF-8",
-        ])
+        _pg_run(
+            [
+                "initdb",
+                "-D",
+                str(data),
+                "-U",
+                s.pg_user,
+                "--pwfile",
+                str(pwfile),
+                "--auth-local=scram-sha-256",
+                "--auth-host=scram-sha-256",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+            ]
+        )
         pwfile.unlink()
         conf = data / "postgresql.conf"
         conf.write_text(conf.read_text() + _pg_conf(s))
     if not logf.exists():
         logf.touch()
-    _chown_tree(logf, PG_OS_USER) if os.geteuid() == 0 else None
+    _chown_tree(logf, PG_OS_USER)
     _ensure_traversable(s.log_dir)
     log(f"starting PostgreSQL on 127.0.0.1:{s.pg_port}")
     _pg_run(["pg_ctl", "-D", str(data), "-l", str(logf), "-w", "-t", "60", "start"])
@@ -181,11 +195,28 @@ def redis_start(s: Settings) -> None:
     s.log_dir.mkdir(parents=True, exist_ok=True)
     server = shutil.which("redis-server") or "/usr/bin/redis-server"
     log(f"starting Redis on 127.0.0.1:{s.redis_port}")
-    subprocess.run([
-        server, "--bind", "127.0.0.1", "--port", str(s.redis_port), "--daemonize", "yes",
-        "--dir", str(data), "--pidfile", str(s.run_dir / "redis.pid"),
-        "--logfile", str(s.log_dir / "redis.log"), "--save", "300 100", "--protected-mode", "yes",
-    ], check=True)
+    subprocess.run(
+        [
+            server,
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(s.redis_port),
+            "--daemonize",
+            "yes",
+            "--dir",
+            str(data),
+            "--pidfile",
+            str(s.run_dir / "redis.pid"),
+            "--logfile",
+            str(s.log_dir / "redis.log"),
+            "--save",
+            "300 100",
+            "--protected-mode",
+            "yes",
+        ],
+        check=True,
+    )
     wait_for(lambda: port_open(s.redis_port), "Redis", 20, s.log_dir / "redis.log")
 
 
@@ -220,30 +251,69 @@ def python_services(s: Settings) -> list[Service]:
     services = [
         Service(
             "mlflow",
-            [venv_bin("mlflow"), "server", "--host", "127.0.0.1", "--port", str(s.mlflow_port),
-             "--workers", "1", "--backend-store-uri",
-             s.mlflow_backend_url.replace("postgresql://", "postgresql+psycopg2://", 1),
-             "--artifacts-destination", str(home / "mlflow-artifacts"),
-             "--allowed-hosts", f"127.0.0.1:{s.mlflow_port},localhost:{s.mlflow_port}"],
-            s.mlflow_port, f"http://127.0.0.1:{s.mlflow_port}/health", 120, mlflow_env,
+            [
+                venv_bin("mlflow"),
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(s.mlflow_port),
+                "--workers",
+                "1",
+                "--backend-store-uri",
+                s.mlflow_backend_url.replace("postgresql://", "postgresql+psycopg2://", 1),
+                "--artifacts-destination",
+                str(home / "mlflow-artifacts"),
+                "--allowed-hosts",
+                f"127.0.0.1:{s.mlflow_port},localhost:{s.mlflow_port}",
+            ],
+            s.mlflow_port,
+            f"http://127.0.0.1:{s.mlflow_port}/health",
+            120,
+            mlflow_env,
         ),
         Service(
             "dagster-webserver",
-            [venv_bin("dagster-webserver"), "-h", "127.0.0.1", "-p", str(s.dagster_port),
-             "-w", str(PROJECT_ROOT / "workspace.yaml")],
-            s.dagster_port, f"http://127.0.0.1:{s.dagster_port}/server_info", 120, dagster_env,
+            [
+                venv_bin("dagster-webserver"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(s.dagster_port),
+                "-w",
+                str(PROJECT_ROOT / "workspace.yaml"),
+            ],
+            s.dagster_port,
+            f"http://127.0.0.1:{s.dagster_port}/server_info",
+            120,
+            dagster_env,
         ),
         Service(
             "dagster-daemon",
             [venv_bin("dagster-daemon"), "run", "-w", str(PROJECT_ROOT / "workspace.yaml")],
-            None, None, 60, dagster_env,
+            None,
+            None,
+            60,
+            dagster_env,
         ),
         Service(
             "streamlit",
-            [venv_bin("streamlit"), "run", str(PROJECT_ROOT / "app_streamlit" / "app.py"),
-             "--server.address", "127.0.0.1", "--server.port", str(s.streamlit_port),
-             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-            s.streamlit_port, f"http://127.0.0.1:{s.streamlit_port}/_stcore/health", 60,
+            [
+                venv_bin("streamlit"),
+                "run",
+                str(PROJECT_ROOT / "app_streamlit" / "app.py"),
+                "--server.address",
+                "127.0.0.1",
+                "--server.port",
+                str(s.streamlit_port),
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            s.streamlit_port,
+            f"http://127.0.0.1:{s.streamlit_port}/_stcore/health",
+            60,
         ),
     ]
     if s.simulator_enabled:
@@ -255,9 +325,19 @@ def python_services(s: Settings) -> list[Service]:
 def support_api_service(s: Settings) -> Service:
     return Service(
         "support-api",
-        [venv_bin("uvicorn"), "simulator.support_api:app", "--host", "127.0.0.1",
-         "--port", str(s.support_api_port), "--log-level", "warning"],
-        s.support_api_port, f"http://127.0.0.1:{s.support_api_port}/health", 30,
+        [
+            venv_bin("uvicorn"),
+            "simulator.support_api:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(s.support_api_port),
+            "--log-level",
+            "warning",
+        ],
+        s.support_api_port,
+        f"http://127.0.0.1:{s.support_api_port}/health",
+        30,
     )
 
 
@@ -298,9 +378,14 @@ def start_service(s: Settings, svc: Service) -> None:
             )
         env = {**os.environ, **(svc.env or {})}
         with logf.open("ab") as out:
-            proc = subprocess.Popen(  # noqa: S603 - argv built from constants and settings
-                svc.argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=env, cwd=PROJECT_ROOT, start_new_session=True,
+            proc = subprocess.Popen(
+                svc.argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=PROJECT_ROOT,
+                start_new_session=True,
             )
         pidfile.write_text(str(proc.pid))
         log(f"started {svc.name} (pid {proc.pid}, log {logf})")
@@ -316,10 +401,8 @@ def stop_service(s: Settings, name: str, timeout: float = 20.0) -> None:
         pidfile.unlink(missing_ok=True)
         return
     log(f"stopping {name} (pid {pid})")
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and pid_alive(pid):
         time.sleep(0.2)

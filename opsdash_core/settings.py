@@ -64,7 +64,9 @@ class Settings(BaseSettings):
         self.dagster_pg_url = self.dagster_pg_url or f"{base}/dagster"
         self.mlflow_backend_url = self.mlflow_backend_url or f"{base}/mlflow"
         self.redis_url = self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
-        self.mlflow_tracking_uri = self.mlflow_tracking_uri or f"http://127.0.0.1:{self.mlflow_port}"
+        self.mlflow_tracking_uri = (
+            self.mlflow_tracking_uri or f"http://127.0.0.1:{self.mlflow_port}"
+        )
         self.support_api_url = self.support_api_url or f"http://127.0.0.1:{self.support_api_port}"
 
     @property

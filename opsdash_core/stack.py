@@ -70,8 +70,15 @@ def prepare_dbt(s: Settings) -> None:
     from opsdash_core.dbt_env import dbt_env
 
     run_step(
-        [services.venv_bin("dbt"), "parse", "--quiet", "--project-dir", "dbt_project",
-         "--profiles-dir", "dbt_project"],
+        [
+            services.venv_bin("dbt"),
+            "parse",
+            "--quiet",
+            "--project-dir",
+            "dbt_project",
+            "--profiles-dir",
+            "dbt_project",
+        ],
         "parsing the dbt project (manifest for Dagster)",
         env=dbt_env(s),
     )
@@ -81,8 +88,15 @@ def materialize_all(s: Settings) -> None:
     from opsdash_core.dbt_env import dbt_env
 
     run_step(
-        [services.venv_bin("dagster"), "asset", "materialize", "--select", "*",
-         "-m", "orchestration.definitions"],
+        [
+            services.venv_bin("dagster"),
+            "asset",
+            "materialize",
+            "--select",
+            "*",
+            "-m",
+            "orchestration.definitions",
+        ],
         "materializing every asset once (ingest -> dbt -> train -> score)",
         env={**dagster_env(s), **dbt_env(s)},
     )
@@ -100,8 +114,15 @@ def up(s: Settings, scale: int, days: int, materialize: bool = True) -> None:
     infra_up(s)
     if s.simulator_enabled and not source_has_data(s):
         run_step(
-            [services.venv_bin("opsdash"), "sim", "generate", "--scale", str(scale),
-             "--days", str(days)],
+            [
+                services.venv_bin("opsdash"),
+                "sim",
+                "generate",
+                "--scale",
+                str(scale),
+                "--days",
+                str(days),
+            ],
             f"generating simulated marketplace history ({scale:,} customers, {days} days)",
         )
     ensure_admin(s)
@@ -124,12 +145,24 @@ def all_services(s: Settings) -> list[Service]:
     extra: list[Service] = []
     if s.slack_webhook_url.startswith("http://127.0.0.1") and s.smtp_host == "127.0.0.1":
         port = os.environ.get("OPSDASH_SINK_HTTP_PORT", "8025")
-        extra.append(Service(
-            "sinks",
-            [services.venv_bin("opsdash"), "sinks", "--smtp-port", str(s.smtp_port),
-             "--http-port", port, "--dir", str(s.opsdash_home / "outbox")],
-            None, f"http://127.0.0.1:{port}/health", 30,
-        ))
+        extra.append(
+            Service(
+                "sinks",
+                [
+                    services.venv_bin("opsdash"),
+                    "sinks",
+                    "--smtp-port",
+                    str(s.smtp_port),
+                    "--http-port",
+                    port,
+                    "--dir",
+                    str(s.opsdash_home / "outbox"),
+                ],
+                None,
+                f"http://127.0.0.1:{port}/health",
+                30,
+            )
+        )
     return extra + services.python_services(s)
 
 

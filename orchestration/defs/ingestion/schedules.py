@@ -1,0 +1,49 @@
+"""Ingestion cadence from the seed: sessions every 5 min, calls every 15, dimensions hourly."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.lib.ingest.tables import TABLES
+
+
+def _keys(cadence: int) -> list[dg.AssetKey]:
+    return [dg.AssetKey(["raw", t.name]) for t in TABLES if t.cadence_minutes == cadence]
+
+
+ingest_sessions_job = dg.define_asset_job(
+    "ingest_sessions",
+    selection=dg.AssetSelection.assets(*_keys(5)),
+    executor_def=dg.in_process_executor,
+    description="Session requests and sessions, every 5 minutes.",
+)
+ingest_support_calls_job = dg.define_asset_job(
+    "ingest_support_calls",
+    selection=dg.AssetSelection.assets(*_keys(15)),
+    executor_def=dg.in_process_executor,
+    description="Inbound support calls from the support API, every 15 minutes.",
+)
+ingest_dimensions_job = dg.define_asset_job(
+    "ingest_dimensions",
+    selection=dg.AssetSelection.assets(*_keys(60)),
+    executor_def=dg.in_process_executor,
+    description="Customers, tutors, subjects and availability, hourly.",
+)
+
+SCHEDULES = [
+    dg.ScheduleDefinition(
+        job=ingest_sessions_job,
+        cron_schedule="*/5 * * * *",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    ),
+    dg.ScheduleDefinition(
+        job=ingest_support_calls_job,
+        cron_schedule="*/15 * * * *",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    ),
+    dg.ScheduleDefinition(
+        job=ingest_dimensions_job,
+        cron_schedule="7 * * * *",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    ),
+]
