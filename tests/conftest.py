@@ -1,0 +1,67 @@
+"""Shared fixtures: scratch databases on the test cluster that `make test` starts."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from opsdash_core.settings import PROJECT_ROOT, get_settings
+
+
+def _with_db(url: str, dbname: str) -> str:
+    return url.rsplit("/", 1)[0] + "/" + dbname
+
+
+@pytest.fixture
+def scratch_db() -> Iterator[Callable[[str], str]]:
+    """Factory: create an empty database with a unique name, dropped after the test."""
+    created: list[str] = []
+    admin = _with_db(get_settings().warehouse_url, "postgres")
+
+    def make(prefix: str) -> str:
+        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'create database "{name}"')
+        created.append(name)
+        return _with_db(get_settings().warehouse_url, name)
+
+    yield make
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for name in created:
+            conn.execute(f'drop database if exists "{name}" with (force)')
+
+
+def migrate_url(url: str) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(PROJECT_ROOT / "opsdash_core" / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", url)
+    command.upgrade(cfg, "head")
+
+
+def apply_source_schema(url: str) -> None:
+    ddl = Path(PROJECT_ROOT / "simulator" / "schema.sql").read_text()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(ddl)
+
+
+@pytest.fixture
+def warehouse_url(scratch_db: Callable[[str], str]) -> str:
+    """A fresh warehouse database at the latest migration."""
+    url = scratch_db("wh")
+    migrate_url(url)
+    return url
+
+
+@pytest.fixture
+def source_url(scratch_db: Callable[[str], str]) -> str:
+    """A fresh, empty marketplace database with the Rails-style schema."""
+    url = scratch_db("src")
+    apply_source_schema(url)
+    return url
