@@ -80,6 +80,14 @@ def migrate() -> None:
     stack.migrate(get_settings())
 
 
+@main.command()
+def prepare() -> None:
+    """Parse the dbt project so Dagster can load its manifest (part of `up`)."""
+    from opsdash_core import stack
+
+    stack.prepare_dbt(get_settings())
+
+
 @main.group()
 def users() -> None:
     """Manage dashboard users (bcrypt-hashed, roles admin/operator/viewer)."""
@@ -92,7 +100,6 @@ def users() -> None:
 def users_add(username: str, role: str, password: str) -> None:
     """Create a user."""
     from app_streamlit.auth import create_user
-
     from opsdash_core.db import warehouse
 
     with warehouse() as conn:

@@ -14,6 +14,7 @@ cleanup() { .venv/bin/opsdash down >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
 .venv/bin/opsdash up --port-offset 20 --infra-only || exit 1
+.venv/bin/opsdash prepare || exit 1
 
 .venv/bin/pytest "${PYTEST_ARGS[@]:-tests}" -p no:cacheprovider
 rc=$?

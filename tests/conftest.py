@@ -65,3 +65,8 @@ def source_url(scratch_db: Callable[[str], str]) -> str:
     url = scratch_db("src")
     apply_source_schema(url)
     return url
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """End-to-end tests restart services; run them after every other tier."""
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)

@@ -6,7 +6,7 @@ import importlib
 
 import dagster as dg
 
-DOMAINS = ("ingestion", "transform")
+DOMAINS = ("ingestion", "transform", "alerting")
 
 
 def all_domain_defs() -> list[dg.Definitions]:

@@ -1,0 +1,182 @@
+"""Message shapes, skip rules and retry behaviour of opsdash_core.notify, without any server."""
+
+from __future__ import annotations
+
+import smtplib
+from typing import Any
+
+import httpx
+import pytest
+
+from opsdash_core import notify
+from opsdash_core.settings import Settings
+
+
+def _settings(**env: Any) -> Settings:
+    base = {
+        "SMTP_PORT": 2525,
+        "ALERT_EMAIL_TO": "a@example.test, b@example.test",
+        "SLACK_WEBHOOK_URL": "http://127.0.0.1:9/slack/x",
+    }
+    return Settings(**{**base, **env})  # type: ignore[arg-type]
+
+
+def test_recipients_are_split_and_blanks_ignored() -> None:
+    assert notify.recipients(_settings(ALERT_EMAIL_TO=" a@x.test,, b@y.test ,")) == [
+        "a@x.test",
+        "b@y.test",
+    ]
+    assert notify.recipients(_settings(ALERT_EMAIL_TO="")) == []
+
+
+def test_build_email_headers() -> None:
+    msg = notify.build_email(_settings(), "Subject 1", "line one\nline two")
+    assert msg["To"] == "a@example.test, b@example.test"
+    assert msg["From"] == "opsdash@localhost"
+    assert msg["Subject"] == "Subject 1"
+    assert msg["Message-ID"]
+    assert "line two" in msg.get_content()
+
+
+def test_slack_message_is_block_kit_with_fallback_text() -> None:
+    payload = notify.slack_message("Title", "summary", ["one", "two"], "more")
+    assert payload["text"] == "Title: summary"
+    kinds = [b["type"] for b in payload["blocks"]]
+    assert kinds == ["header", "section", "section", "context"]
+    assert payload["blocks"][2]["text"]["text"] == "• one\n• two"
+
+
+def test_slack_message_caps_section_length() -> None:
+    payload = notify.slack_message("T" * 500, "s", [f"line {i}" * 20 for i in range(500)])
+    assert len(payload["blocks"][0]["text"]["text"]) == 150
+    assert all(len(b["text"]["text"]) <= 3000 for b in payload["blocks"] if "text" in b)
+
+
+def test_unconfigured_channels_are_skipped_without_network(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def boom(*_a: object, **_k: object) -> None:
+        raise AssertionError("no network call expected")
+
+    monkeypatch.setattr(smtplib, "SMTP", boom)
+    monkeypatch.setattr(httpx, "post", boom)
+    settings = _settings(ALERT_EMAIL_TO="", SLACK_WEBHOOK_URL="")
+    assert notify.send_email(settings, "s", "b") is False
+    assert notify.send_slack(settings, {"text": "x"}) is False
+    assert notify.skip_reason(settings, "email") == "ALERT_EMAIL_TO is empty"
+    assert notify.skip_reason(_settings(), "slack") is None
+
+
+class _FlakySmtp:
+    """Refuses the connection `failures` times, then accepts."""
+
+    failures = 0
+    calls = 0
+    sent: list[object] = []
+
+    def __init__(self, host: str, port: int, timeout: float) -> None:
+        type(self).calls += 1
+        if type(self).calls <= type(self).failures:
+            raise ConnectionRefusedError(111, "Connection refused")
+
+    def __enter__(self) -> _FlakySmtp:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        return None
+
+    def send_message(self, msg: object) -> None:
+        type(self).sent.append(msg)
+
+
+@pytest.fixture
+def flaky_smtp(monkeypatch: pytest.MonkeyPatch) -> type[_FlakySmtp]:
+    _FlakySmtp.failures, _FlakySmtp.calls, _FlakySmtp.sent = 0, 0, []
+    monkeypatch.setattr(smtplib, "SMTP", _FlakySmtp)
+    monkeypatch.setattr(notify.time, "sleep", lambda _s: None)
+    return _FlakySmtp
+
+
+def test_email_retries_transient_failures(flaky_smtp: type[_FlakySmtp]) -> None:
+    flaky_smtp.failures = 2
+    assert notify.send_email(_settings(), "s", "b") is True
+    assert flaky_smtp.calls == 3
+    assert len(flaky_smtp.sent) == 1
+
+
+def test_email_gives_up_after_three_tries(flaky_smtp: type[_FlakySmtp]) -> None:
+    flaky_smtp.failures = 10
+    with pytest.raises(notify.NotificationError, match=r"after 3 tries.*unreachable") as err:
+        notify.send_email(_settings(), "s", "b")
+    assert err.value.transient
+    assert flaky_smtp.calls == 3
+
+
+def test_backoff_doubles(monkeypatch: pytest.MonkeyPatch, flaky_smtp: type[_FlakySmtp]) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr(notify.time, "sleep", waits.append)
+    flaky_smtp.failures = 10
+    with pytest.raises(notify.NotificationError):
+        notify.send_email(_settings(), "s", "b", tries=4, backoff_s=0.5)
+    assert waits == [0.5, 1.0, 2.0]
+
+
+def test_permanent_smtp_refusal_is_not_retried(
+    monkeypatch: pytest.MonkeyPatch, flaky_smtp: type[_FlakySmtp]
+) -> None:
+    calls: list[int] = []
+
+    class Refusing(_FlakySmtp):
+        def send_message(self, msg: object) -> None:
+            calls.append(1)
+            raise smtplib.SMTPDataError(554, b"rejected")
+
+    monkeypatch.setattr(smtplib, "SMTP", Refusing)
+    with pytest.raises(notify.NotificationError, match=r"after 1 try.*554") as err:
+        notify.send_email(_settings(), "s", "b")
+    assert not err.value.transient
+    assert calls == [1]
+
+
+@pytest.mark.parametrize(
+    ("status", "transient", "calls"), [(503, True, 3), (429, True, 3), (404, False, 1)]
+)
+def test_slack_status_codes(
+    monkeypatch: pytest.MonkeyPatch, status: int, transient: bool, calls: int
+) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def fake_post(url: str, json: dict[str, Any], timeout: float) -> httpx.Response:
+        seen.append(json)
+        return httpx.Response(status, text="nope")
+
+    monkeypatch.setattr(httpx, "post", fake_post)
+    monkeypatch.setattr(notify.time, "sleep", lambda _s: None)
+    with pytest.raises(notify.NotificationError, match=str(status)) as err:
+        notify.send_slack(_settings(), {"text": "x"})
+    assert err.value.transient is transient
+    assert len(seen) == calls
+
+
+def test_slack_connection_error_is_transient(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fake_post(url: str, **_k: object) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    monkeypatch.setattr(httpx, "post", fake_post)
+    monkeypatch.setattr(notify.time, "sleep", lambda _s: None)
+    with pytest.raises(notify.NotificationError, match="unreachable") as err:
+        notify.send_slack(_settings(), {"text": "x"})
+    assert err.value.transient
+
+
+def test_delivery_report_summary() -> None:
+    assert notify.DeliveryReport().summary() == "no pending notifications"
+    report = notify.DeliveryReport(sent=[1, 2], retrying=[3], out_of_time=True)
+    assert report.attempted == 3
+    assert report.summary().startswith("2 sent, 1 to retry, 0 failed, 0 skipped")
+    assert "time budget" in report.summary()
+
+
+def test_enqueue_rejects_unknown_channel() -> None:
+    with pytest.raises(ValueError, match="unknown channel"):
+        notify.enqueue(None, "pager", "s", "b")  # type: ignore[arg-type]
