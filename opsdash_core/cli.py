@@ -99,11 +99,14 @@ def users() -> None:
 @click.password_option(help="Prompted (twice) when not given.")
 def users_add(username: str, role: str, password: str) -> None:
     """Create a user."""
-    from app_streamlit.auth import create_user
+    from app_streamlit.auth import AuthError, create_user
     from opsdash_core.db import warehouse
 
-    with warehouse() as conn:
-        create_user(conn, username, password, role)
+    try:
+        with warehouse() as conn:
+            create_user(conn, username, password, role, actor="cli")
+    except AuthError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"created {role} {username}")
 
 

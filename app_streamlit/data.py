@@ -1,0 +1,284 @@
+"""What the Streamlit pages read, and the cache in front of PostgreSQL.
+
+Every query is a constant with bound parameters. A result is looked up in three places, cheapest
+first: a small per-process cache (so fifty sessions in one Streamlit process that refresh every
+30 s cost one lookup), Redis (shared by every app process, JSON, 30 s TTL) and finally the
+warehouse. Redis being down only makes the app slower: errors open a short circuit breaker and
+the reads go straight to PostgreSQL.
+
+This module imports neither Streamlit nor pandas so that `auth` (used by the CLI) can share the
+Redis client without paying for them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+import psycopg
+import redis
+
+from opsdash_core.db import fetch_all
+from opsdash_core.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+REDIS_TTL_S = 30
+LOCAL_TTL_S = 10.0
+REDIS_RETRY_S = 10.0
+KEY_PREFIX = "opsdash:q:v1"
+
+Row = dict[str, Any]
+
+# ------------------------------------------------------------------------------------ queries
+
+HEALTH_SUMMARY_SQL = """
+select count(*) as customers,
+       count(*) filter (where risk_tier in ('high', 'critical')) as at_risk,
+       count(*) filter (where risk_tier = 'critical') as critical,
+       max(computed_at) as computed_at
+from marts.customer_health
+"""
+
+TIER_COUNTS_SQL = """
+select risk_tier, count(*) as customers
+from marts.customer_health
+group by risk_tier
+"""
+
+# The limit is applied before the lateral join so that only the top rows look up their score.
+TOP_RISK_SQL = """
+with top as (
+    select customer_id, risk_score, risk_tier, days_since_last_session, sessions_30d,
+           avg_rating_30d, inbound_calls_30d, tenure_days
+    from marts.customer_health
+    order by risk_score desc, customer_id
+    limit %(limit)s
+)
+select top.*, latest.churn_probability, latest.top_factors
+from top
+left join lateral (
+    select s.churn_probability, s.top_factors
+    from ml.churn_scores as s
+    where s.customer_id = top.customer_id
+    order by s.scored_at desc
+    limit 1
+) as latest on true
+order by top.risk_score desc, top.customer_id
+"""
+
+# Used while ml.churn_scores does not exist (a warehouse migrated by an older revision).
+TOP_RISK_NO_SCORES_SQL = """
+select customer_id, risk_score, risk_tier, days_since_last_session, sessions_30d,
+       avg_rating_30d, inbound_calls_30d, tenure_days,
+       null::double precision as churn_probability, null::jsonb as top_factors
+from marts.customer_health
+order by risk_score desc, customer_id
+limit %(limit)s
+"""
+
+OPEN_ALERTS_SQL = """
+select count(*) as open_alerts
+from app.alerts
+where status = 'open'
+"""
+
+LATEST_ALERTS_SQL = """
+select id, severity, status, title, rule, entity_type, entity_id, created_at
+from app.alerts
+where status <> 'resolved'
+order by created_at desc, id desc
+limit %(limit)s
+"""
+
+# ------------------------------------------------------------------------------------- redis
+
+_clients: dict[str, redis.Redis] = {}
+_down_until: dict[str, float] = {}
+_clients_lock = threading.Lock()
+
+
+def redis_client(url: str | None = None) -> redis.Redis | None:
+    """A shared client for `url`, or None while the circuit breaker says Redis is down.
+
+    Short socket timeouts keep a dead or unreachable Redis from stalling a page rerun.
+    """
+    url = url or get_settings().redis_url
+    if time.monotonic() < _down_until.get(url, 0.0):
+        return None
+    with _clients_lock:
+        client = _clients.get(url)
+        if client is None:
+            client = redis.Redis.from_url(
+                url, socket_connect_timeout=0.25, socket_timeout=0.5, health_check_interval=30
+            )
+            _clients[url] = client
+        return client
+
+
+def mark_redis_down(url: str | None, error: Exception) -> None:
+    """Skip Redis for a few seconds after an error instead of paying a timeout on every call."""
+    url = url or get_settings().redis_url
+    if time.monotonic() >= _down_until.get(url, 0.0):
+        log.warning("Redis unavailable (%s); using the fallback for %.0fs", error, REDIS_RETRY_S)
+    _down_until[url] = time.monotonic() + REDIS_RETRY_S
+
+
+# ------------------------------------------------------------------------------------- cache
+
+_local: dict[str, tuple[float, Any]] = {}
+_key_locks: dict[str, threading.Lock] = {}
+_local_lock = threading.Lock()
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"cannot cache a {type(value).__name__}")
+
+
+def _normalize(rows: list[Row] | None) -> list[Row] | None:
+    """The JSON round trip every result takes, so Redis hits and misses return the same types."""
+    return json.loads(json.dumps(rows, default=_jsonable))
+
+
+def cache_key(name: str, sql: str, params: Mapping[str, object] | None, url: str) -> str:
+    """Key for one query result. The URL is part of it: two warehouses may share one Redis."""
+    material = json.dumps([url, sql, dict(params or {})], sort_keys=True, default=str)
+    return f"{KEY_PREFIX}:{name}:{hashlib.sha256(material.encode()).hexdigest()[:24]}"
+
+
+def clear_cache() -> None:
+    """Forget the per-process cache (tests, and after the warehouse URL changes)."""
+    with _local_lock:
+        _local.clear()
+
+
+def cached_query(
+    name: str, sql: str, params: Mapping[str, object] | None = None, *, ttl: int = REDIS_TTL_S
+) -> list[Row] | None:
+    """Rows of `sql`, or None when a relation it reads does not exist (yet).
+
+    One thread per process runs a given query at a time; the others wait and take its result,
+    so a burst of refreshing sessions never stampedes the warehouse.
+    """
+    settings = get_settings()
+    key = cache_key(name, sql, params, settings.warehouse_url)
+    local_ttl = min(LOCAL_TTL_S, ttl)
+    hit = _local.get(key)
+    if hit and hit[0] > time.monotonic():
+        return hit[1]
+    with _local_lock:
+        lock = _key_locks.setdefault(key, threading.Lock())
+    with lock:
+        hit = _local.get(key)
+        if hit and hit[0] > time.monotonic():
+            return hit[1]
+        rows = _from_redis(key, settings.redis_url)
+        if rows is _MISS:
+            rows = _from_warehouse(sql, params, settings.warehouse_url)
+            _to_redis(key, rows, ttl, settings.redis_url)
+        _local[key] = (time.monotonic() + local_ttl, rows)
+        return rows  # type: ignore[return-value]
+
+
+_MISS = object()
+
+
+def _from_redis(key: str, url: str) -> object:
+    client = redis_client(url)
+    if client is None:
+        return _MISS
+    try:
+        raw = client.get(key)
+    except redis.RedisError as exc:
+        mark_redis_down(url, exc)
+        return _MISS
+    return _MISS if raw is None else json.loads(raw)
+
+
+def _to_redis(key: str, rows: list[Row] | None, ttl: int, url: str) -> None:
+    client = redis_client(url)
+    if client is None:
+        return
+    try:
+        client.set(key, json.dumps(rows), ex=ttl)
+    except redis.RedisError as exc:
+        mark_redis_down(url, exc)
+
+
+def _from_warehouse(sql: str, params: Mapping[str, object] | None, url: str) -> list[Row] | None:
+    try:
+        rows = fetch_all(url, sql, dict(params) if params else None)
+    except psycopg.errors.UndefinedTable:
+        return None
+    return _normalize(rows)
+
+
+# ---------------------------------------------------------------------------------- loaders
+
+
+@dataclass(frozen=True)
+class HealthSummary:
+    """Headline numbers of marts.customer_health (one row per active customer)."""
+
+    customers: int
+    at_risk: int
+    critical: int
+    computed_at: datetime | None
+
+
+def _parse_ts(value: object) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def health_summary() -> HealthSummary | None:
+    """None while the pipeline has not built marts.customer_health."""
+    rows = cached_query("health_summary", HEALTH_SUMMARY_SQL)
+    if not rows:
+        return None
+    row = rows[0]
+    return HealthSummary(
+        customers=int(row["customers"]),
+        at_risk=int(row["at_risk"]),
+        critical=int(row["critical"]),
+        computed_at=_parse_ts(row["computed_at"]),
+    )
+
+
+def tier_counts() -> dict[str, int] | None:
+    """Customers per risk tier; None while the mart does not exist."""
+    rows = cached_query("tier_counts", TIER_COUNTS_SQL)
+    if rows is None:
+        return None
+    return {str(r["risk_tier"]): int(r["customers"]) for r in rows}
+
+
+def top_risk_customers(limit: int = 50) -> list[Row] | None:
+    """The riskiest customers with their latest churn probability and top factors, if scored."""
+    params = {"limit": limit}
+    rows = cached_query("top_risk", TOP_RISK_SQL, params)
+    if rows is None:
+        rows = cached_query("top_risk_no_scores", TOP_RISK_NO_SCORES_SQL, params)
+    return rows
+
+
+def open_alert_count() -> int | None:
+    """Alerts nobody has acknowledged yet; None while app.alerts does not exist."""
+    rows = cached_query("open_alerts", OPEN_ALERTS_SQL)
+    return None if rows is None else int(rows[0]["open_alerts"])
+
+
+def latest_alerts(limit: int = 20) -> list[Row] | None:
+    """The newest unresolved alerts (open or acknowledged)."""
+    return cached_query("latest_alerts", LATEST_ALERTS_SQL, {"limit": limit})

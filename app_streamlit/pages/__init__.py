@@ -1,0 +1,1 @@
+"""Page modules: each defines `render()`; `app.py` registers them with `st.navigation`."""

@@ -1,0 +1,186 @@
+"""Users, logins, the first admin and login throttling against a migrated scratch warehouse
+and the Redis of the test environment (the throttling tests pass without Redis too)."""
+
+from __future__ import annotations
+
+import stat
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from app_streamlit import auth
+from app_streamlit.auth import AuthError, MemoryLoginLimiter, RedisLoginLimiter, UserExistsError
+from opsdash_core.settings import get_settings
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "correct-horse-1"
+
+
+@pytest.fixture
+def conn(warehouse_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(warehouse_url, autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture
+def limiter() -> MemoryLoginLimiter:
+    """A private limiter, so these tests never lock out each other's users."""
+    return MemoryLoginLimiter()
+
+
+def _audit(conn: psycopg.Connection, username: str) -> list[tuple[str, dict]]:
+    rows = conn.execute(
+        "select action, details from app.audit_log where username = %s order by id", (username,)
+    ).fetchall()
+    return [(action, details) for action, details in rows]
+
+
+def test_create_user_and_verify_login(
+    conn: psycopg.Connection, limiter: MemoryLoginLimiter
+) -> None:
+    created = auth.create_user(conn, "Alice", PASSWORD, "operator", actor="admin")
+    assert (created.username, created.role, created.is_active) == ("alice", "operator", True)
+    stored = conn.execute("select password_hash from app.users where username = 'alice'").fetchone()
+    assert stored is not None
+    assert stored[0].startswith("$2b$12$")
+    assert PASSWORD not in stored[0]
+
+    assert auth.verify_login(conn, "alice", PASSWORD, limiter=limiter) == created
+    assert auth.verify_login(conn, "ALICE", PASSWORD, limiter=limiter) == created
+    assert auth.verify_login(conn, "alice", "wrong-password", limiter=limiter) is None
+    assert auth.verify_login(conn, "nobody", PASSWORD, limiter=limiter) is None
+
+    last_login = conn.execute("select last_login_at from app.users where username = 'alice'")
+    assert last_login.fetchone()[0] is not None  # type: ignore[index]
+    actions = _audit(conn, "alice")
+    assert [a for a, _ in actions] == ["login_success", "login_success", "login_failure"]
+    assert actions[-1][1]["reason"] == "bad_password"
+    assert _audit(conn, "nobody")[0][1]["reason"] == "unknown_user"
+    assert _audit(conn, "admin") == [("user_created", {"user": "alice", "role": "operator"})]
+
+
+def test_duplicate_usernames_are_refused_case_insensitively(conn: psycopg.Connection) -> None:
+    auth.create_user(conn, "bob", PASSWORD, "viewer")
+    with pytest.raises(UserExistsError, match="'bob' already exists"):
+        auth.create_user(conn, "Bob", PASSWORD, "admin")
+    assert conn.execute("select count(*) from app.users").fetchone() == (1,)
+
+
+def test_duplicate_inside_a_caller_transaction_keeps_it_usable(warehouse_url: str) -> None:
+    with psycopg.connect(warehouse_url) as tx_conn:
+        auth.create_user(tx_conn, "carol", PASSWORD, "viewer")
+        with pytest.raises(UserExistsError):
+            auth.create_user(tx_conn, "carol", PASSWORD, "viewer")
+        auth.create_user(tx_conn, "dave", PASSWORD, "viewer")  # savepoint rolled back only
+        tx_conn.commit()
+        names = tx_conn.execute("select username from app.users order by 1").fetchall()
+    assert names == [("carol",), ("dave",)]
+
+
+def test_invalid_role_and_password_are_refused(conn: psycopg.Connection) -> None:
+    with pytest.raises(AuthError, match="Role must be one of"):
+        auth.create_user(conn, "erin", PASSWORD, "root")
+    with pytest.raises(AuthError, match="at least 8"):
+        auth.create_user(conn, "erin", "short", "viewer")
+    assert auth.get_user(conn, "erin") is None
+
+
+def test_set_password(conn: psycopg.Connection, limiter: MemoryLoginLimiter) -> None:
+    auth.create_user(conn, "frank", PASSWORD, "viewer")
+    auth.set_password(conn, "frank", "a-new-password")
+    assert auth.verify_login(conn, "frank", PASSWORD, limiter=limiter) is None
+    assert auth.verify_login(conn, "frank", "a-new-password", limiter=limiter) is not None
+    with pytest.raises(auth.UnknownUserError):
+        auth.set_password(conn, "ghost", "a-new-password")
+
+
+def test_inactive_users_cannot_log_in(
+    conn: psycopg.Connection, limiter: MemoryLoginLimiter
+) -> None:
+    auth.create_user(conn, "gina", PASSWORD, "viewer")
+    conn.execute("update app.users set is_active = false where username = 'gina'")
+    assert auth.verify_login(conn, "gina", PASSWORD, limiter=limiter) is None
+    assert _audit(conn, "gina")[-1][1]["reason"] == "inactive"
+
+
+def test_ensure_admin_is_idempotent(
+    conn: psycopg.Connection, limiter: MemoryLoginLimiter, tmp_path: Path
+) -> None:
+    password_file = tmp_path / "local" / "admin-password"
+    password = auth.ensure_admin(conn, password_file)
+    assert password is not None
+    assert len(password) >= 24
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    assert password_file.read_text().strip() == password
+    admin = auth.verify_login(conn, "admin", password, limiter=limiter)
+    assert admin is not None
+    assert admin.role == "admin"
+
+    assert auth.ensure_admin(conn, password_file) is None
+    assert auth.ensure_admin(conn, tmp_path / "other") is None
+    assert password_file.read_text().strip() == password
+    assert not (tmp_path / "other").exists()
+    assert conn.execute("select count(*) from app.users").fetchone() == (1,)
+
+
+def test_ensure_admin_tightens_an_existing_file(conn: psycopg.Connection, tmp_path: Path) -> None:
+    password_file = tmp_path / "admin-password"
+    password_file.write_text("stale")
+    password_file.chmod(0o644)
+    password = auth.ensure_admin(conn, password_file)
+    assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
+    assert password_file.read_text().strip() == password
+
+
+def _lockout_scenario(conn: psycopg.Connection, limiter: auth.LoginLimiter, name: str) -> None:
+    auth.create_user(conn, name, PASSWORD, "viewer")
+    for _ in range(5):
+        assert auth.verify_login(conn, name, "wrong-password", limiter=limiter) is None
+    assert limiter.locked_for(name) > 0
+    # Locked: even the right password is refused, without spending a bcrypt check.
+    assert auth.verify_login(conn, name, PASSWORD, limiter=limiter) is None
+    reasons = [d["reason"] for a, d in _audit(conn, name) if a == "login_failure"]
+    assert reasons == ["bad_password"] * 5 + ["locked"]
+    limiter.reset(name)
+    assert auth.verify_login(conn, name, PASSWORD, limiter=limiter) is not None
+
+
+def test_login_rate_limit_through_redis(conn: psycopg.Connection) -> None:
+    """Uses the test Redis when it answers; falls back to memory (and still passes) if not."""
+    prefix = f"opsdash:test:{uuid.uuid4().hex[:8]}"
+    limiter = RedisLoginLimiter(get_settings().redis_url, prefix=prefix)
+    try:
+        _lockout_scenario(conn, limiter, "henry")
+    finally:
+        limiter.reset("henry")
+
+
+def test_login_rate_limit_when_redis_is_down(conn: psycopg.Connection) -> None:
+    limiter = RedisLoginLimiter("redis://127.0.0.1:1/0")  # nothing listens there
+    _lockout_scenario(conn, limiter, "irene")
+
+
+def test_redis_limiter_is_shared_between_processes(conn: psycopg.Connection) -> None:
+    """Two limiter objects (two app processes) on one Redis see each other's failures."""
+    from app_streamlit.data import redis_client
+
+    url = get_settings().redis_url
+    client = redis_client(url)
+    try:
+        reachable = client is not None and client.ping()
+    except Exception:
+        reachable = False
+    if not reachable:
+        pytest.skip("test Redis not reachable")
+    prefix = f"opsdash:test:{uuid.uuid4().hex[:8]}"
+    one, two = RedisLoginLimiter(url, prefix=prefix), RedisLoginLimiter(url, prefix=prefix)
+    for _ in range(4):
+        one.record_failure("jack")
+    assert two.record_failure("jack") == two.lockout_s
+    assert one.locked_for("jack") > 0
+    one.reset("jack")
+    assert two.locked_for("jack") == 0

@@ -1,0 +1,163 @@
+"""Password hashing, role hierarchy and the login limiters (no services)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app_streamlit import auth
+from app_streamlit.auth import (
+    AuthError,
+    MemoryLoginLimiter,
+    PermissionDeniedError,
+    RedisLoginLimiter,
+    User,
+)
+
+
+class FakeClock:
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def _user(role: str, *, active: bool = True) -> User:
+    return User(id=1, username=f"u-{role}", role=role, is_active=active)
+
+
+def test_hash_password_uses_bcrypt_cost_12() -> None:
+    hashed = auth.hash_password("correct horse battery")
+    assert hashed.startswith("$2b$12$")
+    assert auth.check_password("correct horse battery", hashed)
+    assert not auth.check_password("correct horse batterY", hashed)
+
+
+def test_hashes_are_salted() -> None:
+    assert auth.hash_password("same-password", rounds=4) != auth.hash_password(
+        "same-password", rounds=4
+    )
+
+
+def test_check_password_without_hash_or_overlong_input_is_false() -> None:
+    hashed = auth.hash_password("x" * 72, rounds=4)
+    assert not auth.check_password("whatever", None)
+    assert not auth.check_password("x" * 73, hashed)
+    assert not auth.check_password("whatever", "not-a-bcrypt-hash")
+
+
+@pytest.mark.parametrize("password", ["short", "", "é" * 37])
+def test_password_policy(password: str) -> None:
+    with pytest.raises(AuthError):
+        auth.validate_password(password)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("Alice", "alice"), ("  bob.smith@ops ", "bob.smith@ops"), ("a1", "a1")]
+)
+def test_usernames_are_normalized(raw: str, expected: str) -> None:
+    assert auth.validate_username(raw) == expected
+
+
+@pytest.mark.parametrize("bad", ["", "a", "-dash", "has space", "semi;colon", "x" * 64])
+def test_bad_usernames_are_rejected(bad: str) -> None:
+    with pytest.raises(AuthError):
+        auth.validate_username(bad)
+
+
+def test_unknown_role_is_rejected() -> None:
+    with pytest.raises(AuthError, match="Role must be one of"):
+        auth.validate_role("superuser")
+
+
+@pytest.mark.parametrize(
+    ("role", "needed", "allowed"),
+    [
+        ("admin", "admin", True),
+        ("admin", "operator", True),
+        ("admin", "viewer", True),
+        ("operator", "admin", False),
+        ("operator", "operator", True),
+        ("operator", "viewer", True),
+        ("viewer", "admin", False),
+        ("viewer", "operator", False),
+        ("viewer", "viewer", True),
+    ],
+)
+def test_role_hierarchy(role: str, needed: str, allowed: bool) -> None:
+    user = _user(role)
+    assert auth.has_role(user, needed) is allowed
+    if allowed:
+        assert auth.require_role(user, needed) is user
+    else:
+        with pytest.raises(PermissionDeniedError):
+            auth.require_role(user, needed)
+
+
+def test_inactive_and_missing_users_have_no_role() -> None:
+    assert not auth.has_role(_user("admin", active=False), "viewer")
+    with pytest.raises(PermissionDeniedError):
+        auth.require_role(None, "viewer")
+
+
+def test_memory_limiter_locks_after_max_failures() -> None:
+    clock = FakeClock()
+    limiter = MemoryLoginLimiter(max_failures=5, window_s=300, lockout_s=900, clock=clock)
+    for _ in range(4):
+        assert limiter.record_failure("alice") == 0
+        clock.advance(10)
+    assert limiter.locked_for("alice") == 0
+    assert limiter.record_failure("alice") == 900
+    assert limiter.locked_for("alice") == 900
+    assert limiter.locked_for("bob") == 0
+    clock.advance(899)
+    assert limiter.locked_for("alice") == pytest.approx(1)
+    clock.advance(2)
+    assert limiter.locked_for("alice") == 0
+    assert limiter.record_failure("alice") == 0  # counting starts afresh after a lockout
+
+
+def test_memory_limiter_window_slides() -> None:
+    clock = FakeClock()
+    limiter = MemoryLoginLimiter(max_failures=3, window_s=60, lockout_s=120, clock=clock)
+    limiter.record_failure("alice")
+    clock.advance(50)
+    limiter.record_failure("alice")
+    clock.advance(20)  # the first failure is now older than the window
+    assert limiter.record_failure("alice") == 0
+    assert limiter.record_failure("alice") == 120
+
+
+def test_memory_limiter_reset_forgets_failures() -> None:
+    clock = FakeClock()
+    limiter = MemoryLoginLimiter(max_failures=2, clock=clock)
+    limiter.record_failure("alice")
+    limiter.reset("alice")
+    assert limiter.record_failure("alice") == 0
+
+
+def test_redis_limiter_falls_back_to_memory_when_redis_is_down() -> None:
+    clock = FakeClock()
+    limiter = RedisLoginLimiter(
+        "redis://127.0.0.1:1/0",  # nothing listens on port 1
+        max_failures=3,
+        lockout_s=60,
+        fallback=MemoryLoginLimiter(clock=clock),
+    )
+    assert limiter.fallback.max_failures == 3
+    for _ in range(2):
+        assert limiter.record_failure("carol") == 0
+    assert limiter.record_failure("carol") == 60
+    assert limiter.locked_for("carol") == 60
+    clock.advance(61)
+    assert limiter.locked_for("carol") == 0
+    limiter.reset("carol")
+
+
+def test_limiter_key_is_normalized_and_bounded() -> None:
+    assert auth.limiter_key("  Alice ") == "alice"
+    assert len(auth.limiter_key("x" * 500)) == 64
+    assert auth.limiter_key("   ") == "-"

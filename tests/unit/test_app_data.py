@@ -1,0 +1,83 @@
+"""The query cache in front of PostgreSQL, with Redis unavailable (no services)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import psycopg
+import pytest
+
+from app_streamlit import data
+from opsdash_core.settings import reset_settings
+
+
+@pytest.fixture
+def no_services(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, object]]]:
+    """Redis and the warehouse replaced: Redis is 'down', queries are recorded."""
+    calls: list[tuple[str, object]] = []
+    monkeypatch.setenv("WAREHOUSE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")
+    reset_settings()
+    data.clear_cache()
+    monkeypatch.setattr(data, "redis_client", lambda url=None: None)
+    yield calls
+    data.clear_cache()
+    monkeypatch.undo()
+    reset_settings()
+
+
+def test_results_are_cached_per_process(no_services: list, monkeypatch: pytest.MonkeyPatch) -> None:
+    def fetch(url: str, sql: str, params: object) -> list[dict]:
+        no_services.append((sql, params))
+        return [{"n": Decimal("1.5"), "at": datetime(2026, 1, 1, tzinfo=UTC)}]
+
+    monkeypatch.setattr(data, "fetch_all", fetch)
+    first = data.cached_query("q", "select 1", {"limit": 3})
+    second = data.cached_query("q", "select 1", {"limit": 3})
+    assert first == second == [{"n": 1.5, "at": "2026-01-01T00:00:00+00:00"}]
+    assert no_services == [("select 1", {"limit": 3})]
+    data.cached_query("q", "select 1", {"limit": 4})
+    assert len(no_services) == 2  # other parameters, other entry
+
+
+def test_missing_relation_reads_as_none(monkeypatch: pytest.MonkeyPatch, no_services: list) -> None:
+    def fetch(url: str, sql: str, params: object) -> list[dict]:
+        raise psycopg.errors.UndefinedTable("relation does not exist")
+
+    monkeypatch.setattr(data, "fetch_all", fetch)
+    assert data.health_summary() is None
+    assert data.tier_counts() is None
+    assert data.top_risk_customers() is None
+    assert data.open_alert_count() is None
+
+
+def test_loaders_build_typed_results(monkeypatch: pytest.MonkeyPatch, no_services: list) -> None:
+    answers = {
+        data.HEALTH_SUMMARY_SQL: [
+            {"customers": 10, "at_risk": 3, "critical": 1, "computed_at": datetime(2026, 1, 1)}
+        ],
+        data.TIER_COUNTS_SQL: [{"risk_tier": "low", "customers": 7}],
+        data.OPEN_ALERTS_SQL: [{"open_alerts": 4}],
+    }
+    monkeypatch.setattr(data, "fetch_all", lambda url, sql, params: answers[sql])
+    summary = data.health_summary()
+    assert summary == data.HealthSummary(10, 3, 1, datetime(2026, 1, 1))
+    assert data.tier_counts() == {"low": 7}
+    assert data.open_alert_count() == 4
+
+
+def test_cache_key_depends_on_warehouse_and_parameters() -> None:
+    a = data.cache_key("q", "select 1", {"limit": 1}, "postgresql://h/a")
+    assert a.startswith("opsdash:q:v1:q:")
+    assert a == data.cache_key("q", "select 1", {"limit": 1}, "postgresql://h/a")
+    assert a != data.cache_key("q", "select 1", {"limit": 1}, "postgresql://h/b")
+    assert a != data.cache_key("q", "select 1", {"limit": 2}, "postgresql://h/a")
+
+
+def test_redis_circuit_breaker_skips_redis_after_an_error() -> None:
+    url = "redis://127.0.0.1:1/9"
+    assert data.redis_client(url) is not None
+    data.mark_redis_down(url, ConnectionError("refused"))
+    assert data.redis_client(url) is None
