@@ -6,7 +6,7 @@ import importlib
 
 import dagster as dg
 
-DOMAINS = ("ingestion", "transform", "alerting")
+DOMAINS = ("ingestion", "transform", "churn", "alerting")
 
 
 def all_domain_defs() -> list[dg.Definitions]:

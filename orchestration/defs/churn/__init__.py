@@ -1,0 +1,7 @@
+"""Churn domain: the churn model (trained, evaluated, registered in MLflow) and daily scores."""
+
+import dagster as dg
+
+from orchestration.defs.churn.assets import churn_model, churn_scores
+
+defs = dg.Definitions(assets=[churn_model, churn_scores])

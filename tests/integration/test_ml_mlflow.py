@@ -1,0 +1,240 @@
+"""The churn model against a real MLflow server (temp dir, free port): registration, aliases,
+promotion, rollback, loading the champion, and both Dagster churn assets end to end."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import dagster as dg
+import httpx
+import numpy as np
+import pandas as pd
+import psycopg
+import pytest
+
+from ml.churn import ChurnParams, evaluate, fit_churn_model, score
+from ml.registry import (
+    MODEL_NAME,
+    champion_version,
+    load_champion,
+    log_and_register,
+    promote,
+    rollback,
+)
+from orchestration.defs.churn.assets import churn_model, churn_scores, score_active_customers
+from orchestration.defs.resources import MlflowResource, WarehouseResource
+
+pytestmark = pytest.mark.integration
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real `mlflow server` (SQLite backend, local artifacts), stopped after the module."""
+    root = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    env = {
+        **os.environ,
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "true",
+    }
+    command = [
+        str(Path(sys.executable).parent / "mlflow"),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--backend-store-uri",
+        f"sqlite:///{root}/mlflow.db",
+        "--artifacts-destination",
+        str(root / "artifacts"),
+    ]
+    with (root / "server.log").open("wb") as log:
+        server = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"{uri}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("mlflow server did not start:\n" + (root / "server.log").read_text())
+            time.sleep(0.5)
+        yield uri
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def synthetic(n: int = 2000) -> tuple[pd.DataFrame, pd.Series]:
+    rng = np.random.default_rng(11)
+    features = pd.DataFrame(
+        {
+            "days_since_last_session": rng.exponential(20, n),
+            "sessions_per_week": rng.poisson(1.5, n).astype(float),
+            "channel_referral": (rng.random(n) < 0.3).astype(float),
+        },
+        index=pd.Index(np.arange(1, n + 1), name="customer_id"),
+    )
+    logit = 0.1 * features["days_since_last_session"] - 1.2 * features["sessions_per_week"]
+    labels = pd.Series((rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int), index=features.index)
+    return features, labels
+
+
+def aliases(uri: str, name: str) -> dict[str, str]:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    return dict(client.get_registered_model(name).aliases)
+
+
+def test_register_promote_rollback_and_load(mlflow_uri: str) -> None:
+    name = f"churn_it_{uuid.uuid4().hex[:6]}"
+    features, labels = synthetic()
+    model = fit_churn_model(features, labels, ChurnParams())
+    metrics = evaluate(model, features, labels).as_dict()
+    params = ChurnParams().as_dict()
+
+    def register(auc: float) -> tuple[str, str]:
+        result = log_and_register(
+            model, {**metrics, "roc_auc": auc}, params, mlflow_uri, name=name, experiment="it"
+        )
+        return result.version, result.alias
+
+    assert register(0.80) == ("1", "champion")
+    assert register(0.795) == ("2", "champion")  # within 0.01: the newer model serves
+    assert aliases(mlflow_uri, name) == {"champion": "2", "previous_champion": "1"}
+    assert register(0.70) == ("3", "challenger")
+    assert aliases(mlflow_uri, name) == {
+        "champion": "2",
+        "previous_champion": "1",
+        "challenger": "3",
+    }
+
+    assert promote(mlflow_uri, name, "3") == "3"
+    assert aliases(mlflow_uri, name) == {"champion": "3", "previous_champion": "2"}
+    assert rollback(mlflow_uri, name) == "2"
+    assert aliases(mlflow_uri, name) == {"champion": "2", "previous_champion": "1"}
+    assert rollback(mlflow_uri, name) == "1"
+    assert aliases(mlflow_uri, name) == {"champion": "1"}
+    with pytest.raises(LookupError):
+        rollback(mlflow_uri, name)
+    assert champion_version(mlflow_uri, name) == "1"
+
+    loaded = load_champion(mlflow_uri, name)
+    assert (loaded.name, loaded.version) == (name, "1")
+    assert loaded.model.feature_names == model.feature_names
+    pd.testing.assert_series_equal(score(loaded.model, features), score(model, features))
+
+
+def seed_warehouse(url: str, customers: int = 1500) -> None:
+    """Customers whose id is a multiple of 3 book every 9 days and stop 80-100 days ago; the
+    others book every 4 days up to two weeks ahead. Features cut 60 days ago separate them."""
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            """
+            insert into raw.customers (id, status, signed_up_at, goal_progress_pct,
+                acquisition_channel, created_at, updated_at)
+            select
+                i, 'active', now() - interval '200 days' + (i %% 30) * interval '1 day',
+                (i * 7) %% 100, (array['organic_search', 'paid_search', 'referral'])[1 + i %% 5 %% 3],
+                now() - interval '200 days', now() - interval '200 days'
+            from generate_series(1, %s) as i
+            """,
+            (customers,),
+        )
+        conn.execute(
+            """
+            insert into raw.sessions (id, customer_id, tutor_id, subject_id, scheduled_at,
+                duration_minutes, status, rating, is_first_session, created_at, updated_at)
+            select
+                row_number() over (), c.id, 1 + (c.id + g) % 17, 1, t.at, 60,
+                case when t.at > now() then 'scheduled' else 'completed' end,
+                case when t.at <= now() then 1 + (c.id + g) % 5 end,
+                g = 0, t.at, t.at
+            from raw.customers as c
+            cross join lateral generate_series(0, 60) as g
+            cross join lateral (
+                select c.signed_up_at
+                    + g * (case when c.id % 3 = 0 then 9 else 4 end) * interval '1 day' as at
+            ) as t
+            where t.at < case
+                when c.id % 3 = 0 then now() - interval '80 days' - (c.id % 20) * interval '1 day'
+                else now() + interval '14 days'
+            end
+            """
+        )
+
+
+def test_churn_assets_end_to_end(mlflow_uri: str, warehouse_url: str) -> None:
+    seed_warehouse(warehouse_url)
+    resources = {
+        "warehouse": WarehouseResource(url=warehouse_url),
+        "mlflow": MlflowResource(tracking_uri=mlflow_uri),
+    }
+    result = dg.materialize([churn_model, churn_scores], resources=resources)
+    assert result.success
+
+    trained = result.asset_materializations_for_node("ml__churn_model")[0].metadata
+    assert trained["auc"].value > 0.9
+    assert trained["alias"].value == "champion"
+    assert trained["horizon_days"].value == 60
+    version = trained["version"].value
+    scored = result.asset_materializations_for_node("ml__churn_scores")[0].metadata
+    assert scored["rows"].value == 1500
+    assert scored["model_version"].value == version
+
+    with psycopg.connect(warehouse_url) as conn:
+        rows = conn.execute(
+            "select count(*), count(distinct scored_at), min(model_name), min(model_version),"
+            " min(jsonb_array_length(top_factors)), max(jsonb_array_length(top_factors))"
+            " from ml.churn_scores"
+        ).fetchone()
+        assert rows == (1500, 1, MODEL_NAME, version, 3, 3)
+        churners, others = conn.execute(
+            "select avg(churn_probability) filter (where customer_id % 3 = 0),"
+            " avg(churn_probability) filter (where customer_id % 3 <> 0) from ml.churn_scores"
+        ).fetchone()
+        assert churners > 0.5 > others
+        first = conn.execute(
+            "select top_factors -> 0 from ml.churn_scores where customer_id = 3"
+        ).fetchone()[0]
+        assert set(first) == {"feature", "label", "value", "shap", "direction"}
+
+        # Rescoring with the same timestamp replaces that run instead of adding to it.
+        at = datetime(2030, 1, 1, tzinfo=UTC)
+        for _ in range(2):
+            outcome = score_active_customers(conn, mlflow_uri, at)
+            conn.commit()
+        assert outcome.rows == 1500
+        count = conn.execute(
+            "select count(*) from ml.churn_scores where scored_at = %s", (at,)
+        ).fetchone()[0]
+        assert count == 1500

@@ -1,0 +1,51 @@
+"""Promotion rules of the churn model registry, without MLflow."""
+
+from __future__ import annotations
+
+import pytest
+
+from ml.registry import choose_alias, history_after_promote, history_after_rollback
+
+
+@pytest.mark.parametrize(
+    ("candidate", "champion", "expected"),
+    [
+        (0.70, None, "champion"),  # first model always serves
+        (0.80, 0.80, "champion"),  # equal
+        (0.85, 0.80, "champion"),  # better
+        (0.795, 0.80, "champion"),  # within tolerance
+        (0.79, 0.80, "champion"),  # exactly at the tolerance
+        (0.78, 0.80, "challenger"),  # clearly worse
+        (float("nan"), 0.80, "challenger"),  # unknown candidate never replaces a champion
+        (0.60, float("nan"), "champion"),  # champion without a known AUC
+    ],
+)
+def test_choose_alias(candidate: float, champion: float | None, expected: str) -> None:
+    assert choose_alias(candidate, champion) == expected
+
+
+def test_choose_alias_tolerance_is_a_parameter() -> None:
+    assert choose_alias(0.78, 0.80, tolerance=0.05) == "champion"
+
+
+def test_history_after_promote() -> None:
+    assert history_after_promote([], None, "1") == ["1"]
+    assert history_after_promote(["1"], "1", "2") == ["1", "2"]
+    # An alias set by hand outside this module is folded into the history.
+    assert history_after_promote([], "3", "4") == ["3", "4"]
+    assert history_after_promote(["1", "2"], "2", "2") == ["1", "2"]
+
+
+def test_history_after_rollback_walks_back() -> None:
+    target, history = history_after_rollback(["1", "2", "3"], "3")
+    assert (target, history) == ("2", ["1", "2"])
+    target, history = history_after_rollback(history, target)
+    assert (target, history) == ("1", ["1"])
+    with pytest.raises(LookupError):
+        history_after_rollback(history, "1")
+
+
+def test_rollback_after_re_promotion() -> None:
+    history = history_after_promote(["1", "2"], "2", "1")
+    assert history == ["1", "2", "1"]
+    assert history_after_rollback(history, "1") == ("2", ["1", "2"])
