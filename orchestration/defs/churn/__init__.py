@@ -3,5 +3,6 @@
 import dagster as dg
 
 from orchestration.defs.churn.assets import churn_model, churn_scores
+from orchestration.defs.churn.schedules import SCHEDULES
 
-defs = dg.Definitions(assets=[churn_model, churn_scores])
+defs = dg.Definitions(assets=[churn_model, churn_scores], schedules=SCHEDULES)

@@ -1,0 +1,27 @@
+"""ML cadence from the seed: retrain weekly (Sunday), score every active customer daily."""
+
+import dagster as dg
+
+train_churn_job = dg.define_asset_job(
+    "train_churn_model",
+    selection=dg.AssetSelection.assets(dg.AssetKey(["ml", "churn_model"])),
+    description="Retrain, evaluate and register the churn model (champion/challenger).",
+)
+score_churn_job = dg.define_asset_job(
+    "score_churn",
+    selection=dg.AssetSelection.assets(dg.AssetKey(["ml", "churn_scores"])),
+    description="Churn probability and top-3 SHAP factors for every active customer.",
+)
+
+SCHEDULES = [
+    dg.ScheduleDefinition(
+        job=train_churn_job,
+        cron_schedule="0 1 * * 0",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    ),
+    dg.ScheduleDefinition(
+        job=score_churn_job,
+        cron_schedule="0 3 * * *",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    ),
+]
