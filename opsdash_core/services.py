@@ -316,10 +316,23 @@ def python_services(s: Settings) -> list[Service]:
             60,
         ),
     ]
+    if s.slack_webhook_url.startswith("http://127.0.0.1") and s.smtp_host == "127.0.0.1":
+        services.insert(0, sinks_service(s))
     if s.simulator_enabled:
         services.insert(0, support_api_service(s))
         services.append(Service("simulator-live", [venv_bin("opsdash"), "sim", "live"], None, None))
     return services
+
+
+def sinks_service(s: Settings) -> Service:
+    """Local stand-ins for the mail relay and Slack, used while no real ones are configured."""
+    port = s.sink_http_port
+    return Service(
+        "sinks",
+        [venv_bin("opsdash"), "sinks", "--smtp-port", str(s.smtp_port), "--http-port",
+         str(port), "--dir", str(s.opsdash_home / "outbox")],
+        None, f"http://127.0.0.1:{port}/health", 30,
+    )
 
 
 def support_api_service(s: Settings) -> Service:

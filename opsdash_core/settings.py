@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     alert_email_from: str = Field(default="opsdash@localhost", alias="ALERT_EMAIL_FROM")
     alert_email_to: str = Field(default="", alias="ALERT_EMAIL_TO")
     slack_webhook_url: str = Field(default="", alias="SLACK_WEBHOOK_URL")
+    sink_http_port: int = Field(default=8025, alias="OPSDASH_SINK_HTTP_PORT")
     app_cookie_secret: str = Field(default="", alias="OPSDASH_COOKIE_SECRET")
 
     sim_live: bool | None = Field(default=None, alias="OPSDASH_SIM_LIVE")

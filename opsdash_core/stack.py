@@ -142,28 +142,7 @@ def up(s: Settings, scale: int, days: int, materialize: bool = True) -> None:
 
 
 def all_services(s: Settings) -> list[Service]:
-    extra: list[Service] = []
-    if s.slack_webhook_url.startswith("http://127.0.0.1") and s.smtp_host == "127.0.0.1":
-        port = os.environ.get("OPSDASH_SINK_HTTP_PORT", "8025")
-        extra.append(
-            Service(
-                "sinks",
-                [
-                    services.venv_bin("opsdash"),
-                    "sinks",
-                    "--smtp-port",
-                    str(s.smtp_port),
-                    "--http-port",
-                    port,
-                    "--dir",
-                    str(s.opsdash_home / "outbox"),
-                ],
-                None,
-                f"http://127.0.0.1:{port}/health",
-                30,
-            )
-        )
-    return extra + services.python_services(s)
+    return services.python_services(s)
 
 
 def ensure_admin(s: Settings) -> None:
