@@ -26,7 +26,8 @@ down:
 status: install
 	@$(VENV_BIN)/opsdash status
 
-test: install
+test:
+	@scripts/install.sh --test
 	@scripts/test.sh "$(TEST_HOME)"
 
 lint:

@@ -7,6 +7,10 @@ cd "$(dirname "$0")/.."
 need_pkgs=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need_pkgs+=(postgresql-15)
 command -v redis-server >/dev/null 2>&1 || need_pkgs+=(redis-server)
+# The browser tests drive Debian's Chromium (never a downloaded browser build).
+if [ "${1:-}" = "--test" ]; then
+  [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
+fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "[install] apt-get install ${need_pkgs[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -20,8 +20,13 @@ OPSDASH = str(Path(sys.executable).parent / "opsdash")
 
 def opsdash(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [OPSDASH, *args], cwd=PROJECT_ROOT, env=os.environ.copy(), text=True,
-        capture_output=True, timeout=timeout, check=False,
+        [OPSDASH, *args],
+        cwd=PROJECT_ROOT,
+        env=os.environ.copy(),
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -73,7 +78,8 @@ def test_mlflow_holds_a_registered_champion(product: dict) -> None:
     s = product["settings"]
     resp = httpx.get(
         f"http://127.0.0.1:{s.mlflow_port}/api/2.0/mlflow/registered-models/alias",
-        params={"name": "churn_logreg", "alias": "champion"}, timeout=10,
+        params={"name": "churn_logreg", "alias": "champion"},
+        timeout=10,
     )
     assert resp.status_code == 200, resp.text
     assert resp.json()["model_version"]["version"]
@@ -90,6 +96,38 @@ def test_second_up_is_quick_and_keeps_data(product: dict) -> None:
     assert "generating simulated" not in result.stdout
     assert count(s.warehouse_url, "raw.sessions") >= before
     print(f"second `opsdash up` took {elapsed:.1f}s")
+
+
+def test_browser_login_shows_the_overview(product: dict) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    s = product["settings"]
+    password = (s.opsdash_home / "admin-password").read_text().strip()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+            ],
+        )
+        page = browser.new_page()
+        page.goto(f"http://127.0.0.1:{s.streamlit_port}/")
+        page.get_by_label("Username").fill("admin")
+        page.get_by_label("Password", exact=True).fill("wrong-password")
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_text("Invalid username or password")).to_be_visible(timeout=20_000)
+        page.get_by_label("Password", exact=True).fill(password)
+        page.get_by_role("button", name="Log in").click()
+        metric = page.get_by_test_id("stMetric").filter(has_text="Active customers")
+        expect(metric).to_be_visible(timeout=30_000)
+        value = metric.get_by_test_id("stMetricValue").inner_text()
+        assert int(value.replace(",", "")) > 100
+        page.screenshot(path=str(s.opsdash_home / "overview.png"), full_page=True)
+        browser.close()
 
 
 def test_down_stops_everything_it_started(product: dict) -> None:
