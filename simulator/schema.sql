@@ -120,6 +120,23 @@ create table if not exists truth.scenarios (
     params jsonb not null default '{}'::jsonb,
     started_at timestamptz not null
 );
+-- The latent traits the simulator's live mode needs to keep each customer on the same model.
+create table if not exists truth.customer_latent (
+    customer_id bigint primary key,
+    rate_per_week double precision not null,
+    main_subject_id bigint not null,
+    second_subject_id bigint,
+    primary_tutor_id bigint,
+    second_tutor_id bigint,
+    utc_offset integer not null,
+    pref_local_hour integer not null,
+    switch_propensity double precision not null,
+    support_propensity double precision not null,
+    learning_rate double precision not null,
+    churn_at timestamptz not null,
+    churn_cause text not null,
+    decline_days double precision not null
+);
 create table if not exists truth.generation (
     id bigserial primary key,
     seed integer not null,
@@ -128,6 +145,8 @@ create table if not exists truth.generation (
     history_end timestamptz not null,
     generated_at timestamptz not null default now()
 );
+-- sessions per week per unit of a customer's latent rate (live mode keeps new customers on it)
+alter table truth.generation add column if not exists rate_scale double precision;
 
 create index if not exists customers_updated_at_idx on customers (updated_at, id);
 create index if not exists tutors_updated_at_idx on tutors (updated_at, id);
@@ -137,3 +156,12 @@ create index if not exists tutor_availabilities_updated_at_idx on tutor_availabi
 create index if not exists session_requests_updated_at_idx on session_requests (updated_at, id);
 create index if not exists tutoring_sessions_updated_at_idx on tutoring_sessions (updated_at, id);
 create index if not exists inbound_calls_updated_at_idx on support.inbound_calls (updated_at, id);
+
+-- What the simulator's live mode and scenarios look up on every tick.
+create index if not exists tutoring_sessions_open_idx on tutoring_sessions (scheduled_at)
+    where status = 'scheduled';
+create index if not exists tutoring_sessions_tutor_idx on tutoring_sessions (tutor_id, scheduled_at);
+create index if not exists session_requests_pending_idx on session_requests (created_at)
+    where status = 'pending';
+create index if not exists inbound_calls_open_idx on support.inbound_calls (created_at)
+    where not resolved;

@@ -1,0 +1,128 @@
+"""`opsdash sim`: generate a marketplace history, keep it live, inject scenarios.
+
+Everything writes into the database at `get_settings().source_url`. Heavy modules (numpy, the
+model) are imported inside the commands so that `opsdash --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import time
+
+import click
+
+from opsdash_core.settings import get_settings
+
+
+@click.group("sim")
+def sim() -> None:
+    """The marketplace simulator (stands in for the Rails app and the support system)."""
+
+
+@sim.command()
+@click.option(
+    "--scale",
+    default=20_000,
+    show_default=True,
+    type=click.IntRange(min=10),
+    help="Customers; sessions/day follow as scale * 0.03.",
+)
+@click.option(
+    "--days",
+    default=180,
+    show_default=True,
+    type=click.IntRange(1, 3650),
+    help="Days of history ending now (UTC, to the minute).",
+)
+@click.option("--seed", default=42, show_default=True, type=int)
+@click.option("--replace", is_flag=True, help="Wipe and regenerate if data already exists.")
+def generate(scale: int, days: int, seed: int, replace: bool) -> None:
+    """Create the schema and write a deterministic history (idempotent without --replace)."""
+    from simulator.generator import generate as run
+
+    run(
+        get_settings().source_url,
+        scale=scale,
+        days=days,
+        seed=seed,
+        replace=replace,
+        echo=click.echo,
+    )
+
+
+@sim.command()
+@click.option(
+    "--interval",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="Seconds between ticks (and the wall-clock span one tick covers).",
+)
+@click.option(
+    "--speed",
+    default=1.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Activity multiplier: 10 writes ten times as many events per tick.",
+)
+@click.option("--once", is_flag=True, help="Write one interval and exit.")
+def live(interval: float, speed: float, once: bool) -> None:
+    """Keep writing new and updated rows at the current time until SIGTERM."""
+    from simulator.live import run_live
+
+    try:
+        run_live(
+            get_settings().source_url, interval=interval, speed=speed, once=once, echo=click.echo
+        )
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@sim.group()
+def inject() -> None:
+    """Inject a scenario now (recorded in truth.scenarios with its start time)."""
+
+
+def _run(fn_name: str, **kwargs: object) -> None:
+    import psycopg
+
+    from simulator import scenarios
+
+    fn = getattr(scenarios, fn_name)
+    try:
+        with psycopg.connect(get_settings().source_url) as conn:
+            fn(conn, now=int(time.time()), echo=click.echo, **kwargs)
+    except (scenarios.ScenarioError, RuntimeError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@inject.command("demand-spike")
+@click.option("--subject", required=True, help="Subject name, e.g. 'Algebra I'.")
+@click.option("--factor", default=4.0, show_default=True, type=click.FloatRange(min=1))
+@click.option("--hours", default=6.0, show_default=True, type=click.FloatRange(min=0.5))
+def demand_spike(subject: str, factor: float, hours: float) -> None:
+    """FACTOR times the subject's demand for the next HOURS."""
+    _run("demand_spike", subject=subject, factor=factor, hours=hours)
+
+
+@inject.command("tutor-no-shows")
+@click.option("--tutor", "tutor_id", required=True, type=int, help="Tutor id.")
+@click.option("--rate", default=0.6, show_default=True, type=click.FloatRange(0, 1))
+@click.option("--hours", default=168.0, show_default=True, type=click.FloatRange(min=0.5))
+def tutor_no_shows(tutor_id: int, rate: float, hours: float) -> None:
+    """The tutor's no-show rate jumps to RATE (recent sessions and the next HOURS)."""
+    _run("tutor_no_shows", tutor_id=tutor_id, rate=rate, hours=hours)
+
+
+@inject.command("support-surge")
+@click.option("--factor", default=5.0, show_default=True, type=click.FloatRange(min=1))
+@click.option("--hours", default=6.0, show_default=True, type=click.FloatRange(min=0.5))
+def support_surge(factor: float, hours: float) -> None:
+    """FACTOR times the usual inbound support calls, now and for HOURS."""
+    _run("support_surge", factor=factor, hours=hours)
+
+
+@inject.command("bad-batch")
+@click.option("--rows", default=50, show_default=True, type=click.IntRange(min=1))
+def bad_batch(rows: int) -> None:
+    """Write invalid rows (with some valid ones) as a buggy deploy would."""
+    _run("bad_batch", rows=rows)
