@@ -18,7 +18,8 @@ import psycopg
 from psycopg import sql
 
 from opsdash_core.settings import PROJECT_ROOT, get_settings
-from simulator.generator import SOURCE_TABLES, ident, scratch_database
+from simulator.pgcopy import ident
+from simulator.sourcedb import SOURCE_TABLES, scratch_database
 
 TARGET_SECONDS = 120
 TRUTH = ("truth.customer_outcomes", "truth.tutor_quality", "truth.customer_latent")

@@ -1,6 +1,6 @@
 """The latent marketplace: subjects, tutors, customers, demand seasonality and why customers churn.
 
-Pure numpy and deterministic for a seed. `generator.py` turns it into history rows and `live.py`
+Pure numpy and deterministic for a seed. `history.py` turns it into history rows and `live.py`
 keeps it running; both draw session outcomes from the helpers at the bottom so that history and
 live rows come from one model. Times are int64 seconds since the Unix epoch (UTC).
 """

@@ -15,9 +15,13 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
-from simulator import generator as g
-from simulator import live
 from simulator import model as m
+from simulator.columns import UNSET
+from simulator.live_calls import call_rows
+from simulator.live_customers import request_rows
+from simulator.live_rows import alloc_ids, insert_rows, stamps, update_rows
+from simulator.live_sessions import match_pending
+from simulator.live_world import World, load_world
 from simulator.model import DAY, HOUR
 
 SURGE_REASON_P = [0.3, 0.15, 0.05, 0.4, 0.0, 0.1]
@@ -66,8 +70,8 @@ def record(conn: psycopg.Connection, scenario: str, params: dict, now: int) -> i
     return int(row[0])
 
 
-def _world(conn: psycopg.Connection, now: int, salt: int) -> tuple[live.World, np.random.Generator]:
-    w = live.load_world(conn)
+def _world(conn: psycopg.Connection, now: int, salt: int) -> tuple[World, np.random.Generator]:
+    w = load_world(conn)
     return w, np.random.default_rng([w.seed, now, salt])
 
 
@@ -101,18 +105,18 @@ def demand_spike(
     likes = (c.main_subject == sid - 1) | (c.second_subject == sid - 1)
     p = (c.rate + 0.1) * np.where(likes, 5.0, 1.0)
     who = rng.choice(c.n, extra, p=p / p.sum())
-    created = live.stamps(rng, extra, now - HOUR, now - 60)
+    created = stamps(rng, extra, now - HOUR, now - 60)
     at = (now + rng.integers(90 * 60, int(max(hours, 2) * HOUR), extra)) // 1800 * 1800
-    cols = live.request_rows(conn, w.ids[who], np.full(extra, sid), at, created)
+    cols = request_rows(conn, w.ids[who], np.full(extra, sid), at, created)
     cols["updated_at"] = np.full(extra, now)
-    live.insert_rows(conn, "session_requests", cols)
+    insert_rows(conn, "session_requests", cols)
     sc = record(
         conn,
         "demand-spike",
         {"subject": name, "subject_id": sid, "factor": factor, "hours": hours},
         now,
     )
-    counts = live.match_pending(conn, w, rng, now - 1, now)
+    counts = match_pending(conn, w, rng, now - 1, now)
     echo(
         f"demand-spike #{sc}: {extra} extra '{name}' requests for the next {hours:g}h "
         f"({counts.get('requests_matched', 0)} matched, "
@@ -150,14 +154,14 @@ def tutor_no_shows(
     )
     flip = ids[rng.random(len(ids)) < rate]
     k = len(flip)
-    live.update_rows(
+    update_rows(
         conn,
         "tutoring_sessions",
         {
             "id": flip,
             "status": np.full(k, "no_show", dtype=object),
             "no_show_by": np.full(k, "tutor", dtype=object),
-            "rating": np.full(k, g.UNSET),
+            "rating": np.full(k, UNSET),
             "updated_at": np.full(k, now),
         },
     )
@@ -167,11 +171,11 @@ def tutor_no_shows(
         taught = np.flatnonzero(w.tutors.teach[ti]) + 1 if ti >= 0 else np.array([1])
         at = (now - rng.integers(2 * HOUR, 48 * HOUR, added)) // HOUR * HOUR
         customers = rng.choice(w.ids, added) if len(w.ids) else np.ones(added, dtype=np.int64)
-        live.insert_rows(
+        insert_rows(
             conn,
             "tutoring_sessions",
             {
-                "id": live.alloc_ids(conn, "tutoring_sessions", added),
+                "id": alloc_ids(conn, "tutoring_sessions", added),
                 "customer_id": customers,
                 "tutor_id": np.full(added, tutor_id),
                 "subject_id": rng.choice(taught, added),
@@ -210,11 +214,9 @@ def support_surge(
     if not c.n:
         raise ScenarioError("no active customers to call support")
     who = rng.choice(c.n, extra, p=c.support_p / c.support_p.sum())
-    cols = live.call_rows(
-        rng, conn, w.ids[who], rng.choice(6, extra, p=SURGE_REASON_P), now - HOUR, now
-    )
+    cols = call_rows(rng, conn, w.ids[who], rng.choice(6, extra, p=SURGE_REASON_P), now - HOUR, now)
     cols["updated_at"] = np.full(extra, now)
-    live.insert_rows(conn, "support.inbound_calls", cols)
+    insert_rows(conn, "support.inbound_calls", cols)
     sc = record(conn, "support-surge", {"factor": factor, "hours": hours}, now)
     echo(
         f"support-surge #{sc}: {extra} extra inbound calls in the past hour; "
@@ -234,7 +236,7 @@ def bad_batch(
     n_bad, n_good = rows, max(rows // 2, 1)
     n = n_bad + n_good
     max_tutor = conn.execute("select coalesce(max(id), 0) from tutors").fetchone()[0]
-    ids = live.alloc_ids(conn, "tutoring_sessions", n)
+    ids = alloc_ids(conn, "tutoring_sessions", n)
     at = (now - rng.integers(HOUR, 6 * HOUR, n)) // HOUR * HOUR
     cols = {
         "id": ids,
@@ -253,21 +255,19 @@ def bad_batch(
     defect[:n_bad] = np.arange(n_bad) % len(DEFECTS)
     rng.shuffle(defect)
     cols["rating"] = np.where(defect == 0, 7, cols["rating"])
-    cols["customer_id"] = np.where(defect == 1, g.UNSET, cols["customer_id"])
+    cols["customer_id"] = np.where(defect == 1, UNSET, cols["customer_id"])
     cols["tutor_id"] = np.where(defect == 2, max_tutor + 1000 + np.arange(n), cols["tutor_id"])
     ahead = now + DAY + rng.integers(0, HOUR, n)
     cols["created_at"] = np.where(defect == 3, ahead, cols["created_at"])
     cols["updated_at"] = np.where(defect == 3, ahead, cols["updated_at"])
-    live.insert_rows(conn, "tutoring_sessions", cols)
+    insert_rows(conn, "tutoring_sessions", cols)
 
     k = max(2, rows // 10)
-    calls = live.call_rows(
-        rng, conn, rng.choice(w.ids, 2 * k), rng.choice(6, 2 * k), now - HOUR, now
-    )
-    calls["customer_id"][: k // 2] = g.UNSET
+    calls = call_rows(rng, conn, rng.choice(w.ids, 2 * k), rng.choice(6, 2 * k), now - HOUR, now)
+    calls["customer_id"][: k // 2] = UNSET
     calls["reason_code"][k // 2 : k] = "refund_please"
     calls["updated_at"] = np.full(2 * k, now)
-    live.insert_rows(conn, "support.inbound_calls", calls)
+    insert_rows(conn, "support.inbound_calls", calls)
 
     out = {name: ids[defect == i].tolist() for i, name in enumerate(DEFECTS)}
     out["valid_session_ids"] = ids[defect < 0].tolist()

@@ -12,7 +12,8 @@ from click.testing import CliRunner
 
 from opsdash_core.settings import get_settings, reset_settings
 from simulator.cli import sim
-from simulator.generator import SOURCE_TABLES, generate, scratch_database, utc_minute
+from simulator.generator import generate, utc_minute
+from simulator.sourcedb import SOURCE_TABLES, scratch_database
 
 pytestmark = pytest.mark.integration
 

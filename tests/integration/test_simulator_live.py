@@ -16,8 +16,10 @@ from click.testing import CliRunner, Result
 
 from opsdash_core.settings import PROJECT_ROOT, get_settings, reset_settings
 from simulator.cli import sim
-from simulator.generator import REASONS, generate, scratch_database, utc_minute
+from simulator.columns import REASONS
+from simulator.generator import generate, utc_minute
 from simulator.scenarios import active_effects
+from simulator.sourcedb import scratch_database
 
 pytestmark = pytest.mark.integration
 
@@ -101,6 +103,12 @@ def test_live_matches_pending_requests_a_minute_later(market: tuple[str, int]) -
             )
             == 0
         )
+        # Let a minute pass for the requests just written, so the next tick may match them.
+        with psycopg.connect(url) as conn:
+            conn.execute(
+                "update session_requests set created_at = created_at - interval '2 minutes'"
+                " where status = 'pending'"
+            )
     assert (
         one(
             url,

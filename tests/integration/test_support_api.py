@@ -17,7 +17,8 @@ import pytest
 
 from opsdash_core.settings import PROJECT_ROOT, get_settings
 from orchestration.lib.ingest.support_client import RetryPolicy, SupportApiClient
-from simulator.generator import generate, scratch_database
+from simulator.generator import generate
+from simulator.sourcedb import scratch_database
 
 pytestmark = pytest.mark.integration
 
