@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str = Field(default="", alias="MLFLOW_TRACKING_URI")
     support_api_url: str = Field(default="", alias="SUPPORT_API_URL")
     support_api_token: str = Field(default="dev-support-token", alias="SUPPORT_API_TOKEN")
+    # Behaviour of the simulated support API (requests/s per token, share of 503s, latency).
+    support_api_rate_limit: int = Field(default=20, alias="SUPPORT_API_RATE_LIMIT")
+    support_api_fault_rate: float = Field(default=0.0, alias="SUPPORT_API_FAULT_RATE")
+    support_api_latency_ms: int = Field(default=0, alias="SUPPORT_API_LATENCY_MS")
 
     smtp_host: str = Field(default="127.0.0.1", alias="SMTP_HOST")
     smtp_port: int = Field(default=1025, alias="SMTP_PORT")

@@ -14,7 +14,6 @@ import binascii
 import hmac
 import json
 import math
-import os
 import random
 import re
 import threading
@@ -72,11 +71,12 @@ class ApiState:
 
     @classmethod
     def from_env(cls) -> ApiState:
+        s = get_settings()
         return cls(
-            token=get_settings().support_api_token,
-            rate_limit=int(os.environ.get("SUPPORT_API_RATE_LIMIT", "20")),
-            fault_rate=float(os.environ.get("SUPPORT_API_FAULT_RATE", "0.0")),
-            latency_ms=int(os.environ.get("SUPPORT_API_LATENCY_MS", "0")),
+            token=s.support_api_token,
+            rate_limit=s.support_api_rate_limit,
+            fault_rate=s.support_api_fault_rate,
+            latency_ms=s.support_api_latency_ms,
         )
 
     def over_limit(self, token: str, now: float) -> bool:
