@@ -1,0 +1,162 @@
+"""Every data_checks suite as a Dagster asset check on its asset (one factory, no copies).
+
+`error` suites are `blocking=True` and fail with ERROR severity, so in a run that also builds
+downstream assets (e.g. raw/sessions -> dbt models) those are skipped and keep their last good
+state; `warn` suites report and alert but never block. A failed check queues an email and a
+Slack message (the alert rules' outbox) and tries to deliver them at once; the outbox sensor
+retries whatever is left.
+
+Great Expectations is imported inside `data_checks` on the first check a process runs, never
+when this module loads.
+"""
+
+# No `from __future__ import annotations`: Dagster reads the context/resource annotations.
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+
+from data_checks import SUITES, CheckResult, LoadFacts, Suite, run_check
+from data_checks.report import markdown, samples, summary
+from data_checks.spec import LoadRun, Severity
+from opsdash_core.notify import deliver_pending
+from opsdash_core.settings import get_settings
+from orchestration.defs.resources import WarehouseResource
+
+# Sending must not hold up the run for long; what is not sent stays pending for the sensor.
+DELIVERY_BUDGET_SECONDS = 10.0
+
+SEVERITY = {Severity.ERROR: dg.AssetCheckSeverity.ERROR, Severity.WARN: dg.AssetCheckSeverity.WARN}
+
+
+def load_facts(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, run_id: str
+) -> LoadFacts | None:
+    """The latest load of `asset_key` as its ingestion asset reported it.
+
+    In the run that just loaded the table, that is this run's materialization; a check
+    executed on its own judges the table's latest load.
+    """
+    event = instance.get_latest_materialization_event(asset_key)
+    mat = event.asset_materialization if event else None
+    if event is None or mat is None:
+        return None
+
+    def _int(name: str) -> int | None:
+        value = mat.metadata.get(name)
+        raw = getattr(value, "value", None)
+        return int(raw) if isinstance(raw, int | float) else None
+
+    rows_read = _int("rows_read")
+    if rows_read is None:
+        return None
+    return LoadFacts(event.run_id or run_id, rows_read, _int("rows_quarantined"))
+
+
+def check_metadata(result: CheckResult) -> dict[str, dg.MetadataValue]:
+    """What the Dagster UI shows on the check evaluation."""
+    meta: dict[str, dg.MetadataValue] = {
+        "summary": dg.MetadataValue.md(markdown(result)),
+        "expectations": dg.MetadataValue.int(len(result.outcomes)),
+        "failed_expectations": dg.MetadataValue.int(len(result.failures)),
+        "window": dg.MetadataValue.text(result.window.describe()),
+        "seconds": dg.MetadataValue.float(round(result.seconds, 3)),
+    }
+    if result.window.rows is not None:
+        meta["rows_checked"] = dg.MetadataValue.int(result.window.rows)
+    if result.failures:
+        meta["observed_values"] = dg.MetadataValue.json(
+            {o.label: o.observed if o.error is None else o.error for o in result.failures}
+        )
+    bad_rows = samples(result)
+    if bad_rows:
+        meta["sample_bad_rows"] = dg.MetadataValue.json(bad_rows)
+    if result.skipped:
+        meta["skipped"] = dg.MetadataValue.json(list(result.skipped))
+    if result.data_docs:
+        meta["data_docs"] = dg.MetadataValue.url(result.data_docs)
+    return meta
+
+
+def to_check_result(result: CheckResult) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        passed=result.success,
+        severity=SEVERITY[result.severity],
+        description=summary(result)[:2000],
+        metadata=check_metadata(result),
+    )
+
+
+def describe(suite: Suite) -> str:
+    """The check's description in the UI: what it guards and every expectation in it."""
+    effect = "Blocks downstream assets when it fails." if suite.blocking else "Warns only."
+    lines = [f"{suite.description} {effect}", "", f"Reads {suite.relation_name}; expectations:"]
+    lines += [f"- {spec.label}" for spec in suite.specs]
+    return "\n".join(lines)
+
+
+def _deliver(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> None:
+    try:
+        report = deliver_pending(
+            warehouse.connect, get_settings(), budget_s=DELIVERY_BUDGET_SECONDS
+        )
+    except Exception as exc:  # the outbox sensor retries; never fail the check on delivery
+        context.log.warning(f"notifications not delivered now, left for the outbox sensor: {exc}")
+        return
+    context.log.info(f"notifications: {report.summary()}")
+
+
+def build_quality_check(suite: Suite) -> dg.AssetChecksDefinition:
+    asset_key = dg.AssetKey(list(suite.asset))
+
+    @dg.asset_check(
+        asset=asset_key,
+        name=suite.check,
+        blocking=suite.blocking,
+        description=describe(suite),
+        metadata={"suite": suite.name, "severity": str(suite.severity)},
+    )
+    def _check(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> dg.AssetCheckResult:
+        run_id = context.run.run_id
+        facts = None
+        if isinstance(suite.window, LoadRun):
+            facts = load_facts(context.instance, asset_key, run_id)
+        run = run_check(warehouse.resolved_url(), suite, run_id=run_id, facts=facts)
+        if run.outbox_ids:
+            _deliver(context, warehouse)
+        return to_check_result(run.result)
+
+    return _check
+
+
+QUALITY_CHECKS: list[dg.AssetChecksDefinition] = [build_quality_check(s) for s in SUITES]
+
+
+def blocking_check_keys(asset_keys: Iterable[dg.AssetKey]) -> list[dg.AssetCheckKey]:
+    wanted = set(asset_keys)
+    return [
+        dg.AssetCheckKey(dg.AssetKey(list(s.asset)), s.check)
+        for s in SUITES
+        if s.blocking and dg.AssetKey(list(s.asset)) in wanted
+    ]
+
+
+def failed_blocking_checks(
+    instance: dg.DagsterInstance, asset_keys: Iterable[dg.AssetKey]
+) -> list[dg.AssetCheckKey]:
+    """Blocking checks on `asset_keys` whose latest evaluation failed.
+
+    Blocking only stops downstream steps in the same run; a job that builds the marts in a
+    separate run (e.g. a schedule) can call this first and skip while raw data is held back.
+    """
+    keys = blocking_check_keys(asset_keys)
+    latest: Mapping[dg.AssetCheckKey, Any] = (
+        instance.event_log_storage.get_latest_asset_check_execution_by_key(keys) if keys else {}
+    )
+    failed: Sequence[dg.AssetCheckKey] = [
+        key for key, record in latest.items() if getattr(record.status, "value", "") == "FAILED"
+    ]
+    return sorted(failed, key=lambda k: k.to_user_string())
