@@ -1,6 +1,6 @@
 """Ingestion benchmark: initial load and one incremental cycle after a 5-minute live window.
 
-    .venv/bin/python -m bench.bench_ingest [--scale 100000] [--days 180]
+.venv/bin/python -m bench.bench_ingest [--scale 100000] [--days 180]
 """
 
 from __future__ import annotations
@@ -48,8 +48,9 @@ def main() -> None:
     args = parser.parse_args()
     with scratch_database("src") as source_url, scratch_database("wh") as warehouse_url:
         env = {"SOURCE_URL": source_url}
-        gen = opsdash(["sim", "generate", "--scale", str(args.scale), "--days", str(args.days)],
-                      env)
+        gen = opsdash(
+            ["sim", "generate", "--scale", str(args.scale), "--days", str(args.days)], env
+        )
         migrate(warehouse_url)
         with support_api(source_url, free_port()) as api_url:
             started = time.monotonic()
@@ -57,15 +58,17 @@ def main() -> None:
             initial_s = time.monotonic() - started
             rows = sum(r.rows_upserted for r in initial)
             opsdash(["sim", "live", "--once", "--interval", "300"], env)
-            median, runs = timed(lambda: cycle(warehouse_url, source_url, api_url))
+            median, _runs = timed(lambda: cycle(warehouse_url, source_url, api_url))
             # The same cycle again with nothing new: the fixed cost of a cycle.
             idle_median, _ = timed(lambda: cycle(warehouse_url, source_url, api_url), repeat=3)
         with psycopg.connect(warehouse_url) as conn:
             quarantined = conn.execute("select count(*) from raw.quarantine").fetchone()[0]
     print(f"\n== ingestion benchmark (scale {args.scale:,} customers, {args.days} days) ==")
     print(f"simulator generate:               {gen:8.1f} s")
-    print(f"initial load, all tables:         {initial_s:8.1f} s  ({rows:,} rows, "
-          f"{rows / initial_s:,.0f} rows/s, {quarantined} quarantined)")
+    print(
+        f"initial load, all tables:         {initial_s:8.1f} s  ({rows:,} rows, "
+        f"{rows / initial_s:,.0f} rows/s, {quarantined} quarantined)"
+    )
     for r in initial:
         print(f"   {r.table:<22} {r.rows_upserted:>10,} rows  {r.seconds:6.1f} s")
     print(f"incremental cycle after 5 min:    {median:8.2f} s")

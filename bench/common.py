@@ -51,8 +51,9 @@ def migrate(url: str) -> None:
 def opsdash(args: list[str], env: dict[str, str]) -> float:
     """Run an `opsdash` sub-command with extra env; returns wall seconds, fails loudly."""
     started = time.monotonic()
-    subprocess.run([str(BIN / "opsdash"), *args], env={**os.environ, **env}, check=True,
-                   cwd=PROJECT_ROOT)
+    subprocess.run(
+        [str(BIN / "opsdash"), *args], env={**os.environ, **env}, check=True, cwd=PROJECT_ROOT
+    )
     return time.monotonic() - started
 
 
@@ -61,8 +62,18 @@ def support_api(source_url: str, port: int) -> Iterator[str]:
     """The simulated support API serving `source_url`, for the duration of a benchmark."""
     env = {**os.environ, "SOURCE_URL": source_url, "SUPPORT_API_RATE_LIMIT": "1000"}
     proc = subprocess.Popen(
-        [str(BIN / "uvicorn"), "simulator.support_api:app", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning"], env=env, cwd=PROJECT_ROOT,
+        [
+            str(BIN / "uvicorn"),
+            "simulator.support_api:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        env=env,
+        cwd=PROJECT_ROOT,
     )
     url = f"http://127.0.0.1:{port}"
     try:

@@ -329,9 +329,19 @@ def sinks_service(s: Settings) -> Service:
     port = s.sink_http_port
     return Service(
         "sinks",
-        [venv_bin("opsdash"), "sinks", "--smtp-port", str(s.smtp_port), "--http-port",
-         str(port), "--dir", str(s.opsdash_home / "outbox")],
-        None, f"http://127.0.0.1:{port}/health", 30,
+        [
+            venv_bin("opsdash"),
+            "sinks",
+            "--smtp-port",
+            str(s.smtp_port),
+            "--http-port",
+            str(port),
+            "--dir",
+            str(s.opsdash_home / "outbox"),
+        ],
+        None,
+        f"http://127.0.0.1:{port}/health",
+        30,
     )
 
 

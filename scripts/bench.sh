@@ -7,6 +7,10 @@ SCALE=${SCALE:-100000}
 for b in bench_simulator bench_ingest bench_dbt bench_checks; do
   if [ -f "bench/$b.py" ]; then
     echo "### $b"
-    .venv/bin/python -m "bench.$b" --scale "$SCALE"
+    if [ "$b" = bench_dbt ]; then
+      .venv/bin/python -m "bench.$b" --scale "$SCALE" --scale "${SCALE_S10:-1000000}"
+    else
+      .venv/bin/python -m "bench.$b" --scale "$SCALE"
+    fi
   fi
 done

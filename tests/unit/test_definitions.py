@@ -47,7 +47,7 @@ def test_dbt_models_are_downstream_of_ingestion() -> None:
 
 def test_jobs_schedules_and_sensors() -> None:
     schedules = {s.name: s.cron_schedule for s in defs.schedules}
-    assert schedules["ingest_sessions_schedule"] == "*/5 * * * *"
+    assert schedules["incremental_cycle_schedule"] == "*/5 * * * *"
     assert schedules["ingest_support_calls_schedule"] == "*/15 * * * *"
     assert schedules["ingest_dimensions_schedule"].endswith(" * * * *")
     assert {s.name for s in defs.sensors} >= {"customer_critical_alert_sensor"}

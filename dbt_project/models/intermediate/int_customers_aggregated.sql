@@ -1,61 +1,229 @@
--- One row per customer: activity, satisfaction and support signals as of the reference time.
-with sessions as (
-    select * from {{ ref('stg_marketplace__sessions') }}
-    where scheduled_at <= {{ as_of() }}
+{{
+    config(
+        materialized='incremental',
+        unique_key='customer_id',
+        incremental_strategy='replace_keys',
+        on_schema_change='append_new_columns',
+        indexes=[
+            {'columns': ['customer_id']},
+            {'columns': ['computed_at']},
+        ],
+    )
+}}
+{#- Scope: every customer on a full build and on the first run of a new reference date (their
+    windows moved); otherwise the customers with rows ingested since the previous run. -#}
+{%- set prev = previous_run() %}
+{%- set everyone = prev is none or prev.new_day %}
+{%- set window_end_current = utc_day_start(as_of_date() ~ ' + 1') %}
+{%- set window_end_week_ago = utc_day_start(as_of_date() ~ ' - 6') %}
+
+with
+
+{% if not everyone -%}
+scope as (
+    select changed.customer_id
+    from {{ ref('stg_marketplace__customers') }} as changed
+    where {{ changed_since('changed', prev) }}
+    union
+    select changed.customer_id
+    from {{ ref('int_sessions_deduplicated') }} as changed
+    where changed.computed_at > '{{ prev.computed_at }}'::timestamptz
+    union
+    select changed.customer_id
+    from {{ ref('stg_support__inbound_calls') }} as changed
+    where {{ changed_since('changed', prev) }}
+),
+
+{% endif -%}
+customers as not materialized (
+    select *
+    from {{ ref('stg_marketplace__customers') }}
+    {%- if not everyone %}
+    where customer_id in (select scope.customer_id from scope)
+    {%- endif %}
+),
+
+reference_dates as (
+    -- Features are computed as of the reference date and as of a week earlier (for the score's
+    -- 7-day change). Windows cover whole UTC days up to the end of the reference date.
+    select
+        reference_date,
+        reference_date = {{ as_of_date() }} as is_current,
+        {{ utc_day_start('reference_date + 1') }} as window_end
+    from (values ({{ as_of_date() }}), ({{ as_of_date() }} - 7)) as dates (reference_date)
+),
+
+sessions as not materialized (
+    select sessions.*
+    from {{ ref('int_sessions_deduplicated') }} as sessions
+    inner join customers on sessions.customer_id = customers.customer_id
+    where customers.is_active
 ),
 
 calls as (
-    select * from {{ ref('stg_support__inbound_calls') }}
-    where called_at <= {{ as_of() }}
+    select calls.*
+    from {{ ref('stg_support__inbound_calls') }} as calls
+    inner join customers on calls.customer_id = customers.customer_id
+    where customers.is_active
 ),
 
-session_stats as (
+session_windows as (
     select
-        customer_id,
-        max(scheduled_at) filter (where session_status = 'completed') as last_session_at,
+        sessions.customer_id,
+        dates.reference_date,
         count(*) filter (
-            where session_status = 'completed'
-            and scheduled_at > {{ as_of() }} - interval '30 days'
-        ) as sessions_30d,
-        avg(rating) filter (
-            where rating is not null and scheduled_at > {{ as_of() }} - interval '30 days'
+            where sessions.is_completed
+            and sessions.scheduled_at >= dates.window_end - interval '30 days'
+            and sessions.scheduled_at < dates.window_end
+        ) as completed_sessions_30d,
+        count(*) filter (
+            where sessions.is_completed
+            and sessions.scheduled_at >= dates.window_end - interval '60 days'
+            and sessions.scheduled_at < dates.window_end - interval '30 days'
+        ) as completed_sessions_prev_30d,
+        count(sessions.rating) filter (
+            where sessions.scheduled_at >= dates.window_end - interval '30 days'
+            and sessions.scheduled_at < dates.window_end
+        ) as rated_sessions_30d,
+        avg(sessions.rating) filter (
+            where sessions.scheduled_at >= dates.window_end - interval '30 days'
+            and sessions.scheduled_at < dates.window_end
         ) as avg_rating_30d,
-        count(distinct tutor_id) filter (
-            where session_status = 'completed'
-            and scheduled_at > {{ as_of() }} - interval '90 days'
-        ) as distinct_tutors_90d,
-        count(*) as sessions_total
+        count(*) filter (
+            where (sessions.is_customer_cancellation or sessions.is_customer_no_show)
+            and sessions.scheduled_at >= dates.window_end - interval '30 days'
+            and sessions.scheduled_at < dates.window_end
+        ) as customer_cancellations_30d,
+        count(*) filter (
+            where (sessions.is_tutor_cancellation or sessions.is_tutor_no_show)
+            and sessions.scheduled_at >= dates.window_end - interval '30 days'
+            and sessions.scheduled_at < dates.window_end
+        ) as tutor_failures_30d,
+        count(*) filter (where sessions.is_completed) as completed_sessions_90d,
+        -- booked by the end of the reference date for that day or later, not cancelled by then
+        count(*) filter (
+            where sessions.scheduled_at >= dates.window_end - interval '1 day'
+            and sessions.created_at < dates.window_end
+            and not (sessions.session_status = 'cancelled' and sessions.updated_at < dates.window_end)
+        ) as sessions_booked_ahead
     from sessions
+    inner join reference_dates as dates
+        on sessions.scheduled_at >= dates.window_end - interval '90 days'
+    group by sessions.customer_id, dates.reference_date
+),
+
+last_sessions as (
+    select
+        customer_id,
+        max(scheduled_at) filter (
+            where scheduled_at < {{ window_end_current }}
+        ) as last_completed_at_current,
+        max(scheduled_at) filter (
+            where scheduled_at < {{ window_end_week_ago }}
+        ) as last_completed_at_week_ago
+    from sessions
+    where is_completed
     group by customer_id
 ),
 
-call_stats as (
+completed_sequence as (
+    -- Consecutive completed sessions in the same subject: a change of tutor is a switch.
+    select
+        sessions.customer_id,
+        dates.reference_date,
+        sessions.tutor_id,
+        lag(sessions.tutor_id) over (
+            partition by sessions.customer_id, dates.reference_date, sessions.subject_id
+            order by sessions.scheduled_at, sessions.session_id
+        ) as previous_tutor_id
+    from sessions
+    inner join reference_dates as dates
+        on sessions.scheduled_at >= dates.window_end - interval '90 days'
+        and sessions.scheduled_at < dates.window_end
+    where sessions.is_completed
+),
+
+tutor_changes as (
     select
         customer_id,
-        count(*) filter (
-            where called_at > {{ as_of() }} - interval '30 days'
-        ) as inbound_calls_30d
+        reference_date,
+        count(distinct tutor_id) as distinct_tutors_90d,
+        count(*) filter (where previous_tutor_id <> tutor_id) as tutor_switches_90d
+    from completed_sequence
+    group by customer_id, reference_date
+),
+
+call_windows as (
+    select
+        calls.customer_id,
+        dates.reference_date,
+        count(*) as inbound_calls_30d,
+        count(*) filter (where calls.reason_code = 'cancellation_request') as cancellation_requests_30d
     from calls
-    group by customer_id
+    inner join reference_dates as dates
+        on calls.called_at >= dates.window_end - interval '30 days'
+        and calls.called_at < dates.window_end
+    group by calls.customer_id, dates.reference_date
+),
+
+final as (
+    select
+        customers.customer_id,
+        dates.reference_date,
+        dates.is_current,
+        customers.is_active,
+        customers.customer_status,
+        customers.acquisition_channel,
+        customers.goal,
+        customers.goal_progress_pct,
+        customers.signed_up_at,
+        dates.reference_date - (customers.signed_up_at at time zone 'UTC')::date as tenure_days,
+        (
+            case
+                when dates.is_current then last_sessions.last_completed_at_current
+                else last_sessions.last_completed_at_week_ago
+            end at time zone 'UTC'
+        )::date as last_session_date,
+        dates.reference_date - (
+            coalesce(
+                case
+                    when dates.is_current then last_sessions.last_completed_at_current
+                    else last_sessions.last_completed_at_week_ago
+                end,
+                customers.signed_up_at
+            ) at time zone 'UTC'
+        )::date as days_since_last_session,
+        coalesce(session_windows.completed_sessions_30d, 0) as completed_sessions_30d,
+        coalesce(session_windows.completed_sessions_prev_30d, 0) as completed_sessions_prev_30d,
+        coalesce(session_windows.completed_sessions_90d, 0) as completed_sessions_90d,
+        coalesce(session_windows.rated_sessions_30d, 0) as rated_sessions_30d,
+        round(session_windows.avg_rating_30d, 2) as avg_rating_30d,
+        coalesce(session_windows.customer_cancellations_30d, 0) as customer_cancellations_30d,
+        coalesce(session_windows.tutor_failures_30d, 0) as tutor_failures_30d,
+        coalesce(session_windows.sessions_booked_ahead, 0) as sessions_booked_ahead,
+        coalesce(tutor_changes.distinct_tutors_90d, 0) as distinct_tutors_90d,
+        coalesce(tutor_changes.tutor_switches_90d, 0) as tutor_switches_90d,
+        coalesce(call_windows.inbound_calls_30d, 0) as inbound_calls_30d,
+        coalesce(call_windows.cancellation_requests_30d, 0) as cancellation_requests_30d,
+        {{ as_of_date() }} as as_of_date,
+        {{ run_ts() }} as computed_at
+    from customers
+    cross join reference_dates as dates
+    left join last_sessions
+        on customers.customer_id = last_sessions.customer_id
+    left join session_windows
+        on customers.customer_id = session_windows.customer_id
+        and dates.reference_date = session_windows.reference_date
+    left join tutor_changes
+        on customers.customer_id = tutor_changes.customer_id
+        and dates.reference_date = tutor_changes.reference_date
+    left join call_windows
+        on customers.customer_id = call_windows.customer_id
+        and dates.reference_date = call_windows.reference_date
+    where
+        customers.signed_up_at < dates.window_end
+        -- a customer who left keeps one row (current) so that downstream marts drop them
+        and (customers.is_active or dates.is_current)
 )
 
-select
-    customers.customer_id,
-    customers.customer_status,
-    customers.is_deleted,
-    customers.acquisition_channel,
-    customers.goal_progress_pct,
-    customers.signed_up_at,
-    session_stats.last_session_at,
-    coalesce(session_stats.sessions_30d, 0) as sessions_30d,
-    session_stats.avg_rating_30d,
-    coalesce(session_stats.distinct_tutors_90d, 0) as distinct_tutors_90d,
-    coalesce(session_stats.sessions_total, 0) as sessions_total,
-    coalesce(call_stats.inbound_calls_30d, 0) as inbound_calls_30d,
-    extract(epoch from {{ as_of() }} - customers.signed_up_at) / 86400.0 as tenure_days,
-    extract(
-        epoch from {{ as_of() }} - coalesce(session_stats.last_session_at, customers.signed_up_at)
-    ) / 86400.0 as days_since_last_session
-from {{ ref('stg_marketplace__customers') }} as customers
-left join session_stats on customers.customer_id = session_stats.customer_id
-left join call_stats on customers.customer_id = call_stats.customer_id
+select * from final

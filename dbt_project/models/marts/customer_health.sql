@@ -1,74 +1,212 @@
--- One row per active customer: a rule-based churn-risk score 0-100 with its tier.
-{%- set w = var('risk_weights') %}
-{%- set t = var('risk_tiers') %}
-with customers as (
-    select * from {{ ref('int_customers_aggregated') }}
-    where customer_status = 'active' and not is_deleted
+{%- set keep_rows = 'risk_score is not null' %}
+{{
+    config(
+        materialized='incremental',
+        unique_key='customer_id',
+        incremental_strategy='replace_keys',
+        on_schema_change='append_new_columns',
+        meta={'insert_filter': keep_rows},
+        indexes=[
+            {'columns': ['computed_at']},
+            {'columns': ['risk_score']},
+        ],
+    )
+}}
+{#- Rescores the customers whose features were recomputed since this model's previous run
+    (all of them on a new reference date). Customers who are no longer active come through
+    with a null score and are removed (see meta.insert_filter). -#}
+{%- set prev = previous_run() %}
+{%- set components = [
+    'recency', 'frequency', 'rating', 'support_calls', 'goal_progress', 'tutor_switching', 'tenure'
+] %}
+{%- set weights = var('risk_weights') %}
+{%- set weights_new = var('risk_weights_new') %}
+{%- set tiers = var('risk_tiers') %}
+
+with features as (
+    select *
+    from {{ ref('int_customers_aggregated') }}
+    {%- if prev is not none %}
+    where computed_at > '{{ prev.computed_at }}'::timestamptz
+    {%- endif %}
 ),
 
-components as (
-    -- Each component is a risk in [0, 1]; null means "no data" and is left out below.
+risks as not materialized (
+    -- Each component is a risk in [0, 1]; null means "no data" and the component is left out.
+    -- The lateral subqueries (fenced with `offset 0`) compute each value once per row.
     select
-        *,
-        least(days_since_last_session / 30.0, 1.0) as recency_risk,
-        greatest(0.0, 1.0 - sessions_30d / 4.0) as frequency_risk,
-        (5.0 - avg_rating_30d) / 4.0 as rating_risk,
-        least(inbound_calls_30d / 3.0, 1.0) as support_calls_risk,
+        features.*,
+        profile.is_new_customer,
+        risk.*,
+        weight.*
+    from features
+    cross join lateral (
+        select features.tenure_days < {{ var('new_customer_days') }} as is_new_customer
+        offset 0
+    ) as profile
+    cross join lateral (
+        select
+            -- days since the last completed session, 3 days = none, 28 = full; halved while a
+            -- session is booked for the reference date or later
+            least(greatest((features.days_since_last_session - 3) / 25.0::float8, 0), 1)
+            * case when features.sessions_booked_ahead > 0 then 0.5 else 1 end as recency_risk,
+            -- completed sessions in the last 30 days against the 30 days before (at least 2)
+            1 - least(
+                features.completed_sessions_30d
+                / greatest(features.completed_sessions_prev_30d, 2)::float8,
+                1
+            ) as frequency_risk,
+            case
+                when features.rated_sessions_30d > 0
+                    then least(greatest((4.5 - features.avg_rating_30d::float8) / 2.0, 0), 1)
+            end as rating_risk,
+            least(features.inbound_calls_30d / 2.0::float8, 1) as support_calls_risk,
+            case
+                when features.goal_progress_pct is not null
+                    then 1 - features.goal_progress_pct / 100.0::float8
+            end as goal_progress_risk,
+            -- switching tutors within a subject; a second subject's tutor is not a switch
+            case
+                when features.completed_sessions_90d > 1
+                    then least(
+                        2.0 * features.tutor_switches_90d
+                        / greatest(features.completed_sessions_90d - 1, 1)::float8,
+                        1
+                    )
+            end as tutor_switching_risk,
+            greatest(1 - features.tenure_days / 180.0::float8, 0) as tenure_risk
+        offset 0
+    ) as risk
+    cross join lateral (
+        -- the weight of each component with data, from the customer's profile
+        select
+            {%- for c in components %}
+            case
+                when risk.{{ c }}_risk is null then 0
+                when profile.is_new_customer then {{ weights_new[c] }}
+                else {{ weights[c] }}
+            end::float8 as {{ c }}_raw_weight,
+            {%- endfor %}
+            {%- for c in components %}
+            case
+                when risk.{{ c }}_risk is null then 0
+                when profile.is_new_customer then {{ weights_new[c] }}
+                else {{ weights[c] }}
+            end{{ ' +' if not loop.last else '::float8 as present_weight' }}
+            {%- endfor %}
+        offset 0
+    ) as weight
+),
+
+scored as not materialized (
+    -- Weights of the components present are scaled to sum to 100; a component's points are its
+    -- risk times its scaled weight, and the points add up to the score.
+    select
+        risks.*,
+        points.*,
+        round((
+            {%- for c in components %}
+            points.{{ c }}_points{{ ' +' if not loop.last }}
+            {%- endfor %}
+        )::numeric, 1) as base_risk_score,
         case
-            when distinct_tutors_90d = 0 then null
-            else least((distinct_tutors_90d - 1) / 3.0, 1.0)
-        end as tutor_switching_risk,
+            when not risks.is_new_customer
+                and risks.days_since_last_session >= {{ var('risk_force_inactive_days') }}
+                and risks.sessions_booked_ahead = 0
+                then 'no session in {{ var("risk_force_inactive_days") }} days and none booked'
+            when risks.cancellation_requests_30d > 0 then 'asked support to cancel'
+        end as risk_forced_reason
+    from risks
+    cross join lateral (
+        select
+            {%- for c in components %}
+            100 * risks.{{ c }}_raw_weight / risks.present_weight as {{ c }}_weight,
+            100 * coalesce(risks.{{ c }}_risk, 0) * risks.{{ c }}_raw_weight / risks.present_weight
+                as {{ c }}_points{{ ',' if not loop.last }}
+            {%- endfor %}
+        offset 0
+    ) as points
+),
+
+tiered as not materialized (
+    select
+        *,
         case
-            when goal_progress_pct is null then null
-            else 1.0 - goal_progress_pct / 100.0
-        end as goal_progress_risk,
-        greatest(0.0, 1.0 - tenure_days / 180.0) as tenure_risk
-    from customers
+            when not is_active then null
+            when risk_forced_reason is not null then greatest(base_risk_score, {{ tiers.high }})
+            else base_risk_score
+        end as risk_score
+    from scored
 ),
 
-weighted as (
+labelled as not materialized (
     select
         *,
-        coalesce(recency_risk * {{ w.recency }}, 0)
-        + coalesce(frequency_risk * {{ w.frequency }}, 0)
-        + coalesce(rating_risk * {{ w.rating }}, 0)
-        + coalesce(support_calls_risk * {{ w.support_calls }}, 0)
-        + coalesce(tutor_switching_risk * {{ w.tutor_switching }}, 0)
-        + coalesce(goal_progress_risk * {{ w.goal_progress }}, 0)
-        + coalesce(tenure_risk * {{ w.tenure }}, 0) as weighted_sum,
-        (case when recency_risk is null then 0 else {{ w.recency }} end)
-        + (case when frequency_risk is null then 0 else {{ w.frequency }} end)
-        + (case when rating_risk is null then 0 else {{ w.rating }} end)
-        + (case when support_calls_risk is null then 0 else {{ w.support_calls }} end)
-        + (case when tutor_switching_risk is null then 0 else {{ w.tutor_switching }} end)
-        + (case when goal_progress_risk is null then 0 else {{ w.goal_progress }} end)
-        + (case when tenure_risk is null then 0 else {{ w.tenure }} end) as weight_present
-    from components
+        case
+            when risk_score is null then null
+            when risk_score >= {{ tiers.critical }} then 'critical'
+            when risk_score >= {{ tiers.high }} then 'high'
+            when risk_score >= {{ tiers.medium }} then 'medium'
+            else 'low'
+        end as risk_tier,
+        (array[{% for c in components %}'{{ c }}'{{ ', ' if not loop.last }}{% endfor %}])[
+            array_position(
+                array[{% for c in components %}{{ c }}_points{{ ', ' if not loop.last }}{% endfor %}],
+                greatest({% for c in components %}{{ c }}_points{{ ', ' if not loop.last }}{% endfor %})
+            )
+        ] as top_risk_component
+    from tiered
 ),
 
-scored as (
+with_week_ago as (
+    -- one pass, no join: the planner's estimates for freshly written rows are unreliable
     select
         *,
-        round((100.0 * weighted_sum / nullif(weight_present, 0))::numeric, 1) as risk_score
-    from weighted
+        max(case when not is_current then risk_score end) over by_customer as risk_score_7d_ago,
+        max(case when not is_current then risk_tier end) over by_customer as risk_tier_7d_ago
+    from labelled
+    window by_customer as (partition by customer_id)
+),
+
+final as (
+    -- every customer in scope; those no longer active get no score and are removed
+    select
+        customer_id,
+        risk_score,
+        risk_tier,
+        base_risk_score,
+        risk_forced_reason,
+        top_risk_component,
+        risk_score_7d_ago,
+        risk_tier_7d_ago,
+        risk_score - risk_score_7d_ago as risk_score_change_7d,
+        case when is_new_customer then 'new' else 'established' end as scoring_profile,
+        {%- for c in components %}
+        round({{ c }}_risk::numeric, 3) as {{ c }}_risk,
+        round({{ c }}_weight::numeric, 2) as {{ c }}_weight,
+        round({{ c }}_points::numeric, 2) as {{ c }}_points,
+        {%- endfor %}
+        days_since_last_session,
+        last_session_date,
+        completed_sessions_30d as sessions_30d,
+        completed_sessions_prev_30d as sessions_prev_30d,
+        avg_rating_30d,
+        rated_sessions_30d,
+        inbound_calls_30d,
+        cancellation_requests_30d,
+        distinct_tutors_90d,
+        tutor_switches_90d,
+        sessions_booked_ahead,
+        goal_progress_pct,
+        tenure_days,
+        acquisition_channel,
+        -- filled in by the churn model in a later step; never read back from ml.* here
+        null::double precision as churn_probability,
+        as_of_date,
+        computed_at
+    from with_week_ago
+    where is_current
 )
 
-select
-    customer_id,
-    risk_score,
-    case
-        when risk_score >= {{ t.critical }} then 'critical'
-        when risk_score >= {{ t.high }} then 'high'
-        when risk_score >= {{ t.medium }} then 'medium'
-        else 'low'
-    end as risk_tier,
-    round(days_since_last_session::numeric, 1) as days_since_last_session,
-    sessions_30d,
-    round(avg_rating_30d::numeric, 2) as avg_rating_30d,
-    inbound_calls_30d,
-    distinct_tutors_90d,
-    goal_progress_pct,
-    round(tenure_days::numeric, 1) as tenure_days,
-    acquisition_channel,
-    {{ as_of() }} as computed_at
-from scored
+select * from final
+{{ full_build_filter(keep_rows) }}

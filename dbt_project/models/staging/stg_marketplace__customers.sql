@@ -5,16 +5,18 @@ with source as (
 renamed as (
     select
         id as customer_id,
-        status as customer_status,
-        acquisition_channel,
         grade_level,
         goal,
         goal_progress_pct,
+        acquisition_channel,
+        status as customer_status,
         coalesce(signed_up_at, created_at) as signed_up_at,
         deleted_at,
         deleted_at is not null as is_deleted,
+        status = 'active' and deleted_at is null as is_active,
         created_at,
-        updated_at
+        updated_at,
+        _ingested_at
     from source
 )
 

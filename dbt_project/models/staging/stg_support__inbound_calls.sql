@@ -3,9 +3,16 @@ with source as (
 ),
 
 deduplicated as (
-    select distinct on (id) *
+    -- Keyed on (id, created_at) like raw.sessions: keep the newest version of each call.
+    select source.*
     from source
-    order by id, updated_at desc
+    where not exists (
+        select 1
+        from {{ source('raw', 'inbound_calls') }} as newer
+        where
+            newer.id = source.id
+            and (newer.updated_at, newer.created_at) > (source.updated_at, source.created_at)
+    )
 ),
 
 renamed as (
@@ -15,10 +22,11 @@ renamed as (
         reason_code,
         channel,
         duration_seconds,
-        resolved as is_resolved,
+        coalesce(resolved, false) as is_resolved,
         called_at,
         created_at,
-        updated_at
+        updated_at,
+        _ingested_at
     from deduplicated
 )
 

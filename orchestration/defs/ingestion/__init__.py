@@ -3,10 +3,11 @@
 import dagster as dg
 
 from orchestration.defs.ingestion.assets import INGESTION_ASSETS, SupportApiResource
-from orchestration.defs.ingestion.schedules import SCHEDULES
+from orchestration.defs.ingestion.schedules import SCHEDULES, ingest_sessions_job
 
 defs = dg.Definitions(
     assets=INGESTION_ASSETS,
+    jobs=[ingest_sessions_job],
     schedules=SCHEDULES,
     resources={"support_api": SupportApiResource()},
 )

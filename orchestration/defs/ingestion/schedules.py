@@ -1,4 +1,9 @@
-"""Ingestion cadence from the seed: sessions every 5 min, calls every 15, dimensions hourly."""
+"""Ingestion cadence: support calls every 15 min, slow dimensions hourly.
+
+Sessions, requests, customers and tutors are ingested by the 5-minute `incremental_cycle`
+(orchestration/defs/transform/schedules.py), together with the marts they feed; the
+`ingest_sessions` job stays for manual runs.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ ingest_sessions_job = dg.define_asset_job(
     "ingest_sessions",
     selection=dg.AssetSelection.assets(*_keys(5)),
     executor_def=dg.in_process_executor,
-    description="Session requests and sessions, every 5 minutes.",
+    description="Sessions, requests, customers and tutors (ingestion only).",
 )
 ingest_support_calls_job = dg.define_asset_job(
     "ingest_support_calls",
@@ -27,15 +32,10 @@ ingest_dimensions_job = dg.define_asset_job(
     "ingest_dimensions",
     selection=dg.AssetSelection.assets(*_keys(60)),
     executor_def=dg.in_process_executor,
-    description="Customers, tutors, subjects and availability, hourly.",
+    description="Subjects, tutor subjects and availability, hourly.",
 )
 
 SCHEDULES = [
-    dg.ScheduleDefinition(
-        job=ingest_sessions_job,
-        cron_schedule="*/5 * * * *",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-    ),
     dg.ScheduleDefinition(
         job=ingest_support_calls_job,
         cron_schedule="*/15 * * * *",

@@ -3,8 +3,16 @@
 import dagster as dg
 
 from orchestration.defs.transform.assets import dbt_resource, opsdash_dbt_models
-from orchestration.defs.transform.schedules import SCHEDULES
+from orchestration.defs.transform.schedules import (
+    SCHEDULES,
+    check_marts_job,
+    incremental_cycle_job,
+    refresh_marts_job,
+)
 
 defs = dg.Definitions(
-    assets=[opsdash_dbt_models], schedules=SCHEDULES, resources={"dbt": dbt_resource()}
+    assets=[opsdash_dbt_models],
+    jobs=[incremental_cycle_job, refresh_marts_job, check_marts_job],
+    schedules=SCHEDULES,
+    resources={"dbt": dbt_resource()},
 )

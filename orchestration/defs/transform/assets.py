@@ -8,11 +8,42 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
+from pydantic import Field
 
 from opsdash_core.dbt_env import dbt_env
 from opsdash_core.settings import get_settings
 from orchestration.defs.transform.project import dbt_project
+from orchestration.defs.transform.rollups import refresh_continuous_aggregates
 from orchestration.lib.dbt_translator import OpsdashDbtTranslator
+
+# What the 5-minute cycle leaves to the daily check: tests whose cost grows with history, and
+# the unit tests (they test SQL, which does not change between cycles).
+LIGHT_CYCLE_EXCLUDES = ("tag:heavy", "test_type:unit")
+
+
+class DbtBuildConfig(dg.Config):
+    """How one run builds the dbt project."""
+
+    full_refresh: bool = Field(
+        default=False,
+        description="Rebuild the incremental models from scratch (after a backfill of raw "
+        "rows older than the late-arrival window). customer_health_history is kept.",
+    )
+    heavy_tests: bool = Field(
+        default=True,
+        description="Also run the tests that scan whole history (dbt tag `heavy`) and the "
+        "dbt unit tests; the 5-minute cycle skips them and the daily check runs them.",
+    )
+
+
+def build_args(config: DbtBuildConfig) -> list[str]:
+    """The `dbt` command line for one run."""
+    args = ["build"]
+    if config.full_refresh:
+        args.append("--full-refresh")
+    if not config.heavy_tests:
+        args += ["--exclude", *LIGHT_CYCLE_EXCLUDES]
+    return args
 
 
 @dbt_assets(
@@ -20,10 +51,17 @@ from orchestration.lib.dbt_translator import OpsdashDbtTranslator
     dagster_dbt_translator=OpsdashDbtTranslator(),
     project=dbt_project,
 )
-def opsdash_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
-    """Every dbt model and its tests; a failing test fails the step that owns the model."""
-    os.environ.update(dbt_env(get_settings()))
-    yield from dbt.cli(["build"], context=context).stream()
+def opsdash_dbt_models(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig
+) -> Iterator[Any]:
+    """Every dbt model and its tests; a failing test fails the step that owns the model.
+    Incremental models pick up the raw rows ingested since their previous run."""
+    settings = get_settings()
+    os.environ.update(dbt_env(settings))
+    yield from dbt.cli(build_args(config), context=context).stream()
+    refreshed = refresh_continuous_aggregates(settings.warehouse_url)
+    if refreshed:
+        context.log.info(f"refreshed continuous aggregates: {', '.join(refreshed)}")
 
 
 def dbt_resource() -> DbtCliResource:

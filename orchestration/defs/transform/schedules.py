@@ -1,18 +1,56 @@
-"""The marts are rebuilt every 15 minutes (the seed's risk-score cadence)."""
+"""When the dbt project runs.
+
+The 5-minute incremental cycle is ONE run: new sessions, requests, customers and tutors are
+ingested, their blocking quality checks run, and only then are the marts rebuilt — so a bad
+batch stops the marts in the same run and they keep their last good state. A daily job runs
+every dbt test, including those that scan whole history.
+"""
 
 import dagster as dg
 
+from orchestration.defs.transform.assets import opsdash_dbt_models
+from orchestration.lib.ingest.tables import TABLES
+
+DBT_OP = opsdash_dbt_models.op.name
+MODELS = dg.AssetSelection.groups("staging", "intermediate", "marts")
+CYCLE_RAW = dg.AssetSelection.assets(
+    *[dg.AssetKey(["raw", t.name]) for t in TABLES if t.cadence_minutes == 5]
+)
+
+incremental_cycle_job = dg.define_asset_job(
+    "incremental_cycle",
+    selection=CYCLE_RAW | MODELS,
+    executor_def=dg.in_process_executor,
+    config={"ops": {DBT_OP: {"config": {"heavy_tests": False}}}},
+    description="Ingest new sessions/requests/customers/tutors, check them, rebuild the marts "
+    "incrementally (light dbt tests).",
+)
+
 refresh_marts_job = dg.define_asset_job(
     "refresh_marts",
-    selection=dg.AssetSelection.groups("staging", "intermediate", "marts"),
+    selection=MODELS,
     executor_def=dg.in_process_executor,
-    description="dbt build of staging, intermediate and marts.",
+    config={"ops": {DBT_OP: {"config": {"heavy_tests": False}}}},
+    description="dbt build of staging, intermediate and marts only (manual runs).",
+)
+
+check_marts_job = dg.define_asset_job(
+    "check_marts",
+    selection=MODELS,
+    executor_def=dg.in_process_executor,
+    config={"ops": {DBT_OP: {"config": {"heavy_tests": True}}}},
+    description="dbt build with every test, including those over whole history.",
 )
 
 SCHEDULES = [
     dg.ScheduleDefinition(
-        job=refresh_marts_job,
-        cron_schedule="2-59/15 * * * *",
+        job=incremental_cycle_job,
+        cron_schedule="*/5 * * * *",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+    ),
+    dg.ScheduleDefinition(
+        job=check_marts_job,
+        cron_schedule="40 3 * * *",
         default_status=dg.DefaultScheduleStatus.RUNNING,
     ),
 ]

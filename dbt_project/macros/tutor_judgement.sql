@@ -1,0 +1,106 @@
+{#- Tutor performance over a trailing window, shared by tutor_performance_daily (the window
+    ending on each day) and tutor_performance (the window ending on the reference date).
+
+    `tutor_rates(source)` selects from a relation holding the window's sums (columns suffixed
+    _30d, see the models) and adds the rates; `tutor_scores(source)` adds the composite
+    success score and the underperforming flag. Only tutor-caused cancellations and no-shows
+    count against a tutor. Each component is judged only with data behind it, and the tutor
+    only with `tutor_min_sessions` resolved sessions; the first-session component needs
+    `tutor_min_first_sessions` resolved first sessions. Because both models recompute from the
+    window, a flag clears by itself once the window's metrics recover. -#}
+
+{% macro tutor_rates(source) %}
+    select
+        *,
+        rating_points_30d::float8 / nullif(ratings_30d, 0) as avg_rating_30d,
+        tutor_no_shows_30d::float8
+        / nullif(sessions_completed_30d + tutor_no_shows_30d + customer_no_shows_30d, 0)
+            as tutor_no_show_rate_30d,
+        tutor_cancellations_30d::float8 / nullif(sessions_resolved_30d, 0)
+            as tutor_cancellation_rate_30d,
+        first_sessions_succeeded_30d + first_sessions_failed_30d as first_sessions_resolved_30d,
+        first_sessions_succeeded_30d::float8
+        / nullif(first_sessions_succeeded_30d + first_sessions_failed_30d, 0)
+            as first_session_success_rate_30d,
+        sessions_rebooked_30d::float8 / nullif(sessions_rebooked_30d + sessions_not_rebooked_30d, 0)
+            as rebooking_rate_30d,
+        completed_minutes_30d::float8 / nullif(available_minutes_30d, 0) as utilization_30d,
+        sessions_resolved_30d >= {{ var('tutor_min_sessions') }} as is_judged
+    from {{ source }}
+{% endmacro %}
+
+
+{% macro tutor_scores(source) %}
+    {%- set w = var('tutor_score_weights') -%}
+    {%- set t = var('tutor_thresholds') -%}
+    {%- set components = {
+        'first_session_success':
+            'case when rated.first_sessions_resolved_30d >= ' ~ var('tutor_min_first_sessions')
+            ~ ' then rated.first_session_success_rate_30d end',
+        'rating': '(rated.avg_rating_30d - 1) / 4.0',
+        'tutor_no_show': '1 - least(rated.tutor_no_show_rate_30d / 0.2, 1)',
+        'tutor_cancellation': '1 - least(rated.tutor_cancellation_rate_30d / 0.2, 1)',
+        'rebooking': 'rated.rebooking_rate_30d',
+    } -%}
+    -- lateral subqueries fenced with `offset 0` evaluate each value once per row
+    select
+        rated.*,
+        scored.success_score,
+        rated.is_judged and breaches.breaches is not null as is_underperforming,
+        case when rated.is_judged then breaches.breaches end as underperforming_reason
+    from {{ source }} as rated
+    cross join lateral (
+        select
+            {%- for name, expression in components.items() %}
+            ({{ expression }})::float8 as {{ name }}_component{{ ',' if not loop.last }}
+            {%- endfor %}
+        offset 0
+    ) as component
+    cross join lateral (
+        select round((
+            100 * (
+                {%- for name in components %}
+                coalesce(component.{{ name }}_component * {{ w[name] }}, 0){{ ' +' if not loop.last }}
+                {%- endfor %}
+            ) / nullif(
+                {%- for name in components %}
+                case when component.{{ name }}_component is null then 0 else {{ w[name] }} end
+                {{- ' +' if not loop.last }}
+                {%- endfor %}
+            , 0)
+        )::numeric, 1) as success_score
+        offset 0
+    ) as scored
+    cross join lateral (
+        select nullif(concat_ws('; ',
+            case
+                when rated.first_sessions_resolved_30d >= {{ var('tutor_min_first_sessions') }}
+                    and rated.first_session_success_rate_30d < {{ t.first_session_success_rate_min }}
+                    then 'first-session success '
+                        || round((100 * rated.first_session_success_rate_30d)::numeric)
+                        || '% < {{ (100 * t.first_session_success_rate_min) | round | int }}%'
+            end,
+            case
+                when rated.avg_rating_30d < {{ t.avg_rating_min }}
+                    then 'average rating ' || round(rated.avg_rating_30d::numeric, 2)
+                        || ' < {{ t.avg_rating_min }}'
+            end,
+            case
+                when rated.tutor_no_show_rate_30d > {{ t.tutor_no_show_rate_max }}
+                    then 'no-show rate ' || round((100 * rated.tutor_no_show_rate_30d)::numeric, 1)
+                        || '% > {{ 100 * t.tutor_no_show_rate_max }}%'
+            end,
+            case
+                when rated.tutor_cancellation_rate_30d > {{ t.tutor_cancellation_rate_max }}
+                    then 'cancellation rate '
+                        || round((100 * rated.tutor_cancellation_rate_30d)::numeric, 1)
+                        || '% > {{ 100 * t.tutor_cancellation_rate_max }}%'
+            end,
+            case
+                when scored.success_score < {{ t.success_score_min }}
+                    then 'success score ' || scored.success_score || ' < {{ t.success_score_min }}'
+            end
+        ), '') as breaches
+        offset 0
+    ) as breaches
+{% endmacro %}

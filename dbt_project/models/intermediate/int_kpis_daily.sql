@@ -1,0 +1,154 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='kpi_date',
+        incremental_strategy='replace_keys',
+        on_schema_change='append_new_columns',
+        indexes=[{'columns': ['kpi_date']}, {'columns': ['computed_at']}],
+    )
+}}
+{#- One row per day (UTC) up to the reference date: the overview numbers as they stood at the
+    end of that day (today: so far). An incremental run recomputes today, yesterday and the days
+    whose sessions changed. At-risk counts come from the risk snapshots, so days before the
+    pipeline started scoring have none. -#}
+{%- set prev = previous_run() %}
+{%- set tiers = var('risk_tiers') %}
+
+with sessions_daily as not materialized (
+    select * from {{ ref('int_tutor_sessions_daily') }}
+),
+
+days as (
+    {%- if prev is none %}
+    select generate_series(
+        (select min(session_date) from sessions_daily), {{ as_of_date() }}, interval '1 day'
+    )::date as kpi_date
+    {%- else %}
+    select distinct session_date as kpi_date
+    from sessions_daily
+    where
+        computed_at > '{{ prev.computed_at }}'::timestamptz
+        and session_date <= {{ as_of_date() }}
+    union
+    select {{ as_of_date() }}
+    union
+    select {{ as_of_date() }} - 1
+    {%- endif %}
+),
+
+session_totals as (
+    select
+        sessions_daily.session_date as kpi_date,
+        sum(sessions_daily.sessions_scheduled) as sessions_scheduled,
+        sum(sessions_daily.sessions_resolved) as sessions_resolved,
+        sum(sessions_daily.sessions_completed) as sessions_completed,
+        sum(sessions_daily.ratings) as ratings,
+        sum(sessions_daily.rating_points) as rating_points
+    from sessions_daily
+    inner join days on sessions_daily.session_date = days.kpi_date
+    group by sessions_daily.session_date
+),
+
+customer_spans as (
+    -- a customer counts as active from sign-up until deleted or no longer active (the last
+    -- change of a closed customer is taken as the day they closed)
+    select
+        (signed_up_at at time zone 'UTC')::date as active_from,
+        (
+            case
+                when deleted_at is not null then deleted_at
+                when customer_status <> 'active' then updated_at
+            end at time zone 'UTC'
+        )::date as active_until
+    from {{ ref('stg_marketplace__customers') }}
+),
+
+customer_events as (
+    select active_from as event_date, 1 as delta from customer_spans
+    union all
+    select active_until, -1 from customer_spans where active_until is not null
+),
+
+calendar as (
+    select generate_series(
+        (select min(event_date) from customer_events), {{ as_of_date() }}, interval '1 day'
+    )::date as event_date
+),
+
+active_customers as (
+    select
+        calendar.event_date as kpi_date,
+        sum(coalesce(event_totals.delta, 0)) over (order by calendar.event_date)
+            as active_customers,
+        coalesce(event_totals.signups, 0) as new_customers
+    from calendar
+    left join (
+        select
+            event_date,
+            sum(delta) as delta,
+            count(*) filter (where delta = 1) as signups
+        from customer_events
+        group by event_date
+    ) as event_totals on calendar.event_date = event_totals.event_date
+),
+
+risk_today as (
+    select
+        {{ as_of_date() }} as kpi_date,
+        count(*) filter (where risk_score >= {{ tiers.high }}) as at_risk_customers,
+        count(*) filter (where risk_score >= {{ tiers.critical }}) as critical_customers
+    from {{ ref('customer_health') }}
+),
+
+risk_history as (
+    select
+        history.snapshot_date as kpi_date,
+        count(*) filter (where history.risk_score >= {{ tiers.high }}) as at_risk_customers,
+        count(*) filter (where history.risk_score >= {{ tiers.critical }}) as critical_customers
+    from {{ ref('customer_health_history') }} as history
+    where
+        history.snapshot_date in (select days.kpi_date from days)
+        and history.snapshot_date < {{ as_of_date() }}
+    group by history.snapshot_date
+),
+
+alerts as (
+    select * from {{ ref('stg_app__alerts') }}
+),
+
+open_alerts as (
+    -- not resolved at the end of the day (open or acknowledged)
+    select
+        days.kpi_date,
+        count(alerts.alert_id) as open_alerts
+    from days
+    left join alerts
+        on alerts.created_at < {{ utc_day_start('days.kpi_date + 1') }}
+        and (alerts.resolved_at is null or alerts.resolved_at >= {{ utc_day_start('days.kpi_date + 1') }})
+    group by days.kpi_date
+),
+
+final as (
+    select
+        days.kpi_date,
+        active_customers.active_customers,
+        active_customers.new_customers,
+        coalesce(session_totals.sessions_scheduled, 0) as sessions_scheduled,
+        coalesce(session_totals.sessions_resolved, 0) as sessions_resolved,
+        coalesce(session_totals.sessions_completed, 0) as sessions_completed,
+        coalesce(session_totals.ratings, 0) as ratings,
+        coalesce(session_totals.rating_points, 0) as rating_points,
+        coalesce(risk_today.at_risk_customers, risk_history.at_risk_customers) as at_risk_customers,
+        coalesce(risk_today.critical_customers, risk_history.critical_customers)
+            as critical_customers,
+        open_alerts.open_alerts,
+        {{ run_ts() }} as computed_at
+    from days
+    left join session_totals on days.kpi_date = session_totals.kpi_date
+    left join active_customers on days.kpi_date = active_customers.kpi_date
+    left join risk_today on days.kpi_date = risk_today.kpi_date
+    left join risk_history on days.kpi_date = risk_history.kpi_date
+    left join open_alerts on days.kpi_date = open_alerts.kpi_date
+)
+
+select * from final

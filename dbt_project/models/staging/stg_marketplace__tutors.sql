@@ -1,0 +1,20 @@
+with source as (
+    select * from {{ source('raw', 'tutors') }}
+),
+
+renamed as (
+    select
+        id as tutor_id,
+        status as tutor_status,
+        hourly_rate_cents,
+        coalesce(hired_at, created_at) as hired_at,
+        deleted_at,
+        deleted_at is not null as is_deleted,
+        status = 'active' and deleted_at is null as is_active,
+        created_at,
+        updated_at,
+        _ingested_at
+    from source
+)
+
+select * from renamed

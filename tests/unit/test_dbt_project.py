@@ -1,0 +1,155 @@
+"""The dbt project's configuration and its Dagster wiring, checked without a database."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from opsdash_core.settings import PROJECT_ROOT
+
+DBT = PROJECT_ROOT / "dbt_project"
+MARTS = {
+    "customer_health",
+    "customer_health_history",
+    "tutor_performance_daily",
+    "tutor_performance",
+    "supply_demand_hourly",
+    "supply_demand_daily",
+    "supply_demand_category_hourly",
+    "ops_kpis_daily",
+}
+
+
+def project() -> dict[str, Any]:
+    return yaml.safe_load((DBT / "dbt_project.yml").read_text())
+
+
+def model_docs() -> dict[str, dict[str, Any]]:
+    docs: dict[str, dict[str, Any]] = {}
+    for path in (DBT / "models").rglob("_*.yml"):
+        for model in yaml.safe_load(path.read_text()).get("models") or []:
+            docs[model["name"]] = model
+    return docs
+
+
+@pytest.mark.parametrize("weights", ["risk_weights", "risk_weights_new", "tutor_score_weights"])
+def test_weights_sum_to_100(weights: str) -> None:
+    assert sum(project()["vars"][weights].values()) == 100
+
+
+def test_risk_weight_sets_cover_the_same_components() -> None:
+    variables = project()["vars"]
+    assert (
+        set(variables["risk_weights"])
+        == set(variables["risk_weights_new"])
+        == {
+            "recency",
+            "frequency",
+            "rating",
+            "support_calls",
+            "goal_progress",
+            "tutor_switching",
+            "tenure",
+        }
+    )
+
+
+def test_tier_edges_increase_within_0_100() -> None:
+    tiers = project()["vars"]["risk_tiers"]
+    assert 0 < tiers["medium"] < tiers["high"] < tiers["critical"] < 100
+
+
+def test_every_model_is_documented_with_its_grain() -> None:
+    docs = model_docs()
+    models = {p.stem for p in (DBT / "models").rglob("*.sql")}
+    assert models >= MARTS
+    assert models == set(docs), models ^ set(docs)
+    for name, model in docs.items():
+        if name.startswith("stg_"):
+            continue
+        assert "one row per" in model.get("description", "").lower(), name
+
+
+def test_marts_contract_keeps_the_columns_others_read() -> None:
+    health = model_docs()["customer_health"]
+    assert health["config"]["contract"]["enforced"] is True
+    types = {c["name"]: c["data_type"] for c in health["columns"]}
+    assert types["customer_id"] == "bigint"
+    assert types["computed_at"] == "timestamp with time zone"
+    for column in (
+        "risk_score",
+        "risk_tier",
+        "days_since_last_session",
+        "sessions_30d",
+        "avg_rating_30d",
+        "inbound_calls_30d",
+        "tenure_days",
+        "churn_probability",
+    ):
+        assert column in types, column
+
+
+def test_only_staging_reads_sources() -> None:
+    for path in (DBT / "models").rglob("*.sql"):
+        if "source(" in path.read_text():
+            assert path.parent.name == "staging", path
+
+
+def test_profiles_read_only_environment_variables() -> None:
+    profile = (DBT / "profiles.yml").read_text()
+    values = re.findall(r"^\s+(host|port|user|password|dbname):\s*(.+)$", profile, re.M)
+    assert values
+    for _key, setting in values:
+        assert "env_var(" in setting
+
+
+def test_time_series_models_declare_their_layout() -> None:
+    for path in (DBT / "models").rglob("*.sql"):
+        text = path.read_text()
+        if "'timeseries'" in text:
+            assert "timeseries_prepare()" in text, path
+            assert "timeseries_finalize()" in text, path
+            assert "'time_column'" in text, path
+
+
+def test_build_args() -> None:
+    from orchestration.defs.transform.assets import DbtBuildConfig, build_args
+
+    assert build_args(DbtBuildConfig()) == ["build"]
+    assert build_args(DbtBuildConfig(heavy_tests=False)) == [
+        "build",
+        "--exclude",
+        "tag:heavy",
+        "test_type:unit",
+    ]
+    assert build_args(DbtBuildConfig(full_refresh=True)) == ["build", "--full-refresh"]
+
+
+def test_schedules_run_the_cycle_light_and_the_check_daily() -> None:
+    from orchestration.defs.transform.schedules import (
+        DBT_OP,
+        SCHEDULES,
+        check_marts_job,
+        refresh_marts_job,
+    )
+
+    crons = {s.job_name: s.cron_schedule for s in SCHEDULES}
+    assert crons == {"refresh_marts": "2-59/5 * * * *", "check_marts": "40 3 * * *"}
+    assert refresh_marts_job.config["ops"][DBT_OP]["config"]["heavy_tests"] is False
+    assert check_marts_job.config["ops"][DBT_OP]["config"]["heavy_tests"] is True
+
+
+def test_rollup_refresh_sql_is_parameterized() -> None:
+    from orchestration.defs.transform import rollups
+
+    assert "%(view)s" in rollups.REFRESH_SQL
+    assert "format(" not in rollups.REFRESH_SQL
+
+
+def test_no_compiled_artifacts_are_in_the_project(tmp_path: Path) -> None:
+    ignored = (PROJECT_ROOT / ".gitignore").read_text()
+    assert "target" in ignored
