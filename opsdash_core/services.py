@@ -233,6 +233,9 @@ class Service:
     health_url: str | None
     timeout: float = 90.0
     env: dict[str, str] | None = None
+    # Dagster's CLIs load `.env` from their working directory, overriding our environment;
+    # they run from DAGSTER_HOME so that `OPSDASH_ENV_FILE` alone decides the settings.
+    cwd: Path | None = None
 
 
 def venv_bin(name: str) -> str:
@@ -287,6 +290,7 @@ def python_services(s: Settings) -> list[Service]:
             f"http://127.0.0.1:{s.dagster_port}/server_info",
             120,
             dagster_env,
+            Path(dagster_home),
         ),
         Service(
             "dagster-daemon",
@@ -295,6 +299,7 @@ def python_services(s: Settings) -> list[Service]:
             None,
             60,
             dagster_env,
+            Path(dagster_home),
         ),
         Service(
             "streamlit",
@@ -407,7 +412,7 @@ def start_service(s: Settings, svc: Service) -> None:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=env,
-                cwd=PROJECT_ROOT,
+                cwd=svc.cwd or PROJECT_ROOT,
                 start_new_session=True,
             )
         pidfile.write_text(str(proc.pid))

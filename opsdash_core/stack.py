@@ -49,11 +49,13 @@ def warehouse_built(s: Settings) -> bool:
         return conn.execute("select exists (select 1 from marts.customer_health)").fetchone()[0]
 
 
-def run_step(argv: list[str], what: str, env: dict[str, str] | None = None) -> None:
+def run_step(
+    argv: list[str], what: str, env: dict[str, str] | None = None, cwd: Path = PROJECT_ROOT
+) -> None:
     """Run one set-up step as a child process, streaming its output; fail loudly."""
     log(what)
     started = time.monotonic()
-    result = subprocess.run(argv, cwd=PROJECT_ROOT, env={**os.environ, **(env or {})}, check=False)
+    result = subprocess.run(argv, cwd=cwd, env={**os.environ, **(env or {})}, check=False)
     if result.returncode != 0:
         raise services.ServiceError(f"{what} failed (exit {result.returncode})")
     log(f"{what}: done in {time.monotonic() - started:.0f}s")
@@ -99,6 +101,7 @@ def materialize_all(s: Settings) -> None:
         ],
         "materializing every asset once (ingest -> dbt -> train -> score)",
         env={**dagster_env(s), **dbt_env(s)},
+        cwd=s.opsdash_home / "dagster",  # not PROJECT_ROOT: Dagster would load its `.env`
     )
 
 

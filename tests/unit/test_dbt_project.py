@@ -134,11 +134,13 @@ def test_schedules_run_the_cycle_light_and_the_check_daily() -> None:
         DBT_OP,
         SCHEDULES,
         check_marts_job,
+        incremental_cycle_job,
         refresh_marts_job,
     )
 
     crons = {s.job_name: s.cron_schedule for s in SCHEDULES}
-    assert crons == {"refresh_marts": "2-59/5 * * * *", "check_marts": "40 3 * * *"}
+    assert crons == {"incremental_cycle": "*/5 * * * *", "check_marts": "40 3 * * *"}
+    assert incremental_cycle_job.config["ops"][DBT_OP]["config"]["heavy_tests"] is False
     assert refresh_marts_job.config["ops"][DBT_OP]["config"]["heavy_tests"] is False
     assert check_marts_job.config["ops"][DBT_OP]["config"]["heavy_tests"] is True
 
