@@ -123,8 +123,7 @@ def test_build_args() -> None:
     assert build_args(DbtBuildConfig(heavy_tests=False)) == [
         "build",
         "--exclude",
-        "tag:heavy",
-        "test_type:unit",
+        "tag:heavy test_type:unit",
     ]
     assert build_args(DbtBuildConfig(full_refresh=True)) == ["build", "--full-refresh"]
 

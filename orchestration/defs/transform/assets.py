@@ -42,7 +42,8 @@ def build_args(config: DbtBuildConfig) -> list[str]:
     if config.full_refresh:
         args.append("--full-refresh")
     if not config.heavy_tests:
-        args += ["--exclude", *LIGHT_CYCLE_EXCLUDES]
+        # One argument: dagster-dbt moves extra positional words around the command line.
+        args += ["--exclude", " ".join(LIGHT_CYCLE_EXCLUDES)]
     return args
 
 
