@@ -9,6 +9,7 @@ sample rows.
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -39,14 +40,15 @@ def _window_sql(ctx: Ctx, alias: str) -> sql.Composable:
     return sql.Composed(parts)
 
 
-class _RowsQuery:
+class _RowsQuery(abc.ABC):
     """Base for expectations written as 'this query returns no rows' (subclasses are frozen
     dataclasses with a `column` field)."""
 
     column: str | None
 
+    @abc.abstractmethod
     def query(self, ctx: Ctx, batch: sql.Composable, select: sql.Composable) -> sql.Composed:
-        raise NotImplementedError
+        """The rows that break the expectation (none means it holds)."""
 
     def _select(self, ctx: Ctx) -> sql.Composable:
         cols = dict.fromkeys([*ctx.suite.key, *([self.column] if self.column else [])])
