@@ -265,6 +265,9 @@ def _client(tracking_uri: str) -> MlflowClient:
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 
 
+_URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+
+
 @contextmanager
 def _tracking(tracking_uri: str) -> Iterator[None]:
     """The fluent API (start_run, log_model, models:/ URIs) reads a process-wide URI; set it
@@ -274,6 +277,8 @@ def _tracking(tracking_uri: str) -> Iterator[None]:
 
     previous_tracking = mlflow.get_tracking_uri()
     previous_registry = mlflow.get_registry_uri()
+    # set_tracking_uri also writes these variables, which child processes would inherit.
+    saved_env = {k: os.environ.get(k) for k in _URI_VARIABLES}
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     try:
@@ -281,3 +286,8 @@ def _tracking(tracking_uri: str) -> Iterator[None]:
     finally:
         mlflow.set_tracking_uri(previous_tracking)
         mlflow.set_registry_uri(previous_registry)
+        for key, value in saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

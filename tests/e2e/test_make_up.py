@@ -22,12 +22,17 @@ def opsdash(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str
     return subprocess.run(
         [OPSDASH, *args],
         cwd=PROJECT_ROOT,
-        env=os.environ.copy(),
+        env=clean_env(),
         text=True,
         capture_output=True,
         timeout=timeout,
         check=False,
     )
+
+
+def clean_env() -> dict[str, str]:
+    """The environment a user's shell would have: nothing left behind by in-process tests."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
 
 
 def count(url: str, relation: str) -> int:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from ml.registry import choose_alias, history_after_promote, history_after_rollback
@@ -49,3 +51,17 @@ def test_rollback_after_re_promotion() -> None:
     history = history_after_promote(["1", "2"], "2", "1")
     assert history == ["1", "2", "1"]
     assert history_after_rollback(history, "1") == ("2", ["1", "2"])
+
+
+def test_tracking_context_leaves_no_mlflow_uri_in_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Child processes (dbt, dagster CLIs) must not inherit a URI set for one call."""
+    from ml.registry import _tracking
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
+    with _tracking("http://127.0.0.1:9"):
+        pass
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    assert "MLFLOW_REGISTRY_URI" not in os.environ
