@@ -10,12 +10,13 @@ import time
 
 import psycopg
 
-from bench.common import migrate, opsdash, scratch_database, support_api, timed
+from bench.common import migrate, opsdash, scratch_database, timed
 from opsdash_core.services import http_ok
 from opsdash_core.settings import get_settings
 from orchestration.lib.ingest.loader import IngestReport, ingest_table, source_fetcher
 from orchestration.lib.ingest.support_client import SupportApiClient
 from orchestration.lib.ingest.tables import TABLES
+from simulator.serve import support_api_process
 
 
 def cycle(warehouse_url: str, source_url: str, api_url: str) -> list[IngestReport]:
@@ -52,7 +53,7 @@ def main() -> None:
             ["sim", "generate", "--scale", str(args.scale), "--days", str(args.days)], env
         )
         migrate(warehouse_url)
-        with support_api(source_url, free_port()) as api_url:
+        with support_api_process(source_url, free_port()) as api_url:
             started = time.monotonic()
             initial = cycle(warehouse_url, source_url, api_url)
             initial_s = time.monotonic() - started

@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 
 from opsdash_core import services
-from opsdash_core.services import Service, log
+from opsdash_core.services import log
 from opsdash_core.settings import PROJECT_ROOT, Settings
 
 DEFAULT_SCALE = 20_000
@@ -19,17 +19,9 @@ DEFAULT_DAYS = 180
 
 def migrate(s: Settings) -> None:
     """Apply the warehouse migrations (Alembic); a no-op when already at head."""
-    from alembic import command
-    from alembic.config import Config
+    from opsdash_core.migrate import upgrade
 
-    cfg = Config()
-    cfg.set_main_option("script_location", str(PROJECT_ROOT / "opsdash_core" / "migrations"))
-    cfg.set_main_option("sqlalchemy.url", s.warehouse_url)
-    command.upgrade(cfg, "head")
-    from opsdash_core.timescale import apply_time_series_layout
-
-    with psycopg.connect(s.warehouse_url, autocommit=True) as conn:
-        mode = apply_time_series_layout(conn)
+    mode = upgrade(s.warehouse_url)
     log(f"warehouse migrated (time-series layout: {mode})")
 
 
@@ -132,7 +124,7 @@ def up(s: Settings, scale: int, days: int, materialize: bool = True) -> None:
     prepare_dbt(s)
     env_for_children = {**dagster_env(s)}
     os.environ.update(env_for_children)
-    by_name = {svc.name: svc for svc in all_services(s)}
+    by_name = {svc.name: svc for svc in services.python_services(s)}
     for name in ("sinks", "support-api", "mlflow"):
         if name in by_name:
             services.start_service(s, by_name[name])
@@ -142,10 +134,6 @@ def up(s: Settings, scale: int, days: int, materialize: bool = True) -> None:
         if name not in ("sinks", "support-api", "mlflow"):
             services.start_service(s, svc)
     print_urls(s)
-
-
-def all_services(s: Settings) -> list[Service]:
-    return services.python_services(s)
 
 
 def ensure_admin(s: Settings) -> None:
@@ -160,7 +148,7 @@ def ensure_admin(s: Settings) -> None:
 
 
 def down(s: Settings) -> None:
-    for svc in reversed(all_services(s)):
+    for svc in reversed(services.python_services(s)):
         services.stop_service(s, svc.name)
     services.redis_stop(s)
     services.postgres_stop(s)

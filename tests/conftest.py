@@ -9,6 +9,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from opsdash_core.migrate import upgrade as migrate_url
 from opsdash_core.settings import PROJECT_ROOT, get_settings
 
 
@@ -33,16 +34,6 @@ def scratch_db() -> Iterator[Callable[[str], str]]:
     with psycopg.connect(admin, autocommit=True) as conn:
         for name in created:
             conn.execute(f'drop database if exists "{name}" with (force)')
-
-
-def migrate_url(url: str) -> None:
-    from alembic import command
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(PROJECT_ROOT / "opsdash_core" / "migrations"))
-    cfg.set_main_option("sqlalchemy.url", url)
-    command.upgrade(cfg, "head")
 
 
 def apply_source_schema(url: str) -> None:

@@ -11,12 +11,12 @@ import httpx
 import psycopg
 import pytest
 
-from opsdash_core.services import http_ok, wait_for
 from opsdash_core.settings import PROJECT_ROOT, get_settings
 from opsdash_core.sinks import free_port
 from orchestration.lib.ingest.loader import ingest_table, source_fetcher
 from orchestration.lib.ingest.support_client import RetryPolicy, SupportApiClient, SupportApiError
 from orchestration.lib.ingest.tables import BY_NAME, TABLES
+from simulator.serve import support_api_process
 
 pytestmark = pytest.mark.integration
 
@@ -39,28 +39,8 @@ def marketplace(source_url: str) -> str:
 
 @pytest.fixture
 def support_api(marketplace: str) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            str(BIN / "uvicorn"),
-            "simulator.support_api:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        env={**os.environ, "SOURCE_URL": marketplace, "SUPPORT_API_RATE_LIMIT": "1000"},
-        cwd=PROJECT_ROOT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: http_ok(f"{url}/health"), "support API", 30)
+    with support_api_process(marketplace, free_port()) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def control(api: str, **body: object) -> None:
