@@ -416,6 +416,7 @@ def test_timescaledb_path_renders_and_parses(marts: Marts, tmp_path: Path) -> No
 
 
 def test_continuous_aggregate_refresh_is_a_no_op_without_timescaledb(marts: Marts) -> None:
-    from orchestration.defs.transform.rollups import refresh_continuous_aggregates
+    from opsdash_core.rollups import refresh_continuous_aggregates
 
-    assert refresh_continuous_aggregates(marts.warehouse_url) == []
+    with psycopg.connect(marts.warehouse_url, autocommit=True) as conn:
+        assert refresh_continuous_aggregates(conn) == []

@@ -145,7 +145,7 @@ def test_schedules_run_the_cycle_light_and_the_check_daily() -> None:
 
 
 def test_rollup_refresh_sql_is_parameterized() -> None:
-    from orchestration.defs.transform import rollups
+    from opsdash_core import rollups
 
     assert "%(view)s" in rollups.REFRESH_SQL
     assert "format(" not in rollups.REFRESH_SQL

@@ -11,9 +11,10 @@ from dagster_dbt import DbtCliResource, dbt_assets
 from pydantic import Field
 
 from opsdash_core.dbt_env import dbt_env
+from opsdash_core.rollups import refresh_continuous_aggregates
 from opsdash_core.settings import get_settings
+from orchestration.defs.resources import WarehouseResource
 from orchestration.defs.transform.project import dbt_project
-from orchestration.defs.transform.rollups import refresh_continuous_aggregates
 from orchestration.lib.dbt_translator import OpsdashDbtTranslator
 
 # What the 5-minute cycle leaves to the daily check: tests whose cost grows with history, and
@@ -53,14 +54,18 @@ def build_args(config: DbtBuildConfig) -> list[str]:
     project=dbt_project,
 )
 def opsdash_dbt_models(
-    context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig
+    context: dg.AssetExecutionContext,
+    dbt: DbtCliResource,
+    warehouse: WarehouseResource,
+    config: DbtBuildConfig,
 ) -> Iterator[Any]:
     """Every dbt model and its tests; a failing test fails the step that owns the model.
     Incremental models pick up the raw rows ingested since their previous run."""
     settings = get_settings()
     os.environ.update(dbt_env(settings))
     yield from dbt.cli(build_args(config), context=context).stream()
-    refreshed = refresh_continuous_aggregates(settings.warehouse_url)
+    with warehouse.connect(autocommit=True) as conn:
+        refreshed = refresh_continuous_aggregates(conn)
     if refreshed:
         context.log.info(f"refreshed continuous aggregates: {', '.join(refreshed)}")
 

@@ -15,8 +15,10 @@ import psycopg
 
 HAS_TIMESCALEDB_SQL = "select exists (select 1 from pg_extension where extname = 'timescaledb')"
 
+# Executed without parameters, so `%` is written once: psycopg only unescapes `%%` when it
+# binds parameters.
 CONTINUOUS_AGGREGATES_SQL = """
-select format('%%I.%%I', view_schema, view_name)
+select format('%I.%I', view_schema, view_name)
 from timescaledb_information.continuous_aggregates
 where view_schema = 'marts'
 order by view_name
@@ -29,17 +31,16 @@ REFRESH_SQL = (
 
 
 def refresh_continuous_aggregates(
-    warehouse_url: str,
+    conn: psycopg.Connection,
     back: timedelta = timedelta(days=3),
     ahead: timedelta = timedelta(days=8),
 ) -> list[str]:
     """Refresh every continuous aggregate in `marts` over [now - back, now + ahead]; returns
-    the names refreshed (none on plain PostgreSQL)."""
-    with psycopg.connect(warehouse_url, autocommit=True) as conn:
-        row = conn.execute(HAS_TIMESCALEDB_SQL).fetchone()
-        if not row or not row[0]:
-            return []
-        views = [name for (name,) in conn.execute(CONTINUOUS_AGGREGATES_SQL).fetchall()]
-        for view in views:
-            conn.execute(REFRESH_SQL, {"view": view, "back": back, "ahead": ahead})
+    the names refreshed (none on plain PostgreSQL). `conn` must be in autocommit mode."""
+    row = conn.execute(HAS_TIMESCALEDB_SQL).fetchone()
+    if not row or not row[0]:
+        return []
+    views = [name for (name,) in conn.execute(CONTINUOUS_AGGREGATES_SQL).fetchall()]
+    for view in views:
+        conn.execute(REFRESH_SQL, {"view": view, "back": back, "ahead": ahead})
     return views
