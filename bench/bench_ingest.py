@@ -11,12 +11,12 @@ import time
 import psycopg
 
 from bench.common import migrate, opsdash, scratch_database, timed
-from opsdash_core.services import http_ok
 from opsdash_core.settings import get_settings
+from opsdash_stack.probes import http_ok
+from opsdash_stack.services.simulator import support_api_process
 from orchestration.lib.ingest.loader import IngestReport, ingest_table, source_fetcher
 from orchestration.lib.ingest.support_client import SupportApiClient
 from orchestration.lib.ingest.tables import TABLES
-from simulator.serve import support_api_process
 
 
 def cycle(warehouse_url: str, source_url: str, api_url: str) -> list[IngestReport]:

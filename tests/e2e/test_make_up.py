@@ -10,8 +10,8 @@ import httpx
 import psycopg
 import pytest
 
-from opsdash_core.services import port_open
 from opsdash_core.settings import PROJECT_ROOT, get_settings
+from opsdash_stack.probes import port_open
 
 pytestmark = pytest.mark.e2e
 

@@ -12,11 +12,11 @@ import psycopg
 import pytest
 
 from opsdash_core.settings import PROJECT_ROOT, get_settings
-from opsdash_core.sinks import free_port
+from opsdash_stack.services.simulator import support_api_process
+from opsdash_stack.sinks import free_port
 from orchestration.lib.ingest.loader import ingest_table, source_fetcher
 from orchestration.lib.ingest.support_client import RetryPolicy, SupportApiClient, SupportApiError
 from orchestration.lib.ingest.tables import BY_NAME, TABLES
-from simulator.serve import support_api_process
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ import pytest
 
 from opsdash_core import notify
 from opsdash_core.settings import Settings
-from opsdash_core.sinks import free_port, smtp_sink, webhook_receiver
+from opsdash_stack.sinks import free_port, smtp_sink, webhook_receiver
 
 pytestmark = pytest.mark.integration
 
@@ -66,7 +66,7 @@ def test_sinks_command_runs_until_sigterm(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "from opsdash_core.sinks import sinks; sinks()",
+            "from opsdash_stack.sinks import sinks; sinks()",
             "--smtp-port",
             str(smtp_port),
             "--http-port",

@@ -13,7 +13,7 @@ import pytest
 from psycopg.rows import dict_row
 
 from opsdash_core.settings import reset_settings
-from opsdash_core.sinks import WebhookReceiver, free_port, smtp_sink, webhook_receiver
+from opsdash_stack.sinks import WebhookReceiver, free_port, smtp_sink, webhook_receiver
 from orchestration.defs.ingestion.assets import INGESTION_ASSETS, SupportApiResource
 from orchestration.defs.quality.checks import QUALITY_CHECKS, failed_blocking_checks
 from orchestration.defs.resources import SourceDbResource, WarehouseResource

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from opsdash_core.envfile import ensure_env_file, load_into_environ
 from opsdash_core.settings import PROJECT_ROOT, get_settings, reset_settings
+from opsdash_stack.envfile import ensure_env_file, load_into_environ
 
 
 def _env_path() -> Path:
@@ -33,8 +33,8 @@ def up(
     scale: int | None, days: int | None, port_offset: int, infra_only: bool, no_materialize: bool
 ) -> None:
     """Install-free part of `make up`: start every service and build the data once."""
-    from opsdash_core import stack
-    from opsdash_core.services import ServiceError
+    from opsdash_stack import lifecycle
+    from opsdash_stack.probes import ServiceError
 
     env_path = _env_path()
     home = Path(os.environ.get("OPSDASH_HOME", env_path.parent / ".local"))
@@ -43,13 +43,13 @@ def up(
     load_into_environ(env_path)
     reset_settings()
     s = get_settings()
-    scale = scale or int(os.environ.get("SCALE") or stack.DEFAULT_SCALE)
-    days = days or int(os.environ.get("DAYS") or stack.DEFAULT_DAYS)
+    scale = scale or int(os.environ.get("SCALE") or lifecycle.DEFAULT_SCALE)
+    days = days or int(os.environ.get("DAYS") or lifecycle.DEFAULT_DAYS)
     try:
         if infra_only:
-            stack.infra_up(s)
+            lifecycle.infra_up(s)
         else:
-            stack.up(s, scale, days, materialize=not no_materialize)
+            lifecycle.up(s, scale, days, materialize=not no_materialize)
     except ServiceError as exc:
         click.echo(f"[opsdash] ERROR: {exc}", err=True)
         sys.exit(1)
@@ -58,34 +58,34 @@ def up(
 @main.command()
 def down() -> None:
     """Stop every service opsdash started (by PID file); data stays."""
-    from opsdash_core import stack
+    from opsdash_stack import lifecycle
 
-    stack.down(get_settings())
+    lifecycle.down(get_settings())
 
 
 @main.command()
 def status() -> None:
     """Show which services run and where."""
-    from opsdash_core import services
+    from opsdash_stack.services.catalog import status as service_status
 
-    for name, state, where in services.status(get_settings()):
+    for name, state, where in service_status(get_settings()):
         click.echo(f"{name:<20} {state:<22} {where}")
 
 
 @main.command()
 def migrate() -> None:
     """Apply warehouse migrations (Alembic)."""
-    from opsdash_core import stack
+    from opsdash_stack import lifecycle
 
-    stack.migrate(get_settings())
+    lifecycle.migrate(get_settings())
 
 
 @main.command()
 def prepare() -> None:
     """Parse the dbt project so Dagster can load its manifest (part of `up`)."""
-    from opsdash_core import stack
+    from opsdash_stack import lifecycle
 
-    stack.prepare_dbt(get_settings())
+    lifecycle.prepare_dbt(get_settings())
 
 
 @main.group()
@@ -131,10 +131,10 @@ def _mount_optional() -> None:
     from simulator.cli import sim
 
     main.add_command(sim)
-    from opsdash_core.sinks import sinks
+    from opsdash_stack.sinks import sinks
 
     main.add_command(sinks)
-    from opsdash_core.models_cli import models
+    from opsdash_stack.model_commands import models
 
     main.add_command(models)
 

@@ -9,9 +9,12 @@ from pathlib import Path
 
 import psycopg
 
-from opsdash_core import services
-from opsdash_core.services import log
 from opsdash_core.settings import PROJECT_ROOT, Settings
+from opsdash_stack.console import log
+from opsdash_stack.probes import ServiceError
+from opsdash_stack.services import dagster, postgres, redis
+from opsdash_stack.services.catalog import python_services
+from opsdash_stack.supervisor import start_service, stop_service, venv_bin
 
 DEFAULT_SCALE = 20_000
 DEFAULT_DAYS = 180
@@ -49,12 +52,12 @@ def run_step(
     started = time.monotonic()
     result = subprocess.run(argv, cwd=cwd, env={**os.environ, **(env or {})}, check=False)
     if result.returncode != 0:
-        raise services.ServiceError(f"{what} failed (exit {result.returncode})")
+        raise ServiceError(f"{what} failed (exit {result.returncode})")
     log(f"{what}: done in {time.monotonic() - started:.0f}s")
 
 
 def dagster_env(s: Settings) -> dict[str, str]:
-    home = s.opsdash_home / "dagster"
+    home = dagster.dagster_home(s)
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
     return {"DAGSTER_HOME": str(home)}
@@ -65,7 +68,7 @@ def prepare_dbt(s: Settings) -> None:
 
     run_step(
         [
-            services.venv_bin("dbt"),
+            venv_bin("dbt"),
             "parse",
             "--quiet",
             "--project-dir",
@@ -83,7 +86,7 @@ def materialize_all(s: Settings) -> None:
 
     run_step(
         [
-            services.venv_bin("dagster"),
+            venv_bin("dagster"),
             "asset",
             "materialize",
             "--select",
@@ -93,15 +96,15 @@ def materialize_all(s: Settings) -> None:
         ],
         "materializing every asset once (ingest -> dbt -> train -> score)",
         env={**dagster_env(s), **dbt_env(s)},
-        cwd=s.opsdash_home / "dagster",  # not PROJECT_ROOT: Dagster would load its `.env`
+        cwd=dagster.dagster_home(s),  # not PROJECT_ROOT: Dagster would load its `.env`
     )
 
 
 def infra_up(s: Settings) -> None:
     """PostgreSQL, Redis, databases and migrations: what every other part needs."""
-    services.postgres_start(s)
-    services.redis_start(s)
-    services.postgres_create_databases(s)
+    postgres.start(s)
+    redis.start(s)
+    postgres.create_databases(s)
     migrate(s)
 
 
@@ -110,7 +113,7 @@ def up(s: Settings, scale: int, days: int, materialize: bool = True) -> None:
     if s.simulator_enabled and not source_has_data(s):
         run_step(
             [
-                services.venv_bin("opsdash"),
+                venv_bin("opsdash"),
                 "sim",
                 "generate",
                 "--scale",
@@ -124,15 +127,15 @@ def up(s: Settings, scale: int, days: int, materialize: bool = True) -> None:
     prepare_dbt(s)
     env_for_children = {**dagster_env(s)}
     os.environ.update(env_for_children)
-    by_name = {svc.name: svc for svc in services.python_services(s)}
+    by_name = {svc.name: svc for svc in python_services(s)}
     for name in ("sinks", "support-api", "mlflow"):
         if name in by_name:
-            services.start_service(s, by_name[name])
+            start_service(s, by_name[name])
     if materialize and not warehouse_built(s):
         materialize_all(s)
     for name, svc in by_name.items():
         if name not in ("sinks", "support-api", "mlflow"):
-            services.start_service(s, svc)
+            start_service(s, svc)
     print_urls(s)
 
 
@@ -148,10 +151,10 @@ def ensure_admin(s: Settings) -> None:
 
 
 def down(s: Settings) -> None:
-    for svc in reversed(services.python_services(s)):
-        services.stop_service(s, svc.name)
-    services.redis_stop(s)
-    services.postgres_stop(s)
+    for svc in reversed(python_services(s)):
+        stop_service(s, svc.name)
+    redis.stop(s)
+    postgres.stop(s)
 
 
 def print_urls(s: Settings) -> None:

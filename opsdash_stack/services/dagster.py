@@ -1,0 +1,52 @@
+"""The Dagster webserver (UI) and daemon (schedules, sensors), both on `workspace.yaml`.
+
+They run from DAGSTER_HOME, not the project root: Dagster's CLIs load a `.env` from their working
+directory, which would override `OPSDASH_ENV_FILE`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from opsdash_core.settings import PROJECT_ROOT, Settings
+from opsdash_stack.supervisor import Service, venv_bin
+
+WORKSPACE = PROJECT_ROOT / "workspace.yaml"
+
+
+def dagster_home(s: Settings) -> Path:
+    return s.opsdash_home / "dagster"
+
+
+def webserver(s: Settings) -> Service:
+    home = dagster_home(s)
+    return Service(
+        "dagster-webserver",
+        [
+            venv_bin("dagster-webserver"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(s.dagster_port),
+            "-w",
+            str(WORKSPACE),
+        ],
+        s.dagster_port,
+        f"http://127.0.0.1:{s.dagster_port}/server_info",
+        120,
+        {"DAGSTER_HOME": str(home)},
+        home,
+    )
+
+
+def daemon(s: Settings) -> Service:
+    home = dagster_home(s)
+    return Service(
+        "dagster-daemon",
+        [venv_bin("dagster-daemon"), "run", "-w", str(WORKSPACE)],
+        None,
+        None,
+        60,
+        {"DAGSTER_HOME": str(home)},
+        home,
+    )
