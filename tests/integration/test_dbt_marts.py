@@ -370,7 +370,7 @@ def test_timescaledb_path_renders_and_parses(marts: Marts, tmp_path: Path) -> No
         marts.warehouse_url, ["compile", "--select", "config.materialized:rollup", *args], tmp_path
     )
     compiled_dir = tmp_path / "target" / "compiled" / "opsdash" / "models" / "marts"
-    compiled = {p.stem: p.read_text() for p in compiled_dir.glob("*.sql")}
+    compiled = {p.stem: p.read_text() for p in compiled_dir.rglob("*.sql")}
     assert "time_bucket(interval '1 day', hour_at)" in compiled["supply_demand_daily"]
 
     output = run_dbt(

@@ -1,27 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key=['subject_id', 'hour_at'],
-        incremental_strategy='replace_keys',
-        on_schema_change='append_new_columns',
-        meta={
-            'timeseries': {
-                'time_column': 'hour_at',
-                'partition': 'month',
-                'chunk': '7 days',
-                'compress_after': '45 days',
-                'segment_by': 'subject_id',
-                'ahead': var('supply_horizon_days') ~ ' days',
-                'indexes': [
-                    {'columns': ['subject_id', 'hour_at']},
-                    {'columns': ['computed_at']},
-                ],
-            },
-        },
-        pre_hook=["{{ timeseries_prepare() }}", "set local enable_sort = off"],
-        post_hook="{{ timeseries_finalize() }}",
-    )
-}}
+{{ config(pre_hook="set local enable_sort = off") }}
 {#- One row per subject per hour (UTC), same hours as int_demand_hourly: tutor-hours available
     for the subject (active tutors teaching it and available in that weekly hour, from their
     current availability) and how much of that is already booked by the subject's sessions

@@ -1,27 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key=['subject_id', 'hour_at'],
-        incremental_strategy='replace_keys',
-        on_schema_change='append_new_columns',
-        meta={
-            'timeseries': {
-                'time_column': 'hour_at',
-                'partition': 'month',
-                'chunk': '7 days',
-                'compress_after': '45 days',
-                'segment_by': 'subject_id',
-                'ahead': var('supply_horizon_days') ~ ' days',
-                'indexes': [
-                    {'columns': ['subject_id', 'hour_at']},
-                    {'columns': ['computed_at']},
-                ],
-            },
-        },
-        pre_hook="{{ timeseries_prepare() }}",
-        post_hook="{{ timeseries_finalize() }}",
-    )
-}}
 {#- One row per subject per hour (UTC) from the first request to the end of the supply
     horizon: the session requests asking for a start in that hour (demand). An incremental run
     recomputes the hours of the requests that arrived and adds the hours that entered the

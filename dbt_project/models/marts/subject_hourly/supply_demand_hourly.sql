@@ -1,28 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key=['subject_id', 'hour_at'],
-        incremental_strategy='replace_keys',
-        on_schema_change='append_new_columns',
-        meta={
-            'timeseries': {
-                'time_column': 'hour_at',
-                'partition': 'month',
-                'chunk': '7 days',
-                'compress_after': '45 days',
-                'segment_by': 'subject_id',
-                'ahead': var('supply_horizon_days') ~ ' days',
-                'indexes': [
-                    {'columns': ['subject_id', 'hour_at']},
-                    {'columns': ['hour_at']},
-                    {'columns': ['computed_at']},
-                ],
-            },
-        },
-        pre_hook="{{ timeseries_prepare() }}",
-        post_hook="{{ timeseries_finalize() }}",
-    )
-}}
 {#- One row per subject per hour (UTC), from the first request to `supply_horizon_days` ahead:
     demand (requested sessions), how much was filled, supply (available and open tutor-hours)
     and the gap. Hours after now are the outlook: their supply comes from availability and
