@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV_BIN := .venv/bin
 TEST_HOME ?= $(CURDIR)/.local/testrun
 
-.PHONY: help install up down status test check bench lint format
+.PHONY: help install up down status test test-unit typecheck check bench lint format
 
 help:
 	@echo "make up      install everything, start every service, build the data once"
@@ -12,7 +12,8 @@ help:
 	@echo "make status  show what runs"
 	@echo "make test    same set-up on throwaway data/ports, then run every test tier"
 	@echo "make bench   scale benchmarks (prints figures)"
-	@echo "make check   ruff + tests"
+	@echo "make test-unit  the unit tier only: no services, under a minute"
+	@echo "make check   lint + type check + every test tier"
 
 install:
 	@scripts/install.sh
@@ -30,6 +31,14 @@ test:
 	@scripts/install.sh --test
 	@scripts/test.sh "$(TEST_HOME)"
 
+# Unit tests need the dbt manifest (dbt parse, no database) and nothing else.
+test-unit: install
+	@$(VENV_BIN)/opsdash prepare
+	@$(VENV_BIN)/pytest tests/unit -p no:cacheprovider
+
+typecheck: install
+	@$(VENV_BIN)/mypy
+
 lint:
 	@$(VENV_BIN)/ruff check .
 	@$(VENV_BIN)/ruff format --check .
@@ -38,7 +47,7 @@ format:
 	@$(VENV_BIN)/ruff format .
 	@$(VENV_BIN)/ruff check --fix .
 
-check: install lint test
+check: install lint typecheck test
 
 bench: install
 	@scripts/bench.sh
