@@ -5,11 +5,9 @@ A login gate in front of `st.navigation`. Logged out, every known URL (`/`, `/lo
 it asked for instead of a "Page not found" dialog. Logged in, the navigation lists the pages the
 user's role allows; each page checks the role again itself (see `session.require_page_role`).
 
-Page files end with `run_page(render)`. Because a `pages/` folder sits next to this script,
-Streamlit runs its legacy multipage mode (every file in `pages/` reachable by URL, without this
-script) until `st.navigation` is first called in the process, and `AppTest` does so on every run.
-`run_page` makes that harmless: a page file executed without this gate runs the gate instead,
-which then selects and renders the page as usual.
+The page files live in `views/`, not `pages/`: a `pages/` folder next to this script would switch
+Streamlit into its legacy multipage mode, where every page file is reachable by URL without this
+gate. Imports point one way only: this script imports the views, never the reverse.
 """
 
 from __future__ import annotations
@@ -20,11 +18,12 @@ import psycopg
 import streamlit as st
 from streamlit.navigation.page import StreamlitPage
 
-from app_streamlit import auth, session
-from app_streamlit.pages import login
+from app_streamlit import session
+from app_streamlit.views import login
+from opsdash_core import accounts
 
-OVERVIEW = ("pages/overview.py", "overview", "Overview", "📊")
-ADMIN = ("pages/admin.py", "admin", "Admin", "🛠️")
+OVERVIEW = ("views/overview.py", "overview", "Overview", "📊")
+ADMIN = ("views/admin.py", "admin", "Admin", "🛠️")
 LOGIN_ICON = "🔐"
 
 
@@ -57,10 +56,10 @@ def _login_then(on_success: Callable[[], None]) -> Callable[[], None]:
     return page
 
 
-def _logged_in_pages(user: auth.User) -> list[StreamlitPage]:
+def _logged_in_pages(user: accounts.User) -> list[StreamlitPage]:
     overview = st.Page(OVERVIEW[0], title=OVERVIEW[2], icon=OVERVIEW[3], default=True)
     pages = [overview]
-    if auth.has_role(user, "admin"):
+    if accounts.has_role(user, "admin"):
         pages.append(st.Page(ADMIN[0], title=ADMIN[2], icon=ADMIN[3]))
     # A logged-in user opening /login (bookmark, back button) lands on the overview.
     pages.append(
@@ -75,15 +74,7 @@ def _logged_in_pages(user: auth.User) -> list[StreamlitPage]:
     return pages
 
 
-def run_page(render: Callable[[], None]) -> None:
-    """Entry point of every page file: render when selected by `main`, else go through `main`."""
-    if session.in_gate():
-        render()
-    else:
-        main()
-
-
-def _sidebar(user: auth.User) -> None:
+def _sidebar(user: accounts.User) -> None:
     with st.sidebar:
         st.markdown(f"Signed in as `{user.username}` ({user.role})")
         session.render_cookie_writer()
@@ -105,8 +96,7 @@ def main() -> None:
     else:
         nav = st.navigation(_logged_in_pages(user))
         _sidebar(user)
-    with session.inside_gate():
-        nav.run()
+    nav.run()
 
 
 if __name__ == "__main__":

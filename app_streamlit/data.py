@@ -6,15 +6,15 @@ first: a small per-process cache (so fifty sessions in one Streamlit process tha
 warehouse. Redis being down only makes the app slower: errors open a short circuit breaker and
 the reads go straight to PostgreSQL.
 
-This module imports neither Streamlit nor pandas so that `auth` (used by the CLI) can share the
-Redis client without paying for them.
+This module imports neither Streamlit nor pandas, so the pure query and cache logic can be tested
+without them. The Redis client and its circuit breaker live in `opsdash_core.redis_client`, shared
+with the login limiter.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -27,13 +27,11 @@ import psycopg
 import redis
 
 from opsdash_core.db import fetch_all
+from opsdash_core.redis_client import mark_redis_down, redis_client
 from opsdash_core.settings import get_settings
-
-log = logging.getLogger(__name__)
 
 REDIS_TTL_S = 30
 LOCAL_TTL_S = 10.0
-REDIS_RETRY_S = 10.0
 KEY_PREFIX = "opsdash:q:v1"
 
 Row = dict[str, Any]
@@ -98,39 +96,6 @@ where status <> 'resolved'
 order by created_at desc, id desc
 limit %(limit)s
 """
-
-# ------------------------------------------------------------------------------------- redis
-
-_clients: dict[str, redis.Redis] = {}
-_down_until: dict[str, float] = {}
-_clients_lock = threading.Lock()
-
-
-def redis_client(url: str | None = None) -> redis.Redis | None:
-    """A shared client for `url`, or None while the circuit breaker says Redis is down.
-
-    Short socket timeouts keep a dead or unreachable Redis from stalling a page rerun.
-    """
-    url = url or get_settings().redis_url
-    if time.monotonic() < _down_until.get(url, 0.0):
-        return None
-    with _clients_lock:
-        client = _clients.get(url)
-        if client is None:
-            client = redis.Redis.from_url(
-                url, socket_connect_timeout=0.25, socket_timeout=0.5, health_check_interval=30
-            )
-            _clients[url] = client
-        return client
-
-
-def mark_redis_down(url: str | None, error: Exception) -> None:
-    """Skip Redis for a few seconds after an error instead of paying a timeout on every call."""
-    url = url or get_settings().redis_url
-    if time.monotonic() >= _down_until.get(url, 0.0):
-        log.warning("Redis unavailable (%s); using the fallback for %.0fs", error, REDIS_RETRY_S)
-    _down_until[url] = time.monotonic() + REDIS_RETRY_S
-
 
 # ------------------------------------------------------------------------------------- cache
 

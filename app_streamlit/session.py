@@ -39,10 +39,10 @@ import psycopg
 import redis
 import streamlit as st
 
-from app_streamlit import auth
-from app_streamlit.auth import User
-from app_streamlit.data import mark_redis_down, redis_client
+from opsdash_core import accounts
+from opsdash_core.accounts import User
 from opsdash_core.db import pool
+from opsdash_core.redis_client import mark_redis_down, redis_client
 from opsdash_core.settings import Settings, get_settings
 
 COOKIE_NAME = "opsdash_session"
@@ -232,7 +232,7 @@ def user_for_token(token: str) -> User | None:
     if claims is None:
         return None
     with warehouse_conn() as conn:
-        found = auth.get_user_with_hash(conn, claims.username)
+        found = accounts.get_user_with_hash(conn, claims.username)
     if found is None:
         return None
     user, password_hash = found
@@ -287,9 +287,9 @@ def _forget() -> None:
 
 
 def login(user: User) -> None:
-    """Start a session for a user `auth.verify_login` just accepted, and persist it."""
+    """Start a session for a user `accounts.verify_login` just accepted, and persist it."""
     with warehouse_conn() as conn:
-        found = auth.get_user_with_hash(conn, user.username)
+        found = accounts.get_user_with_hash(conn, user.username)
     if found is None:
         return
     user, password_hash = found
@@ -306,7 +306,7 @@ def logout() -> None:
         revoke(claims)
     if user is not None:
         with warehouse_conn() as conn:
-            auth.audit(conn, user.username, "logout")
+            accounts.audit(conn, user.username, "logout")
     _forget()
     st.session_state[_COOKIE_JS] = clear_cookie_js()
 
@@ -318,38 +318,21 @@ def render_cookie_writer() -> None:
         st.html(js, unsafe_allow_javascript=True, width="content")
 
 
-_gate = threading.local()
-
-
-@contextmanager
-def inside_gate() -> Iterator[None]:
-    """Mark this script thread as running a page that `app.main()` selected (see app.run_page)."""
-    _gate.active = True
-    try:
-        yield
-    finally:
-        _gate.active = False
-
-
-def in_gate() -> bool:
-    return getattr(_gate, "active", False)
-
-
 def require_user() -> User:
     """The logged-in user; otherwise stops the page (server-side guard for every page)."""
     user = current_user()
     if user is None:
         st.warning("Please log in to see this page.")
         st.stop()
-    return user  # type: ignore[return-value]
+    return user
 
 
 def require_page_role(role: str) -> User:
     """The logged-in user if their role allows `role`; otherwise stops the page with an error."""
     user = require_user()
     try:
-        return auth.require_role(user, role)
-    except auth.PermissionDeniedError:
+        return accounts.require_role(user, role)
+    except accounts.PermissionDeniedError:
         st.error(f"You need the {role} role to open this page.")
         st.stop()
         raise  # unreachable: st.stop() raises

@@ -99,7 +99,7 @@ def users() -> None:
 @click.password_option(help="Prompted (twice) when not given.")
 def users_add(username: str, role: str, password: str) -> None:
     """Create a user."""
-    from app_streamlit.auth import AuthError, create_user
+    from opsdash_core.accounts import AuthError, create_user
     from opsdash_core.db import warehouse
 
     try:

@@ -29,19 +29,23 @@ def migrate(s: Settings) -> None:
 
 
 def source_has_data(s: Settings) -> bool:
+    """True once the simulated marketplace holds sessions (so `up` generates history once)."""
     with psycopg.connect(s.source_url) as conn:
         row = conn.execute("select to_regclass('public.tutoring_sessions') is not null").fetchone()
         if not row or not row[0]:
             return False
-        return conn.execute("select exists (select 1 from tutoring_sessions)").fetchone()[0]
+        row = conn.execute("select exists (select 1 from tutoring_sessions)").fetchone()
+        return bool(row and row[0])
 
 
 def warehouse_built(s: Settings) -> bool:
+    """True once the marts hold data (so `up` materializes everything only the first time)."""
     with psycopg.connect(s.warehouse_url) as conn:
         row = conn.execute("select to_regclass('marts.customer_health') is not null").fetchone()
         if not row or not row[0]:
             return False
-        return conn.execute("select exists (select 1 from marts.customer_health)").fetchone()[0]
+        row = conn.execute("select exists (select 1 from marts.customer_health)").fetchone()
+        return bool(row and row[0])
 
 
 def run_step(
@@ -140,7 +144,7 @@ def up(s: Settings, scale: int, days: int, materialize: bool = True) -> None:
 
 
 def ensure_admin(s: Settings) -> None:
-    from app_streamlit.auth import ensure_admin as _ensure_admin
+    from opsdash_core.accounts import ensure_admin as _ensure_admin
 
     pw_file = s.opsdash_home / "admin-password"
     with psycopg.connect(s.warehouse_url) as conn:

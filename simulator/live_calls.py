@@ -3,19 +3,14 @@ no-shows, and open calls getting resolved."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import psycopg
 
 from simulator import model as m
 from simulator.columns import BASE_REASON_P, CHANNELS, REASONS, SUPPORT_REASON_P, UNSET
 from simulator.live_rows import alloc_ids, insert_rows, stamps, update_rows
-from simulator.live_world import World
+from simulator.live_world import Effects, World
 from simulator.model import DAY, HOUR
-
-if TYPE_CHECKING:
-    from simulator import scenarios
 
 
 def new_calls(
@@ -25,7 +20,7 @@ def new_calls(
     lo: int,
     t1: int,
     dt: float,
-    fx: scenarios.Effects,
+    fx: Effects,
 ) -> dict[str, int]:
     """Support contacts at each customer's propensity (more while fading, more in a surge),
     after tutor no-shows; and open calls getting resolved."""

@@ -4,7 +4,6 @@ and churned ones are marked cancelled."""
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import TYPE_CHECKING
 
 import numpy as np
 import psycopg
@@ -14,11 +13,8 @@ from simulator.bookings import local_start
 from simulator.columns import UNSET, names
 from simulator.history import latent_columns
 from simulator.live_rows import alloc_ids, insert_rows, stamps, update_rows
-from simulator.live_world import World
+from simulator.live_world import Effects, World
 from simulator.model import DAY, HOUR
-
-if TYPE_CHECKING:
-    from simulator import scenarios
 
 
 def _booking_times(
@@ -40,7 +36,7 @@ def new_requests(
     lo: int,
     t1: int,
     dt: float,
-    fx: scenarios.Effects,
+    fx: Effects,
 ) -> dict[str, int]:
     """Customers ask for sessions at their model rate (seasonal, fading before churn), plus the
     extra near-term demand of an active demand spike."""

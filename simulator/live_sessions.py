@@ -3,20 +3,15 @@ cancelled, and pending requests matched to a tutor (a new session) or marked unf
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import psycopg
 
 from simulator import model as m
 from simulator.columns import DURATIONS, UNSET
 from simulator.live_rows import alloc_ids, columns_of, insert_rows, stamps, update_rows
-from simulator.live_world import World
+from simulator.live_world import Effects, World
 from simulator.matching import match
 from simulator.model import DAY, HOUR
-
-if TYPE_CHECKING:
-    from simulator import scenarios
 
 
 def _epoch_rows(
@@ -35,7 +30,7 @@ def _traits(w: World, customer_id: np.ndarray, at: np.ndarray) -> tuple[np.ndarr
     return ci, known & m.declining(w.cust, safe, at), known & (w.cust.cause[safe] == m.BAD)
 
 
-def _quality(w: World, tutor_id: np.ndarray, fx: scenarios.Effects) -> tuple[np.ndarray, ...]:
+def _quality(w: World, tutor_id: np.ndarray, fx: Effects) -> tuple[np.ndarray, ...]:
     ti = w.tutor_index(tutor_id.astype(np.int64))
     q = np.where(ti >= 0, w.tutors.quality[np.maximum(ti, 0)], 0.7)
     ns = np.where(ti >= 0, w.tutors.no_show_rate[np.maximum(ti, 0)], 0.03)
@@ -80,7 +75,7 @@ def settle_sessions(
     lo: int,
     t1: int,
     dt: float,
-    fx: scenarios.Effects,
+    fx: Effects,
 ) -> dict[str, int]:
     """Sessions that ended are held or no-shows; held ones get rated; future ones get cancelled."""
     sid, cid, tid, at = _epoch_rows(conn, DUE_SQL, {"t1": t1}, 4)

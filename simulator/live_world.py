@@ -4,7 +4,7 @@ loaded back from the source database (truth.* holds the latent traits)."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import psycopg
@@ -32,6 +32,16 @@ class World:
 
     def customer_index(self, customer_id: np.ndarray) -> np.ndarray:
         return index_of(self.ids, customer_id)
+
+
+@dataclass
+class Effects:
+    """What active scenarios change in live mode right now (`scenarios.active_effects` fills it;
+    the live writers read it on every tick)."""
+
+    demand: dict[int, tuple[float, int]] = field(default_factory=dict)  # subject -> factor, until
+    calls: float = 1.0
+    no_show: dict[int, float] = field(default_factory=dict)  # tutor_id -> no-show rate
 
 
 def index_of(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -9,7 +9,6 @@ tick and keeps them going.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import numpy as np
 import psycopg
@@ -21,7 +20,7 @@ from simulator.live_calls import call_rows
 from simulator.live_customers import request_rows
 from simulator.live_rows import alloc_ids, insert_rows, stamps, update_rows
 from simulator.live_sessions import match_pending
-from simulator.live_world import World, load_world
+from simulator.live_world import Effects, World, load_world
 from simulator.model import DAY, HOUR
 
 SURGE_REASON_P = [0.3, 0.15, 0.05, 0.4, 0.0, 0.1]
@@ -30,15 +29,6 @@ DEFECTS = ("rating_out_of_range", "null_customer_id", "unknown_tutor_id", "futur
 
 class ScenarioError(ValueError):
     """The scenario cannot run as asked (unknown subject or tutor, no marketplace yet)."""
-
-
-@dataclass
-class Effects:
-    """What active scenarios change in live mode right now."""
-
-    demand: dict[int, tuple[float, int]] = field(default_factory=dict)  # subject -> factor, until
-    calls: float = 1.0
-    no_show: dict[int, float] = field(default_factory=dict)  # tutor_id -> no-show rate
 
 
 def active_effects(conn: psycopg.Connection, at: int) -> Effects:

@@ -18,8 +18,9 @@ import redis
 from psycopg.types.json import Jsonb
 from streamlit.testing.v1 import AppTest
 
-from app_streamlit import auth, data, session
-from app_streamlit.pages import login, overview
+from app_streamlit import data, session
+from app_streamlit.views import login, overview
+from opsdash_core import accounts, login_limits
 from opsdash_core.db import close_pools
 from opsdash_core.settings import PROJECT_ROOT, get_settings, reset_settings
 
@@ -84,8 +85,8 @@ def _fill(url: str) -> None:
             ]
         ):
             conn.execute(ALERT, (i, severity, f"Alert {i}", status, f"k{i}"))
-        auth.create_user(conn, "boss", PASSWORD, "admin")
-        auth.create_user(conn, "val", PASSWORD, "viewer")
+        accounts.create_user(conn, "boss", PASSWORD, "admin")
+        accounts.create_user(conn, "val", PASSWORD, "viewer")
 
 
 @pytest.fixture
@@ -96,8 +97,8 @@ def app_env(warehouse_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
     data.clear_cache()
     session._revoked_local.clear()
     url = get_settings().redis_url
-    limiter = auth.RedisLoginLimiter(url, prefix=f"opsdash:test:{uuid.uuid4().hex[:8]}")
-    monkeypatch.setattr(auth, "_limiters", {url: limiter})
+    limiter = login_limits.RedisLoginLimiter(url, prefix=f"opsdash:test:{uuid.uuid4().hex[:8]}")
+    monkeypatch.setattr(login_limits, "_limiters", {url: limiter})
     monkeypatch.setattr(session, "read_cookie", lambda: None)
     yield warehouse_url
     _delete_keys(f"{limiter.prefix}:*")
@@ -193,7 +194,7 @@ def test_app_works_without_redis(filled: str, monkeypatch: pytest.MonkeyPatch) -
     """Redis down: logins are throttled in memory and the overview reads PostgreSQL directly."""
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens there
     reset_settings()
-    monkeypatch.setattr(auth, "_limiters", {})
+    monkeypatch.setattr(login_limits, "_limiters", {})
     at = _log_in(_app(), "val")
     assert not at.exception
     assert _metrics(at)["Active customers"] == "6"
@@ -203,7 +204,7 @@ def test_app_works_without_redis(filled: str, monkeypatch: pytest.MonkeyPatch) -
 
 def test_overview_empty_state_without_the_mart(app_env: str) -> None:
     with psycopg.connect(app_env, autocommit=True) as conn:
-        auth.create_user(conn, "val", PASSWORD, "viewer")
+        accounts.create_user(conn, "val", PASSWORD, "viewer")
     at = _log_in(_app(), "val")
     assert not at.exception
     assert overview.EMPTY_MESSAGE in [i.value for i in at.info]
@@ -215,16 +216,16 @@ def test_viewer_has_no_admin_page(filled: str) -> None:
     assert _metrics(at)
     assert "Signed in as `val` (viewer)" in [m.value for m in at.sidebar.markdown]
     with pytest.raises(ValueError, match="Could not find"):
-        at.switch_page("pages/admin.py")
+        at.switch_page("views/admin.py")
 
 
 def test_admin_page_checks_the_role_itself(filled: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Even if the page were reached, a viewer gets an error and no user data."""
-    viewer = auth.User(id=2, username="val", role="viewer")
+    viewer = accounts.User(id=2, username="val", role="viewer")
     monkeypatch.setattr(session, "current_user", lambda: viewer)
 
     def script() -> None:
-        from app_streamlit.pages import admin
+        from app_streamlit.views import admin
 
         admin.render()
 
@@ -238,7 +239,7 @@ def test_admin_page_checks_the_role_itself(filled: str, monkeypatch: pytest.Monk
 def test_admin_sees_and_uses_the_admin_page(filled: str) -> None:
     at = _log_in(_app(), "boss")
     assert _metrics(at)["Active customers"] == "6"
-    at.switch_page("pages/admin.py").run()
+    at.switch_page("views/admin.py").run()
     assert not at.exception
     assert at.title[0].value == "🛠️ Admin"
     assert sorted(at.dataframe[0].value["username"]) == ["boss", "val"]
@@ -250,7 +251,7 @@ def test_admin_sees_and_uses_the_admin_page(filled: str) -> None:
     assert not at.exception
     assert [s.value for s in at.success] == ["Added `olga` (operator)."]
     with psycopg.connect(filled) as conn:
-        olga = auth.get_user(conn, "olga")
+        olga = accounts.get_user(conn, "olga")
     assert olga is not None
     assert olga.role == "operator"
 
@@ -300,7 +301,7 @@ def test_password_change_ends_cookie_sessions(filled: str, monkeypatch: pytest.M
     token = at.session_state["auth_token"]
     assert session.user_for_token(token) is not None
     with psycopg.connect(filled, autocommit=True) as conn:
-        auth.set_password(conn, "val", "another-password")
+        accounts.set_password(conn, "val", "another-password")
     assert session.user_for_token(token) is None
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from app_streamlit.charts import TIER_COLORS, tier_distribution_chart, tier_frame
-from app_streamlit.pages.overview import format_factors, freshness_label, risk_table
+from app_streamlit.views.overview import format_factors, freshness_label, risk_table
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 

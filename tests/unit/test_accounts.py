@@ -1,17 +1,12 @@
-"""Password hashing, role hierarchy and the login limiters (no services)."""
+"""User accounts (password hashing, names, role hierarchy) and the login limiters (no services)."""
 
 from __future__ import annotations
 
 import pytest
 
-from app_streamlit import auth
-from app_streamlit.auth import (
-    AuthError,
-    MemoryLoginLimiter,
-    PermissionDeniedError,
-    RedisLoginLimiter,
-    User,
-)
+from opsdash_core import accounts
+from opsdash_core.accounts import AuthError, PermissionDeniedError, User
+from opsdash_core.login_limits import MemoryLoginLimiter, RedisLoginLimiter
 
 
 class FakeClock:
@@ -30,47 +25,47 @@ def _user(role: str, *, active: bool = True) -> User:
 
 
 def test_hash_password_uses_bcrypt_cost_12() -> None:
-    hashed = auth.hash_password("correct horse battery")
+    hashed = accounts.hash_password("correct horse battery")
     assert hashed.startswith("$2b$12$")
-    assert auth.check_password("correct horse battery", hashed)
-    assert not auth.check_password("correct horse batterY", hashed)
+    assert accounts.check_password("correct horse battery", hashed)
+    assert not accounts.check_password("correct horse batterY", hashed)
 
 
 def test_hashes_are_salted() -> None:
-    assert auth.hash_password("same-password", rounds=4) != auth.hash_password(
+    assert accounts.hash_password("same-password", rounds=4) != accounts.hash_password(
         "same-password", rounds=4
     )
 
 
 def test_check_password_without_hash_or_overlong_input_is_false() -> None:
-    hashed = auth.hash_password("x" * 72, rounds=4)
-    assert not auth.check_password("whatever", None)
-    assert not auth.check_password("x" * 73, hashed)
-    assert not auth.check_password("whatever", "not-a-bcrypt-hash")
+    hashed = accounts.hash_password("x" * 72, rounds=4)
+    assert not accounts.check_password("whatever", None)
+    assert not accounts.check_password("x" * 73, hashed)
+    assert not accounts.check_password("whatever", "not-a-bcrypt-hash")
 
 
 @pytest.mark.parametrize("password", ["short", "", "é" * 37])
 def test_password_policy(password: str) -> None:
     with pytest.raises(AuthError):
-        auth.validate_password(password)
+        accounts.validate_password(password)
 
 
 @pytest.mark.parametrize(
     ("raw", "expected"), [("Alice", "alice"), ("  bob.smith@ops ", "bob.smith@ops"), ("a1", "a1")]
 )
 def test_usernames_are_normalized(raw: str, expected: str) -> None:
-    assert auth.validate_username(raw) == expected
+    assert accounts.validate_username(raw) == expected
 
 
 @pytest.mark.parametrize("bad", ["", "a", "-dash", "has space", "semi;colon", "x" * 64])
 def test_bad_usernames_are_rejected(bad: str) -> None:
     with pytest.raises(AuthError):
-        auth.validate_username(bad)
+        accounts.validate_username(bad)
 
 
 def test_unknown_role_is_rejected() -> None:
     with pytest.raises(AuthError, match="Role must be one of"):
-        auth.validate_role("superuser")
+        accounts.validate_role("superuser")
 
 
 @pytest.mark.parametrize(
@@ -89,18 +84,18 @@ def test_unknown_role_is_rejected() -> None:
 )
 def test_role_hierarchy(role: str, needed: str, allowed: bool) -> None:
     user = _user(role)
-    assert auth.has_role(user, needed) is allowed
+    assert accounts.has_role(user, needed) is allowed
     if allowed:
-        assert auth.require_role(user, needed) is user
+        assert accounts.require_role(user, needed) is user
     else:
         with pytest.raises(PermissionDeniedError):
-            auth.require_role(user, needed)
+            accounts.require_role(user, needed)
 
 
 def test_inactive_and_missing_users_have_no_role() -> None:
-    assert not auth.has_role(_user("admin", active=False), "viewer")
+    assert not accounts.has_role(_user("admin", active=False), "viewer")
     with pytest.raises(PermissionDeniedError):
-        auth.require_role(None, "viewer")
+        accounts.require_role(None, "viewer")
 
 
 def test_memory_limiter_locks_after_max_failures() -> None:
@@ -158,6 +153,6 @@ def test_redis_limiter_falls_back_to_memory_when_redis_is_down() -> None:
 
 
 def test_limiter_key_is_normalized_and_bounded() -> None:
-    assert auth.limiter_key("  Alice ") == "alice"
-    assert len(auth.limiter_key("x" * 500)) == 64
-    assert auth.limiter_key("   ") == "-"
+    assert accounts.limiter_key("  Alice ") == "alice"
+    assert len(accounts.limiter_key("x" * 500)) == 64
+    assert accounts.limiter_key("   ") == "-"

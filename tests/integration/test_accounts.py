@@ -11,8 +11,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from app_streamlit import auth
-from app_streamlit.auth import AuthError, MemoryLoginLimiter, RedisLoginLimiter, UserExistsError
+from opsdash_core import accounts
+from opsdash_core.accounts import AuthError, UserExistsError
+from opsdash_core.login_limits import LoginLimiter, MemoryLoginLimiter, RedisLoginLimiter
 from opsdash_core.settings import get_settings
 
 pytestmark = pytest.mark.integration
@@ -42,17 +43,17 @@ def _audit(conn: psycopg.Connection, username: str) -> list[tuple[str, dict]]:
 def test_create_user_and_verify_login(
     conn: psycopg.Connection, limiter: MemoryLoginLimiter
 ) -> None:
-    created = auth.create_user(conn, "Alice", PASSWORD, "operator", actor="admin")
+    created = accounts.create_user(conn, "Alice", PASSWORD, "operator", actor="admin")
     assert (created.username, created.role, created.is_active) == ("alice", "operator", True)
     stored = conn.execute("select password_hash from app.users where username = 'alice'").fetchone()
     assert stored is not None
     assert stored[0].startswith("$2b$12$")
     assert PASSWORD not in stored[0]
 
-    assert auth.verify_login(conn, "alice", PASSWORD, limiter=limiter) == created
-    assert auth.verify_login(conn, "ALICE", PASSWORD, limiter=limiter) == created
-    assert auth.verify_login(conn, "alice", "wrong-password", limiter=limiter) is None
-    assert auth.verify_login(conn, "nobody", PASSWORD, limiter=limiter) is None
+    assert accounts.verify_login(conn, "alice", PASSWORD, limiter=limiter) == created
+    assert accounts.verify_login(conn, "ALICE", PASSWORD, limiter=limiter) == created
+    assert accounts.verify_login(conn, "alice", "wrong-password", limiter=limiter) is None
+    assert accounts.verify_login(conn, "nobody", PASSWORD, limiter=limiter) is None
 
     last_login = conn.execute("select last_login_at from app.users where username = 'alice'")
     assert last_login.fetchone()[0] is not None  # type: ignore[index]
@@ -64,18 +65,18 @@ def test_create_user_and_verify_login(
 
 
 def test_duplicate_usernames_are_refused_case_insensitively(conn: psycopg.Connection) -> None:
-    auth.create_user(conn, "bob", PASSWORD, "viewer")
+    accounts.create_user(conn, "bob", PASSWORD, "viewer")
     with pytest.raises(UserExistsError, match="'bob' already exists"):
-        auth.create_user(conn, "Bob", PASSWORD, "admin")
+        accounts.create_user(conn, "Bob", PASSWORD, "admin")
     assert conn.execute("select count(*) from app.users").fetchone() == (1,)
 
 
 def test_duplicate_inside_a_caller_transaction_keeps_it_usable(warehouse_url: str) -> None:
     with psycopg.connect(warehouse_url) as tx_conn:
-        auth.create_user(tx_conn, "carol", PASSWORD, "viewer")
+        accounts.create_user(tx_conn, "carol", PASSWORD, "viewer")
         with pytest.raises(UserExistsError):
-            auth.create_user(tx_conn, "carol", PASSWORD, "viewer")
-        auth.create_user(tx_conn, "dave", PASSWORD, "viewer")  # savepoint rolled back only
+            accounts.create_user(tx_conn, "carol", PASSWORD, "viewer")
+        accounts.create_user(tx_conn, "dave", PASSWORD, "viewer")  # savepoint rolled back only
         tx_conn.commit()
         names = tx_conn.execute("select username from app.users order by 1").fetchall()
     assert names == [("carol",), ("dave",)]
@@ -83,27 +84,27 @@ def test_duplicate_inside_a_caller_transaction_keeps_it_usable(warehouse_url: st
 
 def test_invalid_role_and_password_are_refused(conn: psycopg.Connection) -> None:
     with pytest.raises(AuthError, match="Role must be one of"):
-        auth.create_user(conn, "erin", PASSWORD, "root")
+        accounts.create_user(conn, "erin", PASSWORD, "root")
     with pytest.raises(AuthError, match="at least 8"):
-        auth.create_user(conn, "erin", "short", "viewer")
-    assert auth.get_user(conn, "erin") is None
+        accounts.create_user(conn, "erin", "short", "viewer")
+    assert accounts.get_user(conn, "erin") is None
 
 
 def test_set_password(conn: psycopg.Connection, limiter: MemoryLoginLimiter) -> None:
-    auth.create_user(conn, "frank", PASSWORD, "viewer")
-    auth.set_password(conn, "frank", "a-new-password")
-    assert auth.verify_login(conn, "frank", PASSWORD, limiter=limiter) is None
-    assert auth.verify_login(conn, "frank", "a-new-password", limiter=limiter) is not None
-    with pytest.raises(auth.UnknownUserError):
-        auth.set_password(conn, "ghost", "a-new-password")
+    accounts.create_user(conn, "frank", PASSWORD, "viewer")
+    accounts.set_password(conn, "frank", "a-new-password")
+    assert accounts.verify_login(conn, "frank", PASSWORD, limiter=limiter) is None
+    assert accounts.verify_login(conn, "frank", "a-new-password", limiter=limiter) is not None
+    with pytest.raises(accounts.UnknownUserError):
+        accounts.set_password(conn, "ghost", "a-new-password")
 
 
 def test_inactive_users_cannot_log_in(
     conn: psycopg.Connection, limiter: MemoryLoginLimiter
 ) -> None:
-    auth.create_user(conn, "gina", PASSWORD, "viewer")
+    accounts.create_user(conn, "gina", PASSWORD, "viewer")
     conn.execute("update app.users set is_active = false where username = 'gina'")
-    assert auth.verify_login(conn, "gina", PASSWORD, limiter=limiter) is None
+    assert accounts.verify_login(conn, "gina", PASSWORD, limiter=limiter) is None
     assert _audit(conn, "gina")[-1][1]["reason"] == "inactive"
 
 
@@ -111,17 +112,17 @@ def test_ensure_admin_is_idempotent(
     conn: psycopg.Connection, limiter: MemoryLoginLimiter, tmp_path: Path
 ) -> None:
     password_file = tmp_path / "local" / "admin-password"
-    password = auth.ensure_admin(conn, password_file)
+    password = accounts.ensure_admin(conn, password_file)
     assert password is not None
     assert len(password) >= 24
     assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
     assert password_file.read_text().strip() == password
-    admin = auth.verify_login(conn, "admin", password, limiter=limiter)
+    admin = accounts.verify_login(conn, "admin", password, limiter=limiter)
     assert admin is not None
     assert admin.role == "admin"
 
-    assert auth.ensure_admin(conn, password_file) is None
-    assert auth.ensure_admin(conn, tmp_path / "other") is None
+    assert accounts.ensure_admin(conn, password_file) is None
+    assert accounts.ensure_admin(conn, tmp_path / "other") is None
     assert password_file.read_text().strip() == password
     assert not (tmp_path / "other").exists()
     assert conn.execute("select count(*) from app.users").fetchone() == (1,)
@@ -131,22 +132,22 @@ def test_ensure_admin_tightens_an_existing_file(conn: psycopg.Connection, tmp_pa
     password_file = tmp_path / "admin-password"
     password_file.write_text("stale")
     password_file.chmod(0o644)
-    password = auth.ensure_admin(conn, password_file)
+    password = accounts.ensure_admin(conn, password_file)
     assert stat.S_IMODE(password_file.stat().st_mode) == 0o600
     assert password_file.read_text().strip() == password
 
 
-def _lockout_scenario(conn: psycopg.Connection, limiter: auth.LoginLimiter, name: str) -> None:
-    auth.create_user(conn, name, PASSWORD, "viewer")
+def _lockout_scenario(conn: psycopg.Connection, limiter: LoginLimiter, name: str) -> None:
+    accounts.create_user(conn, name, PASSWORD, "viewer")
     for _ in range(5):
-        assert auth.verify_login(conn, name, "wrong-password", limiter=limiter) is None
+        assert accounts.verify_login(conn, name, "wrong-password", limiter=limiter) is None
     assert limiter.locked_for(name) > 0
     # Locked: even the right password is refused, without spending a bcrypt check.
-    assert auth.verify_login(conn, name, PASSWORD, limiter=limiter) is None
+    assert accounts.verify_login(conn, name, PASSWORD, limiter=limiter) is None
     reasons = [d["reason"] for a, d in _audit(conn, name) if a == "login_failure"]
     assert reasons == ["bad_password"] * 5 + ["locked"]
     limiter.reset(name)
-    assert auth.verify_login(conn, name, PASSWORD, limiter=limiter) is not None
+    assert accounts.verify_login(conn, name, PASSWORD, limiter=limiter) is not None
 
 
 def test_login_rate_limit_through_redis(conn: psycopg.Connection) -> None:
@@ -166,7 +167,7 @@ def test_login_rate_limit_when_redis_is_down(conn: psycopg.Connection) -> None:
 
 def test_redis_limiter_is_shared_between_processes(conn: psycopg.Connection) -> None:
     """Two limiter objects (two app processes) on one Redis see each other's failures."""
-    from app_streamlit.data import redis_client
+    from opsdash_core.redis_client import redis_client
 
     url = get_settings().redis_url
     client = redis_client(url)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app_streamlit import auth, session
+from app_streamlit import session
+from opsdash_core import accounts
 
 
 def render() -> None:
@@ -18,7 +19,7 @@ def render() -> None:
     _add_user_form()
     st.subheader("Users")
     with session.warehouse_conn() as conn:
-        users = auth.list_users(conn)
+        users = accounts.list_users(conn)
     st.dataframe(
         pd.DataFrame(
             users, columns=["username", "role", "is_active", "created_at", "last_login_at"]
@@ -42,7 +43,7 @@ def _add_user_form() -> None:
         cols = st.columns(3)
         username = cols[0].text_input("New username", key="new_username")
         password = cols[1].text_input("Initial password", type="password", key="new_password")
-        role = cols[2].selectbox("Role", auth.ROLES, index=0, key="new_role")
+        role = cols[2].selectbox("Role", accounts.ROLES, index=0, key="new_role")
         submitted = st.form_submit_button("Add user")
     if not submitted:
         return
@@ -50,14 +51,12 @@ def _add_user_form() -> None:
     current = session.require_page_role("admin")
     try:
         with session.warehouse_conn() as conn:
-            created = auth.create_user(conn, username, password, role, actor=current.username)
-    except auth.AuthError as exc:
+            created = accounts.create_user(conn, username, password, role, actor=current.username)
+    except accounts.AuthError as exc:
         st.error(str(exc))
         return
     st.success(f"Added `{created.username}` ({created.role}).")
 
 
-if __name__ == "__main__":
-    from app_streamlit.app import run_page
-
-    run_page(render)
+if __name__ == "__main__":  # run as a page script by `st.navigation` in app.py
+    render()

@@ -168,7 +168,5 @@ def _alerts_table(rows: list[dict]) -> None:
     )
 
 
-if __name__ == "__main__":
-    from app_streamlit.app import run_page
-
-    run_page(render)
+if __name__ == "__main__":  # run as a page script by `st.navigation` in app.py
+    render()

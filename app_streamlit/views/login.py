@@ -6,7 +6,8 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from app_streamlit import auth, session
+from app_streamlit import session
+from opsdash_core import accounts, login_limits
 
 LOCKED_MESSAGE = "Too many failed attempts for this user. Try again in {minutes} min."
 FAILED_MESSAGE = "Invalid username or password."
@@ -34,16 +35,16 @@ def render(on_success: Callable[[], None] = st.rerun) -> None:
     on_success()
 
 
-def _attempt(username: str, password: str) -> auth.User | None:
+def _attempt(username: str, password: str) -> accounts.User | None:
     """One login attempt through the shared limiter; shows why it failed."""
-    limiter = auth.default_limiter()
-    key = auth.limiter_key(username)
+    limiter = login_limits.default_limiter()
+    key = accounts.limiter_key(username)
     locked_s = limiter.locked_for(key)
     if locked_s > 0:
         st.error(LOCKED_MESSAGE.format(minutes=max(1, round(locked_s / 60))))
         return None
     with session.warehouse_conn() as conn:
-        user = auth.verify_login(
+        user = accounts.verify_login(
             conn, username, password, limiter=limiter, client_ip=session.client_ip()
         )
     if user is None:
@@ -53,9 +54,3 @@ def _attempt(username: str, password: str) -> auth.User | None:
         else:
             st.error(FAILED_MESSAGE)
     return user
-
-
-if __name__ == "__main__":  # only reached in Streamlit's legacy pages/ mode: go through the gate
-    from app_streamlit.app import main
-
-    main()

@@ -1,1 +1,0 @@
-"""Page modules: each defines `render()`; `app.py` registers them with `st.navigation`."""
