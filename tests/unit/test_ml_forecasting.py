@@ -186,3 +186,37 @@ def test_backtest_table_has_every_model_at_every_origin() -> None:
     assert counts == {"seasonal_naive": 4, "window_average": 4, "day_hour_profile": 4}
     assert table["mase"].notna().all()
     assert table["coverage"].between(0, 1).all()
+
+
+def test_monitoring_flags_a_series_after_three_bad_days_in_a_row() -> None:
+    from ml.forecasting.monitoring import degraded
+
+    days = pd.date_range("2026-03-01", periods=4, freq="D").date
+    rows = pd.DataFrame(
+        {
+            "unique_id": ["bad"] * 4 + ["ok"] * 4 + ["gap"] * 3,
+            "monitored_date": [*days, *days, days[0], days[2], days[3]],
+            "mase": [0.9, 1.3, 1.5, 1.25, 1.3, 0.8, 1.4, 1.5, 1.3, 1.3, 1.3],
+        }
+    )
+    assert degraded(rows) == ["bad"]
+    assert degraded(rows, threshold=1.6) == []
+
+
+def test_daily_accuracy_measures_a_drop_in_accuracy() -> None:
+    from ml.forecasting.monitoring import daily_accuracy
+
+    history = seasonal_series("a", weeks=5)
+    day = history["ds"].max() - pd.Timedelta(hours=23)
+    before, actual = history[history["ds"] < day], history[history["ds"] >= day]
+    good = actual.rename(columns={"y": "yhat"}).assign(
+        yhat_lower=lambda f: f["yhat"] - 1, yhat_upper=lambda f: f["yhat"] + 1, model="m"
+    )
+    bad = good.assign(yhat=good["yhat"] + 30, yhat_lower=100.0, yhat_upper=101.0)
+    ok_row = daily_accuracy(good, actual, before, day.date()).iloc[0]
+    bad_row = daily_accuracy(bad, actual, before, day.date()).iloc[0]
+    assert ok_row["mase"] == 0
+    assert ok_row["coverage"] == 1.0
+    assert ok_row["hours"] == 24
+    assert bad_row["mase"] > 1.2
+    assert bad_row["coverage"] == 0.0
