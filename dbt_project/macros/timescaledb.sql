@@ -40,9 +40,10 @@
 
 
 {#- `dbt run-operation print_timescaledb_ddl --vars '{timescaledb: assume}'`: the statements the
-    TimescaleDB path runs for every time-series and rollup model (a rollup's query shows as
-    __MODEL_SQL__; `dbt compile` with the same var renders it). Lets CI check that path on a
-    server without TimescaleDB. -#}
+    TimescaleDB path runs for every time-series and rollup model, one `-- model:` block each,
+    its parts under `-- step:` lines (a rollup's query shows as __MODEL_SQL__; `dbt compile`
+    with the same var renders it). Lets the tests check that path, statement by statement, on
+    a server without TimescaleDB. -#}
 {% macro print_timescaledb_ddl() %}
     {%- for node in graph.nodes.values() if node.resource_type == 'model' -%}
         {%- set relation = api.Relation.create(
@@ -50,12 +51,20 @@
         {%- set meta = node.config.meta or {} -%}
         {%- if meta.get('timeseries') -%}
             {{ print('-- model: ' ~ node.name) }}
+            {{ print('-- step: hypertable') }}
             {{ print(hypertable_sql(relation, meta['timeseries'])) }}
+            {{ print('-- step: from native partitions, before the hypertable') }}
+            {{ print(partitioned_detach_sql(relation) ~ ';') }}
+            {{ print('-- step: from native partitions, after the hypertable') }}
+            {{ print(partitioned_move_rows_sql(relation)) }}
         {%- endif -%}
         {%- if node.config.materialized == 'rollup' -%}
+            {%- set rel = relation.include(database=False) -%}
             {{ print('-- model: ' ~ node.name) }}
-            {{ print(rollup_create_sql(
-                relation.include(database=False), '__MODEL_SQL__', meta.get('rollup') or {}, true)) }}
+            {{ print('-- step: continuous aggregate') }}
+            {{ print(rollup_create_sql(rel, '__MODEL_SQL__', meta.get('rollup') or {}, true)) }}
+            {{ print('-- step: comment') }}
+            {{ print(rollup_comment_sql(rel, '__FINGERPRINT__', true, true) ~ ';') }}
         {%- endif -%}
     {%- endfor -%}
 {% endmacro %}

@@ -2,12 +2,15 @@
 
     A model opts in with
         meta: {timeseries: {time_column, partition: day|month, chunk, compress_after,
-                            segment_by, retention, ahead, indexes}}
+                            segment_by, order_by, retention, ahead, indexes}}
     and the hooks `timeseries_prepare()` (pre) / `timeseries_finalize()` (post).
 
     With TimescaleDB the table becomes a hypertable (chunks of `chunk`), compressed after
-    `compress_after` (segmented by `segment_by`) and dropped after `retention`, by TimescaleDB's
-    own background policies.
+    `compress_after` (segmented by `segment_by` - none when empty - and ordered by `order_by`,
+    default `<time_column> desc`) and dropped after `retention`, by TimescaleDB's own
+    background policies. A table left natively partitioned by the plain path (a deployment
+    switching to TimescaleDB) is turned into a hypertable holding the same rows, which keeps
+    the history of models that cannot be rebuilt (customer_health_history).
 
     Without it the table becomes a natively range-partitioned table: one partition per
     day/month named <table>__pYYYYMMDD, a DEFAULT partition that catches rows outside the
@@ -59,14 +62,21 @@
 {% macro timeseries_finalize() %}
     {%- set ts = timeseries_config() -%}
     {%- if not execute or ts is none -%}{{ return('') }}{%- endif -%}
-    {%- set built_now = relation_kind(this) == 'r' and not (
-        timescaledb_enabled() and is_hypertable(this)) -%}
+    {%- set kind = relation_kind(this) -%}
     {%- if timescaledb_enabled() -%}
-        {% do run_query(hypertable_sql(this, ts)) %}
-    {%- elif built_now -%}
-        {% do convert_to_partitioned(this, ts) %}
+        {%- set built_now = kind in ('r', 'p') and not is_hypertable(this) -%}
+        {%- if kind == 'p' -%}
+            {% do run_query(partitioned_to_hypertable_sql(this, ts)) %}
+        {%- else -%}
+            {% do run_query(hypertable_sql(this, ts)) %}
+        {%- endif -%}
     {%- else -%}
-        {% do run_query(partition_maintenance_sql(this, ts)) %}
+        {%- set built_now = kind == 'r' -%}
+        {%- if built_now -%}
+            {% do convert_to_partitioned(this, ts) %}
+        {%- else -%}
+            {% do run_query(partition_maintenance_sql(this, ts)) %}
+        {%- endif -%}
     {%- endif -%}
     {%- if built_now -%}
         {%- for index in ts.indexes or [] -%}
@@ -105,7 +115,7 @@
             alter table {{ rel }} set (
                 timescaledb.compress,
                 timescaledb.compress_segmentby = '{{ ts.segment_by or "" }}',
-                timescaledb.compress_orderby = '{{ col }} desc'
+                timescaledb.compress_orderby = '{{ ts.order_by or (col ~ " desc") }}'
             );
         end if;
     end $$;
@@ -118,6 +128,34 @@
         '{{ rel }}', drop_after => interval '{{ ts.retention }}', if_not_exists => true
     );
     {%- endif %}
+{%- endmacro %}
+
+
+{#- A natively partitioned table (the plain path's layout) becomes a hypertable with the same
+    rows: the partitioned table steps aside, an empty plain table of the same shape becomes the
+    hypertable, the rows move over (straight into chunks, one copy), and the old table goes with
+    its partitions and dependents (the rollups, which dbt recreates later in the same run). -#}
+{% macro partitioned_to_hypertable_sql(relation, ts) -%}
+    {{ partitioned_detach_sql(relation) }};
+    {{ hypertable_sql(relation, ts) }}
+    {{ partitioned_move_rows_sql(relation) }}
+{%- endmacro %}
+
+
+{% macro partitioned_detach_sql(relation) -%}
+    {%- set old_name = relation.identifier ~ '__partitioned' -%}
+    {%- set old = relation.incorporate(path={'identifier': old_name}) -%}
+    drop table if exists {{ old.include(database=False) }} cascade;
+    alter table {{ relation.include(database=False) }} rename to {{ adapter.quote(old_name) }};
+    create table {{ relation.include(database=False) }}
+        (like {{ old.include(database=False) }} including defaults including constraints)
+{%- endmacro %}
+
+
+{% macro partitioned_move_rows_sql(relation) -%}
+    {%- set old = relation.incorporate(path={'identifier': relation.identifier ~ '__partitioned'}) -%}
+    insert into {{ relation.include(database=False) }} select * from {{ old.include(database=False) }};
+    drop table {{ old.include(database=False) }} cascade;
 {%- endmacro %}
 
 

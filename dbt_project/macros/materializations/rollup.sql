@@ -1,9 +1,13 @@
 {#- `rollup`: an aggregate over a time-series mart that the database keeps for us.
 
     With TimescaleDB: a continuous aggregate (real-time, so rows newer than the last refresh
-    are aggregated at query time) with a refresh policy; the pipeline also refreshes the recent
-    window right after each dbt build (orchestration/defs/transform/rollups.py), because
-    refresh_continuous_aggregate cannot run inside dbt's transaction.
+    are aggregated at query time) with a refresh policy. refresh_continuous_aggregate cannot run
+    inside dbt's transaction, so the aggregate is created WITH NO DATA and marked "history
+    pending" in its comment; the pipeline's step right after each dbt build
+    (opsdash_core/rollups.py) refreshes a marked aggregate over its whole range once and removes
+    the mark, and refreshes the others over the recent window. The mark is set by the same
+    transaction that creates the aggregate, so every (re)creation - first build, changed SQL,
+    --full-refresh, a rebuilt source - gets its history, and a failed refresh is retried.
 
     Without it: a materialized view with a unique index, refreshed CONCURRENTLY by every dbt run
     (readers are never blocked).
@@ -38,6 +42,8 @@
         or should_full_refresh()
         or ('fingerprint ' ~ fingerprint) not in found[0][1] -%}
     {%- set refreshed_at = (found[0][1].split('refreshed ') + [''])[1] if found | length > 0 else '' -%}
+    {#- Until the pipeline has materialized a new aggregate's history, later runs keep the mark. -#}
+    {%- set history_pending = timescale and (rebuild or 'history pending' in found[0][1]) -%}
     {%- set refresh_due = rebuild or timescale or refreshed_at == '' or run_query(
         "select '" ~ refreshed_at ~ "'::timestamptz <= " ~ run_ts()
         ~ " - interval '" ~ var('rollup_min_refresh_minutes', 15) ~ " minutes'"
@@ -54,12 +60,12 @@
         {%- endif -%}
         {% call statement('main') -%}
             {{ rollup_create_sql(rel, sql, cfg, timescale) }}
-            {{ rollup_comment_sql(rel, fingerprint, timescale) }}
+            {{ rollup_comment_sql(rel, fingerprint, timescale, history_pending) }}
         {%- endcall %}
     {%- elif refresh_due -%}
         {% call statement('main') -%}
             {{ rollup_refresh_sql(rel, timescale) }};
-            {{ rollup_comment_sql(rel, fingerprint, timescale) }}
+            {{ rollup_comment_sql(rel, fingerprint, timescale, history_pending) }}
         {%- endcall %}
     {%- else -%}
         {% call statement('main') -%}
@@ -96,9 +102,11 @@
 {%- endmacro %}
 
 
-{% macro rollup_comment_sql(rel, fingerprint, timescale) -%}
+{#- "history pending, " is read and removed by opsdash_core/rollups.py (HISTORY_PENDING). -#}
+{% macro rollup_comment_sql(rel, fingerprint, timescale, history_pending=false) -%}
     comment on {{ 'view' if timescale else 'materialized view' }} {{ rel }}
-        is 'opsdash rollup, fingerprint {{ fingerprint }}, refreshed {{ run_started_at.isoformat() }}'
+        is 'opsdash rollup, fingerprint {{ fingerprint }}, {{ "history pending, " if history_pending else "" -}}
+        refreshed {{ run_started_at.isoformat() }}'
 {%- endmacro %}
 
 

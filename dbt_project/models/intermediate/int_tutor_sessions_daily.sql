@@ -1,3 +1,6 @@
+{#- Compression on TimescaleDB: a tutor has at most one row a day, so tutor_id segments held
+    at most 7 rows per 7-day chunk; old days are read per date range over all tutors (30-day
+    windows, KPIs). So: no segments, rows ordered by day then tutor, 30-day chunks. -#}
 {{
     config(
         materialized='incremental',
@@ -8,9 +11,10 @@
             'timeseries': {
                 'time_column': 'session_date',
                 'partition': 'month',
-                'chunk': '7 days',
+                'chunk': '30 days',
                 'compress_after': '45 days',
-                'segment_by': 'tutor_id',
+                'segment_by': '',
+                'order_by': 'session_date desc, tutor_id',
                 'ahead': '1 month',
                 'indexes': [
                     {'columns': ['tutor_id', 'session_date']},
@@ -194,12 +198,7 @@ final as (
         daily.tutor_id,
         daily.session_date,
         {%- endif %}
-        {%- for column in [
-            'sessions_scheduled', 'sessions_resolved', 'sessions_completed', 'tutor_no_shows',
-            'customer_no_shows', 'tutor_cancellations', 'customer_cancellations', 'ratings',
-            'rating_points', 'completed_minutes', 'first_sessions', 'first_sessions_succeeded',
-            'first_sessions_failed', 'sessions_rebooked', 'sessions_not_rebooked'
-        ] %}
+        {%- for column in var('tutor_daily_counts') %}
         coalesce(daily.{{ column }}, 0) as {{ column }},
         {%- endfor %}
         {{ as_of_date() }} as as_of_date,
