@@ -105,7 +105,17 @@ def _pg_conf(s: Settings) -> str:
         "max_wal_size = 4GB\n"
         "synchronous_commit = off\n"
         "jit = off\n"
-        + ("shared_preload_libraries = 'timescaledb'\n" if _timescale_installed() else "")
+        + (
+            "shared_preload_libraries = 'timescaledb'\n"
+            # One scheduler per database holding the extension (ops) plus up to 7 of its 9
+            # policy jobs at once (6 compression, 1 retention, 2 continuous-aggregate refreshes).
+            "timescaledb.max_background_workers = 8\n"
+            # TimescaleDB's sizing: 3 + its background workers + max_parallel_workers (8, the
+            # PostgreSQL default); below that, policies or parallel queries wait for a slot.
+            "max_worker_processes = 19\n"
+            if _timescale_installed()
+            else ""
+        )
     )
 
 
