@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
@@ -52,6 +53,14 @@ def warehouse(*, autocommit: bool = False) -> Iterator[psycopg.Connection]:
 def source(*, autocommit: bool = False) -> Iterator[psycopg.Connection]:
     with connect(get_settings().source_url, autocommit=autocommit) as conn:
         yield conn
+
+
+def first_row(cursor: psycopg.Cursor[Any]) -> tuple[Any, ...]:
+    """The one row a query must return (an aggregate, a `returning` clause)."""
+    row = cursor.fetchone()
+    if row is None:
+        raise LookupError("the query returned no row")
+    return tuple(row)
 
 
 def fetch_all(url: str, sql: str, params: tuple | dict | None = None) -> list[dict]:

@@ -42,7 +42,7 @@ class Cat:
     def __len__(self) -> int:
         return len(self.codes)
 
-    def __getitem__(self, index: object) -> Cat:
+    def __getitem__(self, index: np.ndarray | slice | int) -> Cat:
         return Cat(self.codes[index], self.vocab)
 
     def __eq__(self, other: object) -> np.ndarray:  # type: ignore[override]
@@ -72,3 +72,7 @@ def names(rng: np.random.Generator, n: int, ids: np.ndarray, domain: str) -> tup
         f"{f.lower()}.{la.lower()}{i}@{domain}" for f, la, i in zip(first, last, ids, strict=True)
     ]
     return full, np.array(email, dtype=object)
+
+
+# One column of a generated table: plain values, or text as codes into a vocabulary.
+Column = np.ndarray | Cat

@@ -12,7 +12,7 @@ import numpy as np
 
 from simulator import model as m
 from simulator.bookings import DayCurves, draw_bookings
-from simulator.columns import UNSET, Cat, ids_by
+from simulator.columns import UNSET, Cat, Column, ids_by
 from simulator.history_tables import call_table, customer_table, session_tables, supply_tables
 from simulator.model import DAY
 
@@ -26,7 +26,7 @@ class History:
     days: int
     history_end: int
     rate_scale: float = 1.0
-    tables: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    tables: dict[str, dict[str, Column]] = field(default_factory=dict)
 
     def rows(self, table: str) -> int:
         return len(next(iter(self.tables[table].values())))
@@ -85,7 +85,7 @@ def simulate(seed: int, scale: int, days: int, history_end: int) -> History:
 
 def latent_columns(
     cust: m.Customers, tutor_id: np.ndarray, rate_scale: float, ids: np.ndarray
-) -> dict[str, np.ndarray]:
+) -> dict[str, Column]:
     """What live mode needs to keep each customer behaving as the model says."""
 
     def tid(i: np.ndarray) -> np.ndarray:

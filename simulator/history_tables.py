@@ -14,6 +14,7 @@ from simulator.columns import (
     SUPPORT_REASON_P,
     UNSET,
     Cat,
+    Column,
     ids_by,
     names,
 )
@@ -117,35 +118,38 @@ def session_tables(
 
 def call_table(
     rng: np.random.Generator, cust: m.Customers, ev: dict[str, np.ndarray], start: int, end: int
-) -> dict[str, np.ndarray]:
+) -> dict[str, Column]:
     """Inbound support calls: a steady trickle per customer, calls after bad experiences,
     a burst before support-driven churn, and cancellation requests around churn."""
     a = np.maximum(cust.signup, start)
     b = np.minimum(cust.churn_at + 10 * DAY, end)
     n = rng.poisson(0.005 * cust.support_p * np.clip((b - a) / DAY, 0, None))
-    who = [np.repeat(np.arange(cust.n), n)]
-    t = [a[who[0]] + (rng.random(len(who[0])) * (b - a)[who[0]]).astype(np.int64)]
-    reason = [rng.choice(6, len(who[0]), p=BASE_REASON_P)]
+    steady = np.repeat(np.arange(cust.n), n)
+    who_parts = [steady]
+    t_parts = [a[steady] + (rng.random(len(steady)) * (b - a)[steady]).astype(np.int64)]
+    reason_parts = [rng.choice(6, len(steady), p=BASE_REASON_P)]
     churning = (cust.churn_at > start) & (cust.churn_at <= end + 60 * DAY)
     extra = rng.poisson(np.where(cust.cause == m.SUPPORT, 5.0, 2.0) * churning)
     w = np.repeat(np.arange(cust.n), extra)
-    who.append(w)
-    t.append(
+    who_parts.append(w)
+    t_parts.append(
         cust.churn_at[w] - (rng.random(len(w)) * 0.8 * cust.decline_days[w] * DAY).astype(np.int64)
     )
-    reason.append(rng.choice(6, len(w), p=SUPPORT_REASON_P))
+    reason_parts.append(rng.choice(6, len(w), p=SUPPORT_REASON_P))
     trig = np.flatnonzero(
         (ev["trouble"] & (rng.random(len(ev["who"])) < 0.35))
         | (ev["tutor_cancel"] & (rng.random(len(ev["who"])) < 0.25))
     )
-    who.append(ev["who"][trig])
-    t.append(ev["event_at"][trig] + rng.integers(HOUR // 2, 30 * HOUR, len(trig)))
-    reason.append(np.where(ev["tutor_cancel"][trig], 1, 2))
+    who_parts.append(ev["who"][trig])
+    t_parts.append(ev["event_at"][trig] + rng.integers(HOUR // 2, 30 * HOUR, len(trig)))
+    reason_parts.append(np.where(ev["tutor_cancel"][trig], 1, 2))
     w = np.flatnonzero(churning & (rng.random(cust.n) < 0.4))
-    who.append(w)
-    t.append(cust.churn_at[w] + rng.integers(-2 * DAY, 4 * DAY, len(w)))
-    reason.append(np.full(len(w), 4))
-    who, t, reason = np.concatenate(who), np.concatenate(t), np.concatenate(reason)
+    who_parts.append(w)
+    t_parts.append(cust.churn_at[w] + rng.integers(-2 * DAY, 4 * DAY, len(w)))
+    reason_parts.append(np.full(len(w), 4))
+    who = np.concatenate(who_parts)
+    t = np.concatenate(t_parts)
+    reason = np.concatenate(reason_parts)
     ok = (t >= np.maximum(cust.signup[who], start)) & (t <= end - 300)
     who, t, reason = who[ok], t[ok], reason[ok]
     k = len(who)
@@ -177,7 +181,7 @@ def customer_table(
     rate_scale: float,
     start: int,
     end: int,
-) -> dict[str, np.ndarray]:
+) -> dict[str, Column]:
     """Customer rows at `end`: goal progress from completed sessions, cancellations after churn."""
     ids = np.arange(1, cust.n + 1)
     done = ev["completed"]
@@ -213,7 +217,7 @@ def customer_table(
 
 def supply_tables(
     rng: np.random.Generator, tutors: m.Tutors, tutor_id: np.ndarray, start: int, end: int
-) -> dict[str, dict[str, np.ndarray]]:
+) -> dict[str, dict[str, Column]]:
     """Tutors, subjects, who teaches what, and weekly availability blocks."""
     cat = m.catalog()
     n = tutors.n
@@ -224,7 +228,7 @@ def supply_tables(
     )
     full, email = names(rng, n, tutor_id, "tutors.example.com")
     deleted = ~tutors.active & (rng.random(n) < 0.5)
-    tutor_rows = {
+    tutor_rows: dict[str, Column] = {
         "id": tutor_id,
         "email": email,
         "full_name": full,

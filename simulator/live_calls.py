@@ -35,7 +35,7 @@ def new_calls(
         rng.choice(6, len(who), p=SUPPORT_REASON_P),
         rng.choice(6, len(who), p=BASE_REASON_P),
     )
-    hurt = [
+    no_show_customers = [
         r[0]
         for r in conn.execute(
             "select customer_id from tutoring_sessions where no_show_by = 'tutor' "
@@ -44,7 +44,7 @@ def new_calls(
             (lo, t1),
         ).fetchall()
     ]
-    hurt = np.array([h for h in hurt if rng.random() < 0.35], dtype=np.int64)
+    hurt = np.array([h for h in no_show_customers if rng.random() < 0.35], dtype=np.int64)
     n = insert_rows(
         conn,
         "support.inbound_calls",

@@ -8,9 +8,10 @@ from dataclasses import fields
 import numpy as np
 import psycopg
 
+from opsdash_core.db import first_row
 from simulator import model as m
 from simulator.bookings import local_start
-from simulator.columns import UNSET, names
+from simulator.columns import UNSET, Column, names
 from simulator.history import latent_columns
 from simulator.live_rows import alloc_ids, insert_rows, stamps, update_rows
 from simulator.live_world import Effects, World
@@ -74,7 +75,7 @@ def request_rows(
     subject_id: np.ndarray,
     at: np.ndarray,
     created: np.ndarray,
-) -> dict[str, np.ndarray]:
+) -> dict[str, Column]:
     n = len(customer_id)
     return {
         "id": alloc_ids(conn, "session_requests", n),
@@ -115,7 +116,7 @@ def new_customers(
         },
     )
     row = conn.execute("select rate_scale from truth.generation order by id desc limit 1")
-    rate_scale = float(row.fetchone()[0] or 1.0)
+    rate_scale = float(first_row(row)[0] or 1.0)
     insert_rows(conn, "truth.customer_latent", latent_columns(cust, w.tutor_ids, rate_scale, ids))
     cust.rate = cust.rate * rate_scale
     w.ids = np.concatenate([w.ids, ids])
@@ -132,7 +133,9 @@ def new_customers(
         {
             "customer_id": ids,
             "churned": churned,
-            "churn_cause": np.where(churned, np.array(m.CAUSES, dtype=object)[cust.cause], None),
+            "churn_cause": np.array([*m.CAUSES, None], dtype=object)[
+                np.where(churned, cust.cause, len(m.CAUSES))
+            ],
             "churned_at": np.where(churned, cust.churn_at, UNSET),
         },
     )

@@ -3,10 +3,14 @@ timestamps that stay inside the tick."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import psycopg
 from psycopg import sql
 
+from opsdash_core.db import first_row
+from simulator.columns import Column
 from simulator.pgcopy import copy_table, ident
 
 
@@ -24,14 +28,14 @@ def alloc_ids(conn: psycopg.Connection, table: str, n: int) -> np.ndarray:
     return np.array([r[0] for r in rows], dtype=np.int64)
 
 
-def insert_rows(conn: psycopg.Connection, table: str, cols: dict[str, np.ndarray]) -> int:
+def insert_rows(conn: psycopg.Connection, table: str, cols: Mapping[str, Column]) -> int:
     n = len(next(iter(cols.values())))
     if n:
         copy_table(conn, table, cols)
     return n
 
 
-def update_rows(conn: psycopg.Connection, table: str, cols: dict[str, np.ndarray]) -> int:
+def update_rows(conn: psycopg.Connection, table: str, cols: Mapping[str, Column]) -> int:
     """Set columns of rows by id; updated_at never goes below created_at."""
     n = len(cols["id"])
     if not n:
@@ -44,7 +48,7 @@ def update_rows(conn: psycopg.Connection, table: str, cols: dict[str, np.ndarray
         )
     )
     copy_table(conn, "_sim_update", cols)
-    sets = [
+    sets: list[sql.Composable] = [
         sql.SQL("{} = u.{}").format(sql.Identifier(c), sql.Identifier(c))
         for c in names
         if c not in ("id", "updated_at")
@@ -74,6 +78,6 @@ def watermark(conn: psycopg.Connection, t1: int) -> int:
                 "where updated_at <= to_timestamp(%s)"
             ).format(ident(table)),
             (t1,),
-        ).fetchone()
-        best = max(best, row[0] or 0)
+        )
+        best = max(best, first_row(row)[0] or 0)
     return best

@@ -97,7 +97,7 @@ def catalog() -> Catalog:
 
 
 # ---------------------------------------------------------------- seasonality
-def weekday(days: np.ndarray) -> np.ndarray:
+def weekday(days: np.ndarray | int) -> np.ndarray:
     """Day of week (0 = Monday) of days since the epoch (1970-01-01 was a Thursday)."""
     return (np.asarray(days) + 3) % 7
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import psycopg
 from psycopg import sql
 
-from simulator.columns import UNSET, Cat
+from simulator.columns import UNSET, Cat, Column
 
 PG_EPOCH = 946_684_800  # 2000-01-01T00:00:00Z, where PostgreSQL's binary timestamps start
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8
@@ -20,7 +22,7 @@ FIXED = {
 CHUNK = 100_000
 
 
-def _field(pgtype: str, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _field(pgtype: str, values: Column) -> tuple[np.ndarray, np.ndarray]:
     """(length per row, -1 for NULL) and the concatenated payload bytes of one column."""
     if isinstance(values, Cat):
         raw = [v.encode() if v is not None else b"" for v in values.vocab]
@@ -34,11 +36,15 @@ def _field(pgtype: str, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         out = vlen[values.codes]
         return out, table[values.codes][np.arange(width)[None, :] < out[:, None]]
     if values.dtype == object or values.dtype.kind in "US":
-        null = np.equal(values, None) if values.dtype == object else np.zeros(len(values), bool)
-        raw = np.char.encode(values[~null].astype(str), "utf-8")
-        width = max(raw.dtype.itemsize, 1)
-        lens = np.char.str_len(raw) if len(raw) else np.zeros(0, dtype=np.int64)
-        mat = np.frombuffer(raw.tobytes(), dtype=np.uint8).reshape(len(raw), width)
+        null = (
+            np.equal(values, None)  # type: ignore[call-overload]  # numpy's stubs omit None
+            if values.dtype == object
+            else np.zeros(len(values), bool)
+        )
+        encoded = np.char.encode(values[~null].astype(str), "utf-8")
+        width = max(encoded.dtype.itemsize, 1)
+        lens = np.char.str_len(encoded) if len(encoded) else np.zeros(0, dtype=np.int64)
+        mat = np.frombuffer(encoded.tobytes(), dtype=np.uint8).reshape(len(encoded), width)
         data = mat[np.arange(width)[None, :] < lens[:, None]]
     else:
         if values.dtype.kind not in "iub" and pgtype != "double precision":
@@ -54,7 +60,7 @@ def _field(pgtype: str, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return out, data
 
 
-def encode_rows(types: list[str], columns: list[np.ndarray]) -> bytes:
+def encode_rows(types: list[str], columns: list[Column]) -> bytes:
     """Rows in PostgreSQL's binary COPY format (without header/trailer), built with numpy."""
     fields = [_field(t, c) for t, c in zip(types, columns, strict=True)]
     sizes = 2 + sum(4 + np.maximum(lens, 0) for lens, _ in fields)
@@ -88,7 +94,7 @@ def column_types(conn: psycopg.Connection, table: str) -> dict[str, str]:
 
 
 def copy_table(
-    conn: psycopg.Connection, table: str, cols: dict[str, np.ndarray], freeze: bool = False
+    conn: psycopg.Connection, table: str, cols: Mapping[str, Column], freeze: bool = False
 ) -> int:
     """Stream columns into `table` with binary COPY; returns the row count."""
     types = column_types(conn, table)

@@ -14,6 +14,7 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
+from opsdash_core.db import first_row
 from simulator import model as m
 from simulator.columns import UNSET
 from simulator.live_calls import call_rows
@@ -56,8 +57,8 @@ def record(conn: psycopg.Connection, scenario: str, params: dict, now: int) -> i
         "insert into truth.scenarios (scenario, params, started_at) "
         "values (%s, %s, to_timestamp(%s)) returning id",
         (scenario, Jsonb(params), now),
-    ).fetchone()
-    return int(row[0])
+    )
+    return int(first_row(row)[0])
 
 
 def _world(conn: psycopg.Connection, now: int, salt: int) -> tuple[World, np.random.Generator]:
@@ -87,7 +88,8 @@ def demand_spike(
         "select count(*) / 168.0 from session_requests where subject_id = %s "
         "and created_at > to_timestamp(%s)",
         (sid, now - 7 * DAY),
-    ).fetchone()[0]
+    )
+    per_hour = first_row(per_hour)[0]
     extra = max(round((factor - 1) * float(per_hour) * hours), 4 * int(np.ceil(hours)))
     c = w.cust
     if not c.n:
@@ -198,7 +200,8 @@ def support_surge(
     per_hour = conn.execute(
         "select count(*) / 168.0 from support.inbound_calls where called_at > to_timestamp(%s)",
         (now - 7 * DAY,),
-    ).fetchone()[0]
+    )
+    per_hour = first_row(per_hour)[0]
     extra = max(round((factor - 1) * float(per_hour)), 10)
     c = w.cust
     if not c.n:
@@ -225,7 +228,7 @@ def bad_batch(
         raise ScenarioError("no active customers to attach rows to")
     n_bad, n_good = rows, max(rows // 2, 1)
     n = n_bad + n_good
-    max_tutor = conn.execute("select coalesce(max(id), 0) from tutors").fetchone()[0]
+    max_tutor = first_row(conn.execute("select coalesce(max(id), 0) from tutors"))[0]
     ids = alloc_ids(conn, "tutoring_sessions", n)
     at = (now - rng.integers(HOUR, 6 * HOUR, n)) // HOUR * HOUR
     cols = {

@@ -12,6 +12,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
+from opsdash_core.db import first_row
+
 SCHEMA_FILE = Path(__file__).with_name("schema.sql")
 SOURCE_TABLES = (
     "subjects",
@@ -61,9 +63,11 @@ def has_data(conn: psycopg.Connection) -> bool:
         if (
             exists
             and exists[0]
-            and conn.execute(
-                sql.SQL("select exists (select 1 from {})").format(sql.Identifier(table))
-            ).fetchone()[0]
+            and first_row(
+                conn.execute(
+                    sql.SQL("select exists (select 1 from {})").format(sql.Identifier(table))
+                )
+            )[0]
         ):
             return True
     return False
