@@ -8,7 +8,7 @@ Dagster asset checks call. No Dagster imports here, and no GX import until a sui
 
 from data_checks.result import CheckResult, ExpectationOutcome
 from data_checks.runner import CheckRun, run_check, validate
-from data_checks.spec import LoadFacts, Severity, Suite
+from data_checks.suite_types import LoadFacts, Severity, Suite
 from data_checks.suites import BY_NAME, SUITES, suites_for
 
 __all__ = [

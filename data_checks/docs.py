@@ -19,7 +19,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from data_checks.kit import load_kit
+from data_checks.gx_api import load_gx_api
 
 KEEP_RESULTS = 20
 INDEX_RESULTS = 60
@@ -79,10 +79,10 @@ def _config(home: Path) -> Any:
 
 def context(home: Path) -> Any:
     """One ephemeral context per OPSDASH_HOME per process (created on first use)."""
-    kit = load_kit()
+    gx = load_gx_api().module
     with _lock:
         if home not in _contexts:
-            _contexts[home] = kit.gx.get_context(mode="ephemeral", project_config=_config(home))
+            _contexts[home] = gx.get_context(mode="ephemeral", project_config=_config(home))
         return _contexts[home]
 
 

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from data_checks.spec import CLOCK_SKEW, Ctx
+from data_checks.suite_types import CLOCK_SKEW, ValidationContext
 
 if TYPE_CHECKING:
     import psycopg
 
-    from data_checks.kit import Kit
+    from data_checks.gx_api import GxApi
 
 Where = tuple[tuple[str, str, Any], ...]
 
@@ -43,7 +43,9 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def fetch(conn: psycopg.Connection, query: sql.Composable, params: Any = None) -> list[dict]:
+def fetch(
+    conn: psycopg.Connection, query: sql.SQL | sql.Composed, params: Any = None
+) -> list[dict]:
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(query, params)
         return [jsonable(dict(r)) for r in cur.fetchall()]
@@ -54,7 +56,7 @@ class Later:
     """A value known only at validation time, e.g. 'now + 5 minutes'."""
 
     text: str
-    resolve: Callable[[Ctx], Any] = field(compare=False)
+    resolve: Callable[[ValidationContext], Any] = field(compare=False)
 
     def __str__(self) -> str:
         return self.text
@@ -88,21 +90,21 @@ class Expect:
         shown = ", ".join(f"{k}={v}" for k, v in self.args.items())
         return f"{self.type_name}({shown})"
 
-    def prepare(self, conn: psycopg.Connection, ctx: Ctx) -> dict[str, Any]:
+    def prepare(self, conn: psycopg.Connection, ctx: ValidationContext) -> dict[str, Any]:
         return {}
 
-    def build(self, kit: Kit, ctx: Ctx, prepared: dict[str, Any]) -> Any:
+    def build(self, gx: GxApi, ctx: ValidationContext, prepared: dict[str, Any]) -> Any:
         kwargs = {k: v.resolve(ctx) if isinstance(v, Later) else v for k, v in self.args.items()}
         if self.whole_table:
-            cond = kit.all_of([kit.compare(c, op, v) for c, op, v in self.where])
+            cond = gx.all_of([gx.compare(c, op, v) for c, op, v in self.where])
         else:
-            cond = ctx.condition(kit, self.where)
+            cond = ctx.condition(gx, self.where)
         if cond is not None:
             kwargs["row_condition"] = cond
-        return kit.expectation(self.type_name, **kwargs)
+        return gx.expectation(self.type_name, **kwargs)
 
     def sample(
-        self, conn: psycopg.Connection, ctx: Ctx, result: dict[str, Any], limit: int
+        self, conn: psycopg.Connection, ctx: ValidationContext, result: dict[str, Any], limit: int
     ) -> list[dict[str, Any]]:
         """Whole rows for the first offending keys GX reported (it reports key + value only)."""
         index = result.get("partial_unexpected_index_list") or []

@@ -1,6 +1,6 @@
-"""The few Great Expectations entry points the specs use, imported once per process.
+"""The lazily imported Great Expectations API the specs use, imported once per process.
 
-`load_kit()` is the only place that imports great_expectations (5-7 s here); every later call
+`load_gx_api()` is the only place that imports great_expectations (5-7 s here); every later call
 in the same process reuses it, so a Dagster run pays the import once, not once per check.
 """
 
@@ -17,14 +17,17 @@ _lock = threading.Lock()
 
 
 @dataclass(frozen=True)
-class Kit:
-    gx: ModuleType
+class GxApi:
+    """The imported great_expectations module and the two row-condition classes, behind the
+    small surface the specs build expectations with (so no spec imports GX itself)."""
+
+    module: ModuleType
     column_cls: type
     and_cls: type
 
     def expectation(self, type_name: str, **kwargs: Any) -> Any:
         """An expectation by its GX class name, e.g. `ExpectColumnValuesToBeBetween`."""
-        return getattr(self.gx.expectations, type_name)(**kwargs)
+        return getattr(self.module.expectations, type_name)(**kwargs)
 
     def column(self, name: str) -> Any:
         return self.column_cls(name)
@@ -64,13 +67,13 @@ class Kit:
 
 
 @functools.cache
-def _load() -> Kit:
+def _load() -> GxApi:
     import great_expectations as gx
     from great_expectations.expectations.row_conditions import AndCondition, Column
 
-    return Kit(gx=gx, column_cls=Column, and_cls=AndCondition)
+    return GxApi(module=gx, column_cls=Column, and_cls=AndCondition)
 
 
-def load_kit() -> Kit:
+def load_gx_api() -> GxApi:
     with _lock:
         return _load()

@@ -16,17 +16,17 @@ from typing import TYPE_CHECKING, Any
 from psycopg import sql
 
 from data_checks.expectations import fetch
-from data_checks.spec import Ctx
+from data_checks.suite_types import ValidationContext
 
 if TYPE_CHECKING:
     import psycopg
 
-    from data_checks.kit import Kit
+    from data_checks.gx_api import GxApi
 
 BATCH = sql.SQL("{batch}")  # left in place for GX to substitute
 
 
-def _window_sql(ctx: Ctx, alias: str) -> sql.Composable:
+def _window_sql(ctx: ValidationContext, alias: str) -> sql.Composable:
     """`and <alias>.<col> > since and <alias>.<col> <= until` for the suite's window."""
     w = ctx.window
     if w.column is None:
@@ -47,22 +47,24 @@ class _RowsQuery(abc.ABC):
     column: str | None
 
     @abc.abstractmethod
-    def query(self, ctx: Ctx, batch: sql.Composable, select: sql.Composable) -> sql.Composed:
+    def query(
+        self, ctx: ValidationContext, batch: sql.Composable, select: sql.Composable
+    ) -> sql.Composed:
         """The rows that break the expectation (none means it holds)."""
 
-    def _select(self, ctx: Ctx) -> sql.Composable:
+    def _select(self, ctx: ValidationContext) -> sql.Composable:
         cols = dict.fromkeys([*ctx.suite.key, *([self.column] if self.column else [])])
         return sql.SQL(", ").join(sql.Identifier("b", c) for c in cols)
 
-    def prepare(self, conn: psycopg.Connection, ctx: Ctx) -> dict[str, Any]:
+    def prepare(self, conn: psycopg.Connection, ctx: ValidationContext) -> dict[str, Any]:
         return {}
 
-    def build(self, kit: Kit, ctx: Ctx, prepared: dict[str, Any]) -> Any:
+    def build(self, gx: GxApi, ctx: ValidationContext, prepared: dict[str, Any]) -> Any:
         text = self.query(ctx, BATCH, self._select(ctx)).as_string(None)
-        return kit.expectation("UnexpectedRowsExpectation", unexpected_rows_query=text)
+        return gx.expectation("UnexpectedRowsExpectation", unexpected_rows_query=text)
 
     def sample(
-        self, conn: psycopg.Connection, ctx: Ctx, result: dict[str, Any], limit: int
+        self, conn: psycopg.Connection, ctx: ValidationContext, result: dict[str, Any], limit: int
     ) -> list[dict[str, Any]]:
         table = sql.Identifier(*ctx.suite.relation)
         query = self.query(ctx, table, sql.SQL("b.*")) + sql.SQL(" limit {}").format(limit)
@@ -90,7 +92,9 @@ class References(_RowsQuery):
         lag = " (once loaded)" if self.judged_after_load_of else ""
         return f"{self.column} references {'.'.join(self.target)}.{self.target_column}{lag}"
 
-    def query(self, ctx: Ctx, batch: sql.Composable, select: sql.Composable) -> sql.Composed:
+    def query(
+        self, ctx: ValidationContext, batch: sql.Composable, select: sql.Composable
+    ) -> sql.Composed:
         lag: sql.Composable = sql.SQL("")
         if self.judged_after_load_of:
             lag = sql.SQL(
@@ -135,10 +139,12 @@ class Unique(_RowsQuery):
             return f"{self.columns[0]} is unique"
         return f"({', '.join(self.columns)}) is unique"
 
-    def _select(self, ctx: Ctx) -> sql.Composable:
+    def _select(self, ctx: ValidationContext) -> sql.Composable:
         return sql.SQL(", ").join(sql.Identifier("b", c) for c in self.columns)
 
-    def query(self, ctx: Ctx, batch: sql.Composable, select: sql.Composable) -> sql.Composed:
+    def query(
+        self, ctx: ValidationContext, batch: sql.Composable, select: sql.Composable
+    ) -> sql.Composed:
         cols = sql.SQL(", ").join(sql.Identifier("b", c) for c in self.columns)
         return sql.SQL(
             # `(select * from {batch}) b`: without a join GX substitutes `(...) AS subselect`
@@ -147,7 +153,7 @@ class Unique(_RowsQuery):
         ).format(cols=cols, batch=batch, window=_window_sql(ctx, "b"))
 
     def sample(
-        self, conn: psycopg.Connection, ctx: Ctx, result: dict[str, Any], limit: int
+        self, conn: psycopg.Connection, ctx: ValidationContext, result: dict[str, Any], limit: int
     ) -> list[dict[str, Any]]:
         table = sql.Identifier(*ctx.suite.relation)
         query = self.query(ctx, table, sql.SQL("")) + sql.SQL(" limit {}").format(limit)
@@ -174,7 +180,9 @@ class UniqueAcrossLoads(_RowsQuery):
     def label(self) -> str:
         return f"{self.column} unique across loads (one {self.version_column} per {self.column})"
 
-    def query(self, ctx: Ctx, batch: sql.Composable, select: sql.Composable) -> sql.Composed:
+    def query(
+        self, ctx: ValidationContext, batch: sql.Composable, select: sql.Composable
+    ) -> sql.Composed:
         return sql.SQL(
             "select {select} from {batch} b join {rel} o on o.{c} = b.{c} and o.{v} <> b.{v}"
             " where true{window}"

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 from psycopg import sql
 
 from data_checks.expectations import fetch
-from data_checks.spec import Ctx
+from data_checks.suite_types import ValidationContext
 
 if TYPE_CHECKING:
     import psycopg
 
-    from data_checks.kit import Kit
+    from data_checks.gx_api import GxApi
 
 
 @dataclass(frozen=True)
@@ -39,22 +39,22 @@ class QuarantineRate:
             f"{self.max_rate:.0%} of rows read)"
         )
 
-    def prepare(self, conn: psycopg.Connection, ctx: Ctx) -> dict[str, Any]:
+    def prepare(self, conn: psycopg.Connection, ctx: ValidationContext) -> dict[str, Any]:
         if ctx.facts is None:
             return {"skipped": "no load to check"}
         allowed = max(self.allowance, math.floor(self.max_rate * ctx.facts.rows_read))
         return {"rows_read": ctx.facts.rows_read, "max_value": allowed}
 
-    def build(self, kit: Kit, ctx: Ctx, prepared: dict[str, Any]) -> Any | None:
+    def build(self, gx: GxApi, ctx: ValidationContext, prepared: dict[str, Any]) -> Any | None:
         if "skipped" in prepared or ctx.facts is None:
             return None
-        cond = kit.all_of(
+        cond = gx.all_of(
             [
-                kit.compare("table_name", "==", self.table),
-                kit.compare("run_id", "==", ctx.facts.run_id),
+                gx.compare("table_name", "==", self.table),
+                gx.compare("run_id", "==", ctx.facts.run_id),
             ]
         )
-        return kit.expectation(
+        return gx.expectation(
             "ExpectTableRowCountToBeBetween",
             min_value=0,
             max_value=prepared["max_value"],
@@ -67,7 +67,7 @@ class QuarantineRate:
         return {"quarantined": observed, "rows_read": read, "rate": rate}
 
     def sample(
-        self, conn: psycopg.Connection, ctx: Ctx, result: dict[str, Any], limit: int
+        self, conn: psycopg.Connection, ctx: ValidationContext, result: dict[str, Any], limit: int
     ) -> list[dict[str, Any]]:
         if ctx.facts is None:
             return []

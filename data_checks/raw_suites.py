@@ -1,53 +1,37 @@
 """Suites of the raw tables: three per `raw/<table>` asset.
 
-- `valid_batch` (error, blocking): the rows loaded since the previous check -- schema and
-  types, not-null keys, uniqueness, enumerations, ranges, timestamps not in the future and
-  referential integrity.
+- `valid_batch` (error, blocking): the rows loaded since the previous check -- the row
+  contract (schema and types, not-null, enumerations, ranges, audit timestamps), then what a
+  contract cannot say: uniqueness, referential integrity, plausibility caps, business
+  timestamps not in the future.
 - `quarantine_rate` (error, blocking): the share of the load's rows the row contracts rejected.
 - `trends` (warn): freshness, volume against the trailing 7-day average, distribution shifts,
   enumerations that may legitimately grow (channels).
 
-Row-level problems are quarantined at ingestion (orchestration/lib/ingest/records.py); the
-row-level expectations here repeat the same rules as a second line of defence, while the
-set-level ones catch what no single row shows.
+Row-level problems are quarantined at ingestion against the row contracts
+(`opsdash_core/contracts.py`). The contract's rules reach `valid_batch` through
+`contract_rules.py` (read from the pydantic fields, never restated here) as a second line of
+defence on what actually landed in raw.*; the set-level rules below catch what no single row
+shows. See `data_checks/README.md` for which layer owns which check.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
 
-from data_checks.expectations import (
-    Expect,
-    between,
-    in_set,
-    not_before,
-    not_future,
-    not_null,
-    null_unless,
-    schema,
-)
+from data_checks.contract_rules import contract_specs
+from data_checks.expectations import Expect, between, in_set, not_before, not_future, null_unless
 from data_checks.integrity import References, UniqueAcrossLoads, unique, unique_together
 from data_checks.quarantine import QuarantineRate
-from data_checks.spec import LoadRun, NewRows, Severity, Spec, Suite, WholeTable
+from data_checks.suite_types import LoadRun, NewRows, Severity, Spec, Suite, WholeTable
 from data_checks.trends import CategoryShift, Freshness, MeanShift, Volume
+from opsdash_core.contracts import RAW_CONTRACTS
 
-TS = "TIMESTAMP WITH TIME ZONE"
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
-SESSION_STATUSES = ("scheduled", "completed", "cancelled", "no_show")
-PARTIES = ("customer", "tutor")
-REASON_CODES = (
-    "billing",
-    "scheduling",
-    "tutor_quality",
-    "technical",
-    "cancellation_request",
-    "other",
-)
-CUSTOMER_STATUSES = ("active", "paused", "cancelled")
-TUTOR_STATUSES = ("active", "inactive", "onboarding", "suspended")
-REQUEST_STATUSES = ("pending", "matched", "unfilled", "cancelled")
+# Open-ended enumerations: new values are legitimate (a new marketing channel), so they are not
+# in the row contract and only warn, in `trends`.
 CALL_CHANNELS = ("phone", "chat", "email")
 ACQUISITION_CHANNELS = (
     "organic_search",
@@ -57,78 +41,6 @@ ACQUISITION_CHANNELS = (
     "school_partnership",
     "direct",
 )
-
-AUDIT = {"created_at": TS, "updated_at": TS, "_ingested_at": TS}
-
-RAW_SCHEMAS: dict[str, dict[str, str]] = {
-    "customers": {
-        "id": "BIGINT",
-        "email": "TEXT",
-        "full_name": "TEXT",
-        "grade_level": "INTEGER",
-        "goal": "TEXT",
-        "goal_progress_pct": "INTEGER",
-        "acquisition_channel": "TEXT",
-        "status": "TEXT",
-        "signed_up_at": TS,
-        "deleted_at": TS,
-        **AUDIT,
-    },
-    "tutors": {
-        "id": "BIGINT",
-        "email": "TEXT",
-        "full_name": "TEXT",
-        "status": "TEXT",
-        "hourly_rate_cents": "INTEGER",
-        "hired_at": TS,
-        "deleted_at": TS,
-        **AUDIT,
-    },
-    "subjects": {"id": "BIGINT", "name": "TEXT", "category": "TEXT", **AUDIT},
-    "tutor_subjects": {"id": "BIGINT", "tutor_id": "BIGINT", "subject_id": "BIGINT", **AUDIT},
-    "tutor_availabilities": {
-        "id": "BIGINT",
-        "tutor_id": "BIGINT",
-        "day_of_week": "INTEGER",
-        "start_hour": "INTEGER",
-        "end_hour": "INTEGER",
-        **AUDIT,
-    },
-    "session_requests": {
-        "id": "BIGINT",
-        "customer_id": "BIGINT",
-        "subject_id": "BIGINT",
-        "requested_start_at": TS,
-        "status": "TEXT",
-        "tutoring_session_id": "BIGINT",
-        **AUDIT,
-    },
-    "sessions": {
-        "id": "BIGINT",
-        "customer_id": "BIGINT",
-        "tutor_id": "BIGINT",
-        "subject_id": "BIGINT",
-        "session_request_id": "BIGINT",
-        "scheduled_at": TS,
-        "duration_minutes": "INTEGER",
-        "status": "TEXT",
-        "cancelled_by": "TEXT",
-        "no_show_by": "TEXT",
-        "rating": "INTEGER",
-        "is_first_session": "BOOLEAN",
-        **AUDIT,
-    },
-    "inbound_calls": {
-        "id": "BIGINT",
-        "customer_id": "BIGINT",
-        "reason_code": "TEXT",
-        "channel": "TEXT",
-        "duration_seconds": "INTEGER",
-        "resolved": "BOOLEAN",
-        "called_at": TS,
-        **AUDIT,
-    },
-}
 
 COMPLETED = (("status", "==", "completed"),)
 NOT_COMPLETED = (("status", "!=", "completed"),)
@@ -147,94 +59,57 @@ def _tutor(column: str = "tutor_id", *, strict: bool = False) -> References:
     return References(column, ("raw", "tutors"), judged_after_load_of=None if strict else "tutors")
 
 
+# What the contract cannot say, per table: keys and references, plausibility caps the contract
+# does not enforce, business timestamps not in the future, and the few validators of one
+# contract (code, not introspectable), mirrored by hand and marked so.
 ROW_RULES: dict[str, list[Spec]] = {
     "customers": [
-        *not_null("id", "status", "created_at", "updated_at"),
         unique("id"),
-        in_set("status", CUSTOMER_STATUSES),
-        between("grade_level", 0, 16),
-        between("goal_progress_pct", 0, 100),
-        *not_future("created_at", "updated_at", "signed_up_at"),
-        not_before("updated_at", "created_at"),
+        *not_future("signed_up_at"),
     ],
     "tutors": [
-        *not_null("id", "status", "created_at", "updated_at"),
         unique("id"),
-        in_set("status", TUTOR_STATUSES),
-        between("hourly_rate_cents", 0, 100_000),
-        *not_future("created_at", "updated_at", "hired_at"),
-        not_before("updated_at", "created_at"),
+        between("hourly_rate_cents", high=100_000, why="hourly_rate_cents at most 100000"),
+        *not_future("hired_at"),
     ],
     "subjects": [
-        *not_null("id", "name", "category", "created_at", "updated_at"),
         unique("id"),
         unique("name"),
-        *not_future("created_at", "updated_at"),
     ],
     "tutor_subjects": [
-        *not_null("id", "tutor_id", "subject_id", "created_at", "updated_at"),
         unique("id"),
         unique_together("tutor_id", "subject_id"),
         _tutor(),
         _subject(),
-        *not_future("created_at", "updated_at"),
     ],
     "tutor_availabilities": [
-        *not_null("id", "tutor_id", "day_of_week", "start_hour", "end_hour"),
         unique("id"),
-        between("day_of_week", 0, 6),
-        between("start_hour", 0, 23),
-        between("end_hour", 1, 24),
-        not_before("end_hour", "start_hour"),
+        not_before("end_hour", "start_hour"),  # mirrors TutorAvailability._window
         _tutor(),
-        *not_future("created_at", "updated_at"),
     ],
     "session_requests": [
-        *not_null("id", "customer_id", "subject_id", "requested_start_at", "status"),
         unique("id"),
-        in_set("status", REQUEST_STATUSES),
         _customer(),
         _subject(),
-        *not_future("created_at", "updated_at"),
-        not_before("updated_at", "created_at"),
     ],
     "sessions": [
-        *not_null(
-            "id",
-            "customer_id",
-            "tutor_id",
-            "subject_id",
-            "scheduled_at",
-            "duration_minutes",
-            "status",
-            "is_first_session",
-        ),
         unique("id"),
         UniqueAcrossLoads("id", "created_at"),
-        in_set("status", SESSION_STATUSES),
-        in_set("cancelled_by", PARTIES),
-        in_set("no_show_by", PARTIES),
-        between("rating", 1, 5),
-        between("duration_minutes", 1, 480),
+        # mirrors the contract validator Session._status_fields
         null_unless("rating", NOT_COMPLETED, "only completed sessions are rated"),
         # Sessions for tutors that do not exist are what a bad deploy produces (issue 4):
         # strict, so the cycle that loads them fails at once.
         _tutor(strict=True),
         _customer(),
         _subject(),
-        *not_future("created_at", "updated_at"),
         *not_future("scheduled_at", where=COMPLETED),
-        not_before("updated_at", "created_at"),
     ],
     "inbound_calls": [
-        *not_null("id", "customer_id", "reason_code", "called_at"),
         unique("id"),
         UniqueAcrossLoads("id", "created_at"),
-        in_set("reason_code", REASON_CODES),
-        between("duration_seconds", 0, 86_400),
+        between("duration_seconds", high=86_400, why="duration_seconds at most 86400 (a day)"),
         _customer(),
-        *not_future("called_at", "created_at", "updated_at"),
-        not_before("updated_at", "created_at"),
+        *not_future("called_at"),
     ],
 }
 
@@ -264,6 +139,7 @@ TREND_RULES: dict[str, list[Spec]] = {
 
 
 def raw_suites(table: str) -> list[Suite]:
+    """The suites of raw.<table>, built from its row contract as it stands now."""
     asset = ("raw", table)
     key = ("id", "created_at") if table in ("sessions", "inbound_calls") else ("id",)
     suites = [
@@ -273,10 +149,11 @@ def raw_suites(table: str) -> list[Suite]:
             asset,
             Severity.ERROR,
             NewRows(),
-            (*schema(RAW_SCHEMAS[table]), *ROW_RULES[table]),
+            (*contract_specs(RAW_CONTRACTS[table]), *ROW_RULES[table]),
             key=key,
-            description=f"Rows of raw.{table} loaded since the last check: schema, keys, "
-            "enumerations, ranges, no future timestamps, referential integrity.",
+            description=f"Rows of raw.{table} loaded since the last check: the row contract "
+            "(schema, not-null, enumerations, ranges, no future timestamps), keys, "
+            "referential integrity.",
             skip_if_no_new_rows=True,
         ),
         Suite(
@@ -310,5 +187,9 @@ def raw_suites(table: str) -> list[Suite]:
     return suites
 
 
-RAW_TABLES = tuple(RAW_SCHEMAS)
-RAW_SUITES: list[Suite] = [s for t in RAW_TABLES for s in raw_suites(t)]
+def all_raw_suites() -> list[Suite]:
+    return [s for t in RAW_CONTRACTS for s in raw_suites(t)]
+
+
+RAW_TABLES = tuple(RAW_CONTRACTS)
+RAW_SUITES: list[Suite] = all_raw_suites()

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 
 from data_checks.result import CheckResult, ExpectationOutcome
-from data_checks.spec import Severity
+from data_checks.suite_types import Severity
 from opsdash_core.notify import CHANNELS, enqueue, slack_message
 
 SAMPLE_ROWS_IN_MESSAGE = 5

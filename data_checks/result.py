@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from data_checks.spec import Bounds, Severity
+from data_checks.suite_types import Bounds, Severity
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from data_checks.result import CheckResult
-from data_checks.spec import Suite
+from data_checks.suite_types import Suite
 
 RETENTION_DAYS = 90
 

@@ -20,19 +20,19 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from data_checks import docs, history, report
+from data_checks import docs, report, result_history
 from data_checks.expectations import jsonable
-from data_checks.kit import load_kit
+from data_checks.gx_api import load_gx_api
 from data_checks.result import CheckResult, ExpectationOutcome
-from data_checks.spec import (
+from data_checks.suite_types import (
     Bounds,
-    Ctx,
     LoadFacts,
     LoadRun,
     NewRows,
     RecentRows,
     Spec,
     Suite,
+    ValidationContext,
 )
 from opsdash_core.db import connect
 from opsdash_core.settings import get_settings
@@ -58,7 +58,11 @@ def resolve_window(
 ) -> Bounds:
     w = suite.window
     if isinstance(w, NewRows):
-        start = history.last_window_end(conn, suite) if isinstance(since, _FromHistory) else since
+        start = (
+            result_history.last_window_end(conn, suite)
+            if isinstance(since, _FromHistory)
+            else since
+        )
         rel, col = sql.Identifier(*suite.relation), sql.Identifier(w.column)
         until = conn.execute(sql.SQL("select max({}) from {}").format(col, rel)).fetchone()[0]  # type: ignore[index]
         if until is None or (start is not None and until <= start):
@@ -137,12 +141,16 @@ def _result_key(suite_name: str, batch_id: str, run: Any) -> Any:
 
 
 def _run_gx(
-    url: str, suite: Suite, ctx: Ctx, home: Path, expectations: list[tuple[int, Any]], run_name: str
+    url: str,
+    suite: Suite,
+    ctx: ValidationContext,
+    home: Path,
+    expectations: list[tuple[int, Any]],
+    run_name: str,
 ) -> tuple[list[dict[str, Any]], Any]:
     """One GX validation of the whole suite; returns the results (as dicts) and the key of the
     stored validation result."""
-    kit = load_kit()
-    gx = kit.gx
+    gx = load_gx_api().module
     gctx = docs.context(home)
     # Suites change every run (window bounds, trailing averages): replace, never merge --
     # `add_or_update` compares every expectation pairwise and saves each one separately.
@@ -186,13 +194,15 @@ def _unreadable(suite: Suite, exc: Exception) -> ExpectationOutcome:
     )
 
 
-def _build(suite: Suite, ctx: Ctx, prepared: list[dict[str, Any]]) -> tuple[list, list[str]]:
+def _build(
+    suite: Suite, ctx: ValidationContext, prepared: list[dict[str, Any]]
+) -> tuple[list, list[str]]:
     """The GX expectations of the suite, and notes on the specs that had too little data."""
-    kit = load_kit()
+    gx = load_gx_api()
     expectations: list[tuple[int, Any]] = []
     skipped: list[str] = []
     for i, (spec, prep) in enumerate(zip(suite.specs, prepared, strict=True)):
-        exp = spec.build(kit, ctx, prep)
+        exp = spec.build(gx, ctx, prep)
         if exp is None:
             skipped.append(f"{spec.label}: {prep.get('skipped', 'not applicable')}")
             continue
@@ -204,7 +214,7 @@ def _build(suite: Suite, ctx: Ctx, prepared: list[dict[str, Any]]) -> tuple[list
 
 
 def _outcomes(
-    url: str, ctx: Ctx, prepared: list[dict[str, Any]], results: list[dict[str, Any]]
+    url: str, ctx: ValidationContext, prepared: list[dict[str, Any]], results: list[dict[str, Any]]
 ) -> list[ExpectationOutcome]:
     """GX results as outcomes, with a few offending rows fetched for each failure."""
     suite = ctx.suite
@@ -249,13 +259,13 @@ def validate(
         now: datetime = conn.execute("select now()").fetchone()[0]  # type: ignore[index]
         try:
             window = resolve_window(conn, suite, now, since, facts)
-            ctx = Ctx(suite, now, window, facts)
+            ctx = ValidationContext(suite, now, window, facts)
             empty = suite.skip_if_no_new_rows and window.empty
             prepared = [] if empty else [spec.prepare(conn, ctx) for spec in suite.specs]
         except psycopg.Error as exc:
             conn.rollback()
             window, empty, prepared = Bounds(), False, []
-            ctx = Ctx(suite, now, window, facts)
+            ctx = ValidationContext(suite, now, window, facts)
             outcomes.append(_unreadable(suite, exc))
     if empty:
         skipped.append("no new rows since the last check")
@@ -313,8 +323,8 @@ def run_check(
     (`opsdash_core.notify.deliver_pending`), after this commit."""
     result = validate(url, suite, run_id=run_id, facts=facts, home=home, data_docs=data_docs)
     with connect(url) as conn:
-        previous = history.previous_success(conn, suite)
-        pk = history.record(conn, result)
+        previous = result_history.previous_success(conn, suite)
+        pk = result_history.record(conn, result)
         queued = (
             report.enqueue_failure(conn, result) if report.should_notify(result, previous) else []
         )

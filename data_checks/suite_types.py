@@ -1,7 +1,7 @@
 """The vocabulary suites are written in: windows, severities and the suite itself, as plain data.
 
 Nothing in `data_checks` imports Great Expectations at module level (it takes ~7 s): a spec
-turns itself into GX expectation objects only when the runner hands it a `Kit` at validation
+turns itself into GX expectation objects only when the runner hands it a `GxApi` at validation
 time. So the Dagster code location can list every suite, its severity and its expectations
 without paying for GX.
 """
@@ -14,13 +14,15 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
+from opsdash_core import contracts
+
 if TYPE_CHECKING:
     import psycopg
 
-    from data_checks.kit import Kit
+    from data_checks.gx_api import GxApi
 
-CLOCK_SKEW = timedelta(minutes=5)
-"""Same allowance as the ingestion row contracts: a timestamp later than now + skew is 'future'."""
+CLOCK_SKEW = contracts.CLOCK_SKEW
+"""The row contracts' allowance: a timestamp later than now + skew is 'future'."""
 
 
 class Severity(StrEnum):
@@ -106,7 +108,7 @@ class LoadFacts:
 
 
 @dataclass(frozen=True)
-class Ctx:
+class ValidationContext:
     """Everything known only at validation time, handed to each spec."""
 
     suite: Suite
@@ -114,18 +116,18 @@ class Ctx:
     window: Bounds
     facts: LoadFacts | None = None
 
-    def condition(self, kit: Kit, extra: Sequence[tuple[str, str, Any]] = ()) -> Any:
+    def condition(self, gx: GxApi, extra: Sequence[tuple[str, str, Any]] = ()) -> Any:
         """The GX row condition for the window, AND-ed with `extra` (column, op, value)."""
         parts = []
         w = self.window
         if w.column is not None:
-            col = kit.column(w.column)
+            col = gx.column(w.column)
             if w.since is not None:
                 parts.append(col > w.since)
             if w.until is not None:
                 parts.append(col <= w.until)
-        parts.extend(kit.compare(c, op, v) for c, op, v in extra)
-        return kit.all_of(parts)
+        parts.extend(gx.compare(c, op, v) for c, op, v in extra)
+        return gx.all_of(parts)
 
 
 class Spec(Protocol):
@@ -140,12 +142,12 @@ class Spec(Protocol):
     @property
     def column(self) -> str | None: ...
 
-    def prepare(self, conn: psycopg.Connection, ctx: Ctx) -> dict[str, Any]: ...
+    def prepare(self, conn: psycopg.Connection, ctx: ValidationContext) -> dict[str, Any]: ...
 
-    def build(self, kit: Kit, ctx: Ctx, prepared: dict[str, Any]) -> Any | None: ...
+    def build(self, gx: GxApi, ctx: ValidationContext, prepared: dict[str, Any]) -> Any | None: ...
 
     def sample(
-        self, conn: psycopg.Connection, ctx: Ctx, result: dict[str, Any], limit: int
+        self, conn: psycopg.Connection, ctx: ValidationContext, result: dict[str, Any], limit: int
     ) -> list[dict[str, Any]]: ...
 
 

@@ -12,12 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from psycopg import sql
 
-from data_checks.spec import CLOCK_SKEW, Ctx
+from data_checks.suite_types import CLOCK_SKEW, ValidationContext
 
 if TYPE_CHECKING:
     import psycopg
 
-    from data_checks.kit import Kit
+    from data_checks.gx_api import GxApi
 
 DAY = timedelta(days=1)
 TRAILING_DAYS = 7
@@ -33,10 +33,10 @@ def span(td: timedelta) -> str:
     return f"{minutes} min"
 
 
-def _recent(kit: Kit, column: str, ctx: Ctx) -> Any:
+def _recent(gx: GxApi, column: str, ctx: ValidationContext) -> Any:
     """Rows of the last 24 hours (up to the clock-skew allowance)."""
-    return kit.all_of(
-        [kit.compare(column, ">", ctx.now - DAY), kit.compare(column, "<=", ctx.now + CLOCK_SKEW)]
+    return gx.all_of(
+        [gx.compare(column, ">", ctx.now - DAY), gx.compare(column, "<=", ctx.now + CLOCK_SKEW)]
     )
 
 
@@ -52,17 +52,15 @@ class Freshness:
     def label(self) -> str:
         return f"newest {self.column} within {span(self.max_age)} of now"
 
-    def prepare(self, conn: psycopg.Connection, ctx: Ctx) -> dict[str, Any]:
+    def prepare(self, conn: psycopg.Connection, ctx: ValidationContext) -> dict[str, Any]:
         return {}
 
-    def build(self, kit: Kit, ctx: Ctx, prepared: dict[str, Any]) -> Any:
+    def build(self, gx: GxApi, ctx: ValidationContext, prepared: dict[str, Any]) -> Any:
         oldest_ok: Any = ctx.now - self.max_age
         if self.as_date:
             oldest_ok = oldest_ok.date()
         prepared["min_value"] = oldest_ok.isoformat()
-        return kit.expectation(
-            "ExpectColumnMaxToBeBetween", column=self.column, min_value=oldest_ok
-        )
+        return gx.expectation("ExpectColumnMaxToBeBetween", column=self.column, min_value=oldest_ok)
 
     def sample(self, *_args: Any, **_kw: Any) -> list[dict[str, Any]]:
         return []
@@ -74,7 +72,7 @@ def _trailing_query(rel: tuple[str, str], time_column: str, select: sql.Composab
     )
 
 
-def _params(ctx: Ctx) -> dict[str, Any]:
+def _params(ctx: ValidationContext) -> dict[str, Any]:
     return {
         "start": ctx.now - (TRAILING_DAYS + 1) * DAY,
         "cut": ctx.now - DAY,
@@ -102,7 +100,7 @@ class Volume:
             f" the trailing {TRAILING_DAYS}-day daily average"
         )
 
-    def prepare(self, conn: psycopg.Connection, ctx: Ctx) -> dict[str, Any]:
+    def prepare(self, conn: psycopg.Connection, ctx: ValidationContext) -> dict[str, Any]:
         t = sql.Identifier(self.time_column)
         select = sql.SQL("count(*) filter (where {t} <= %(cut)s), min({t})").format(t=t)
         params = _params(ctx)
@@ -127,14 +125,14 @@ class Volume:
             "max_value": math.ceil(self.high * avg),
         }
 
-    def build(self, kit: Kit, ctx: Ctx, prepared: dict[str, Any]) -> Any | None:
+    def build(self, gx: GxApi, ctx: ValidationContext, prepared: dict[str, Any]) -> Any | None:
         if "skipped" in prepared:
             return None
-        return kit.expectation(
+        return gx.expectation(
             "ExpectTableRowCountToBeBetween",
             min_value=prepared["min_value"],
             max_value=prepared["max_value"],
-            row_condition=_recent(kit, self.time_column, ctx),
+            row_condition=_recent(gx, self.time_column, ctx),
         )
 
     def sample(self, *_args: Any, **_kw: Any) -> list[dict[str, Any]]:
@@ -154,7 +152,7 @@ class MeanShift:
     def label(self) -> str:
         return f"mean {self.column} of the last 24 h within +-{self.tolerance} of the trailing mean"
 
-    def prepare(self, conn: psycopg.Connection, ctx: Ctx) -> dict[str, Any]:
+    def prepare(self, conn: psycopg.Connection, ctx: ValidationContext) -> dict[str, Any]:
         select = sql.SQL(
             "avg({c}) filter (where {t} <= %(cut)s), count({c}) filter (where {t} <= %(cut)s),"
             " count({c}) filter (where {t} > %(cut)s)"
@@ -171,15 +169,15 @@ class MeanShift:
             "max_value": round(mean + self.tolerance, 3),
         }
 
-    def build(self, kit: Kit, ctx: Ctx, prepared: dict[str, Any]) -> Any | None:
+    def build(self, gx: GxApi, ctx: ValidationContext, prepared: dict[str, Any]) -> Any | None:
         if "skipped" in prepared:
             return None
-        return kit.expectation(
+        return gx.expectation(
             "ExpectColumnMeanToBeBetween",
             column=self.column,
             min_value=prepared["min_value"],
             max_value=prepared["max_value"],
-            row_condition=_recent(kit, self.time_column, ctx),
+            row_condition=_recent(gx, self.time_column, ctx),
         )
 
     def sample(self, *_args: Any, **_kw: Any) -> list[dict[str, Any]]:
@@ -203,7 +201,7 @@ class CategoryShift:
             f"mix of {self.column} in the last 24 h close to the trailing mix (KL < {self.max_kl})"
         )
 
-    def prepare(self, conn: psycopg.Connection, ctx: Ctx) -> dict[str, Any]:
+    def prepare(self, conn: psycopg.Connection, ctx: ValidationContext) -> dict[str, Any]:
         c, t = sql.Identifier(self.column), sql.Identifier(self.time_column)
         select = sql.SQL(
             "{c}::text, count(*) filter (where {t} <= %(cut)s),"
@@ -223,11 +221,11 @@ class CategoryShift:
         weights = [r[1] / before for r in rows if r[1]]
         return {"values": values, "weights": [round(w, 6) for w in weights]}
 
-    def build(self, kit: Kit, ctx: Ctx, prepared: dict[str, Any]) -> Any | None:
+    def build(self, gx: GxApi, ctx: ValidationContext, prepared: dict[str, Any]) -> Any | None:
         if "skipped" in prepared:
             return None
         total = sum(prepared["weights"])
-        return kit.expectation(
+        return gx.expectation(
             "ExpectColumnKLDivergenceToBeLessThan",
             column=self.column,
             partition_object={
@@ -238,7 +236,7 @@ class CategoryShift:
             # A category never seen in the trailing week gets this much expected weight, so a
             # handful of rows with a new value does not read as an infinite divergence.
             tail_weight_holdout=self.new_value_weight,
-            row_condition=_recent(kit, self.time_column, ctx),
+            row_condition=_recent(gx, self.time_column, ctx),
         )
 
     def sample(self, *_args: Any, **_kw: Any) -> list[dict[str, Any]]:

@@ -12,8 +12,10 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from data_checks import BY_NAME, LoadFacts, run_check, validate
+from data_checks.contract_rules import column_types
 from data_checks.result import CheckResult
 from data_checks.suites import RAW_TABLES
+from opsdash_core.contracts import InboundCall
 
 pytestmark = pytest.mark.integration
 
@@ -391,92 +393,45 @@ def test_stale_table_fails_freshness_and_short_history_is_skipped(wh: Wh) -> Non
     assert len(result.skipped) == 2  # volume and reason-code mix: no history to compare with
 
 
-RISK_COLUMNS = ", ".join(
-    f"{c}_risk numeric"
-    for c in (
-        "recency",
-        "frequency",
-        "rating",
-        "support_calls",
-        "goal_progress",
-        "tutor_switching",
-        "tenure",
-    )
-)
-CUSTOMER_HEALTH = f"""
-create schema if not exists marts;
-create table marts.customer_health (
-    customer_id bigint,
-    risk_score numeric,
-    risk_tier text,
-    base_risk_score numeric,
-    risk_tier_7d_ago text,
-    scoring_profile text,
-    {RISK_COLUMNS},
-    days_since_last_session numeric,
-    sessions_30d bigint,
-    avg_rating_30d numeric,
-    inbound_calls_30d bigint,
-    goal_progress_pct integer,
-    churn_probability double precision,
-    computed_at timestamptz default now()
-);
-"""
-
-
-def health(customer_id: int, **over: Any) -> dict[str, Any]:
+def call(i: int, now: datetime, **over: Any) -> dict[str, Any]:
     row = {
-        "customer_id": customer_id,
-        "risk_score": 10.0 * customer_id,
-        "risk_tier": "low",
-        "scoring_profile": "established",
-        "recency_risk": 0.5,
-        "sessions_30d": 3,
-        "avg_rating_30d": 4.5,
+        "id": i,
+        "customer_id": 4,
+        "reason_code": "billing",
+        "channel": "phone",
+        "duration_seconds": 300,
+        "resolved": True,
+        "called_at": now - 2 * HOUR,
+        **audit(now, HOUR),
     }
     row.update(over)
     return row
 
 
-def test_customer_health_mart_grain_ranges_and_tiers_of_the_rows_each_build_wrote(
-    wh: Wh,
-) -> None:
-    with psycopg.connect(wh.url) as conn:
-        conn.execute(CUSTOMER_HEALTH)
-    suite = BY_NAME["marts_customer_health__valid_mart"]
-    insert(wh.url, "marts.customer_health", [health(i) for i in range(1, 9)])
-    first = run_check(wh.url, suite, home=wh.home, data_docs=False).result
-    assert first.success, [(o.label, o.observed, o.error) for o in first.failures]
-    assert first.window.rows == 8
-
-    # The next build rewrites a few customers, badly.
+def test_rules_read_from_the_contract_fail_in_the_warehouse_too(wh: Wh) -> None:
+    """What only the contract declares (a minimum length, a reference id above zero) is
+    checked on the rows that reached raw.*, e.g. rows written there by hand."""
     insert(
         wh.url,
-        "marts.customer_health",
-        [
-            health(1, risk_score=120.0),
-            health(2, risk_tier="extreme", recency_risk=1.5),
-            health(2),
-            health(3, risk_score=None),
-        ],
+        "raw.subjects",
+        [{"id": 3, "name": "", "category": "math", **audit(wh.now)}],
     )
-    second = run_check(wh.url, suite, home=wh.home, data_docs=False).result
-    assert second.window.rows == 4
-    assert failed(second) == {
-        "customer_id is unique",
-        "risk_score in [0, 100]",
-        "risk_score is not null",
-        "risk_tier in {low, medium, high, critical}",
-        "recency_risk in [0, 1]",
+    insert(wh.url, "raw.inbound_calls", [call(1, wh.now), call(2, wh.now, customer_id=0)])
+    assert failed(check(wh, "raw_subjects__valid_batch")) == {"name at least 1 character"}
+    assert failed(check(wh, "raw_inbound_calls__valid_batch")) == {
+        "customer_id in [1, +inf]",
+        "customer_id references raw.customers.id (once loaded)",
     }
 
 
-def test_a_missing_mart_is_a_failed_check_not_a_crash(wh: Wh) -> None:
-    result = check(wh, "marts_customer_health__valid_mart")
+def test_a_missing_table_is_a_failed_check_not_a_crash(wh: Wh) -> None:
+    with psycopg.connect(wh.url) as conn:
+        conn.execute("alter table raw.tutor_subjects rename to tutor_subjects_later")
+    result = check(wh, "raw_tutor_subjects__valid_batch")
     assert not result.success
     (o,) = result.outcomes
     assert o.error
-    assert "marts" in o.error
+    assert "raw.tutor_subjects" in o.error
 
 
 def test_results_are_stored_and_failures_queue_one_email_and_one_slack_message(wh: Wh) -> None:
@@ -536,14 +491,21 @@ def test_a_failing_warning_notifies_once_until_it_passes_again(wh: Wh) -> None:
     assert again.outbox_ids == ()
 
 
-def test_a_column_the_suite_needs_but_the_mart_lacks_fails_with_the_reason(wh: Wh) -> None:
+def test_a_column_the_contract_declares_but_the_table_lacks_fails_with_the_reason(
+    wh: Wh,
+) -> None:
     with psycopg.connect(wh.url) as conn:
-        conn.execute(CUSTOMER_HEALTH)
-        conn.execute("alter table marts.customer_health drop column base_risk_score")
-    insert(wh.url, "marts.customer_health", [health(1)])
-    result = check(wh, "marts_customer_health__valid_mart")
-    missing = outcome(result, "base_risk_score in [0, 100]")
+        conn.execute("alter table raw.inbound_calls drop column duration_seconds")
+    row = call(1, wh.now)
+    del row["duration_seconds"]
+    insert(wh.url, "raw.inbound_calls", [row])
+    result = check(wh, "raw_inbound_calls__valid_batch")
+    missing = outcome(result, "duration_seconds in [0, +inf]")
     assert not missing.success
     assert missing.error
-    assert "base_risk_score" in missing.error
-    assert "base_risk_score in [0, 100]" in failed(result)
+    assert "duration_seconds" in missing.error
+    assert {
+        "duration_seconds in [0, +inf]",
+        "duration_seconds is INTEGER",
+        "columns are exactly " + ", ".join(column_types(InboundCall)),
+    } <= failed(result)

@@ -6,7 +6,7 @@ import dagster as dg
 
 from data_checks import SUITES
 from data_checks.result import CheckResult, ExpectationOutcome
-from data_checks.spec import Bounds, Severity
+from data_checks.suite_types import Bounds, Severity
 from orchestration.defs.ingestion import defs as ingestion_defs
 from orchestration.defs.quality import defs as quality_defs
 from orchestration.defs.quality.checks import (
@@ -30,6 +30,13 @@ def test_one_check_per_suite_blocking_exactly_when_error_severity() -> None:
         assert spec.blocking is (suite.severity is Severity.ERROR)
         assert spec.description
         assert spec.description == describe(suite)
+
+
+def test_great_expectations_checks_only_the_raw_tables() -> None:
+    """The marts' rules are dbt tests (one owner per rule): no GE check is bound to a mart."""
+    assets = {key.asset_key for c in QUALITY_CHECKS for key in c.check_keys}
+    assert {a.path[0] for a in assets} == {"raw"}
+    assert len(assets) == 8
 
 
 def test_definitions_load_next_to_the_ingestion_domain() -> None:

@@ -8,7 +8,7 @@ import pytest
 from data_checks.docs import prune
 from data_checks.report import brief, markdown, notification, should_notify, summary
 from data_checks.result import CheckResult, ExpectationOutcome
-from data_checks.spec import Bounds, Severity
+from data_checks.suite_types import Bounds, Severity
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 BAD_ROW = {

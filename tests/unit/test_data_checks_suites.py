@@ -1,30 +1,24 @@
-"""The suites as data: coverage, naming, severities, and agreement with the row contracts --
+"""The suites as data: coverage, naming, severities, and derivation from the row contracts --
 without a database and without importing Great Expectations."""
 
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
-from typing import get_args
+from typing import Literal, get_args
 
 import pytest
 
 from data_checks import BY_NAME, SUITES, Severity, suites_for
+from data_checks.contract_rules import column_types, contract_columns
 from data_checks.expectations import FUTURE, Expect
 from data_checks.integrity import References
 from data_checks.quarantine import QuarantineRate
-from data_checks.spec import Bounds, Ctx, LoadRun, NewRows
-from data_checks.suites import (
-    CUSTOMER_STATUSES,
-    RAW_SCHEMAS,
-    RAW_TABLES,
-    REASON_CODES,
-    REQUEST_STATUSES,
-    SESSION_STATUSES,
-    TUTOR_STATUSES,
-)
+from data_checks.raw_suites import raw_suites
+from data_checks.suite_types import Bounds, LoadRun, NewRows, ValidationContext
+from data_checks.suites import RAW_TABLES
 from data_checks.trends import span
+from opsdash_core import contracts
 from opsdash_core.settings import PROJECT_ROOT
-from orchestration.lib.ingest import records
 from orchestration.lib.ingest.tables import BY_NAME as TABLES
 
 
@@ -54,21 +48,79 @@ def test_names_are_unique_and_usable_as_dagster_check_names() -> None:
         assert suite.description
 
 
-def test_raw_schemas_match_the_ingested_columns() -> None:
+def _expect(suite_name: str, type_name: str, column: str | None) -> Expect:
+    (spec,) = [
+        s
+        for s in BY_NAME[suite_name].specs
+        if isinstance(s, Expect) and s.type_name == type_name and s.column == column
+    ]
+    return spec
+
+
+def test_raw_schemas_are_the_ingested_columns_with_the_warehouse_types() -> None:
     for table, spec in TABLES.items():
-        assert list(RAW_SCHEMAS[table]) == [*spec.columns, "_ingested_at"], table
+        types = column_types(spec.model)
+        assert list(types) == [*spec.columns, "_ingested_at"], table
+        schema = _expect(f"raw_{table}__valid_batch", "ExpectTableColumnsToMatchSet", None)
+        assert schema.args["column_set"] == list(types)
+    sessions = column_types(contracts.Session)
+    assert sessions["id"] == sessions["tutor_id"] == sessions["session_request_id"] == "BIGINT"
+    assert sessions["duration_minutes"] == "INTEGER"
+    assert sessions["status"] == "TEXT"
+    assert sessions["is_first_session"] == "BOOLEAN"
+    assert sessions["scheduled_at"] == sessions["_ingested_at"] == "TIMESTAMP WITH TIME ZONE"
 
 
-def test_enumerations_match_the_row_contracts() -> None:
-    assert set(SESSION_STATUSES) == set(get_args(records.SessionStatus))
-    assert set(REASON_CODES) == set(get_args(records.ReasonCode))
-    fields = {
-        CUSTOMER_STATUSES: records.Customer.model_fields["status"],
-        TUTOR_STATUSES: records.Tutor.model_fields["status"],
-        REQUEST_STATUSES: records.SessionRequest.model_fields["status"],
-    }
-    for values, field in fields.items():
-        assert set(values) == set(get_args(field.annotation))
+def test_nullability_enumerations_and_ranges_come_from_the_contract() -> None:
+    cols = {c.name: c for c in contract_columns(contracts.Session)}
+    assert not cols["tutor_id"].nullable
+    assert cols["rating"].nullable
+    assert cols["cancelled_by"].values == get_args(contracts.Party)
+    assert (cols["duration_minutes"].low, cols["duration_minutes"].high) == (1, 480)  # gt=0
+    labels = {s.label for s in BY_NAME["raw_sessions__valid_batch"].specs}
+    assert "tutor_id is not null" in labels
+    assert "rating is not null" not in labels
+    assert "rating in [1, 5]" in labels
+    assert "duration_minutes in [1, 480]" in labels
+    assert "updated_at >= created_at" in labels
+    status = _expect("raw_sessions__valid_batch", "ExpectColumnValuesToBeInSet", "status")
+    assert status.args["value_set"] == list(get_args(contracts.SessionStatus))
+    for table, model in contracts.RAW_CONTRACTS.items():
+        for col in contract_columns(model):
+            if col.values is not None:
+                found = _expect(
+                    f"raw_{table}__valid_batch", "ExpectColumnValuesToBeInSet", col.name
+                )
+                assert tuple(found.args["value_set"]) == col.values
+
+
+def test_a_new_enum_value_in_the_contract_reaches_the_suite(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The row contract is the only place to edit: widen a Literal and the suite follows."""
+
+    class WidenedSession(contracts.Session):
+        status: Literal["scheduled", "completed", "cancelled", "no_show", "rescheduled"]  # type: ignore[assignment]
+
+    monkeypatch.setitem(contracts.RAW_CONTRACTS, "sessions", WidenedSession)
+    (batch,) = [s for s in raw_suites("sessions") if s.check == "valid_batch"]
+    (status,) = [
+        s for s in batch.specs if isinstance(s, Expect) and s.label.startswith("status in")
+    ]
+    assert status.args["value_set"][-1] == "rescheduled"
+    built = _expect("raw_sessions__valid_batch", "ExpectColumnValuesToBeInSet", "status")
+    assert "rescheduled" not in built.args["value_set"]
+
+
+def test_no_expectation_is_stated_twice_in_a_suite() -> None:
+    """Contract-derived and hand-written rules never overlap (e.g. a range written again)."""
+    for suite in SUITES:
+        seen = [
+            (s.type_name, s.column, repr(sorted(s.args.items())), s.where)
+            for s in suite.specs
+            if isinstance(s, Expect)
+        ]
+        assert len(seen) == len(set(seen)), suite.name
 
 
 def test_unknown_tutors_are_judged_strictly_and_other_references_once_loaded() -> None:
@@ -91,7 +143,7 @@ def test_quarantine_allowance_and_rate() -> None:
 
 def test_future_resolves_against_the_validation_time() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    ctx = Ctx(BY_NAME["raw_sessions__valid_batch"], now, Bounds())
+    ctx = ValidationContext(BY_NAME["raw_sessions__valid_batch"], now, Bounds())
     assert FUTURE.resolve(ctx) == now + timedelta(minutes=5)
     expect = Expect("ExpectColumnValuesToBeBetween", {"column": "c", "max_value": FUTURE})
     assert expect.column == "c"

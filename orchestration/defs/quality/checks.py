@@ -19,7 +19,7 @@ import dagster as dg
 
 from data_checks import SUITES, CheckResult, LoadFacts, Suite, run_check
 from data_checks.report import markdown, samples, summary
-from data_checks.spec import LoadRun, Severity
+from data_checks.suite_types import LoadRun, Severity
 from opsdash_core.notify import deliver_pending
 from opsdash_core.settings import get_settings
 from orchestration.defs.resources import WarehouseResource

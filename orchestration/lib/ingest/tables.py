@@ -1,12 +1,14 @@
-"""The ingested tables: where each comes from, its contract and its cadence."""
+"""The ingested tables: where each comes from, its contract and its cadence.
+
+The row contracts themselves live in the runtime base (`opsdash_core/contracts.py`), where the
+quality suites read them too; this module only says where each table is read from and how often.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import BaseModel
-
-from orchestration.lib.ingest import records
+from opsdash_core import contracts
 
 
 @dataclass(frozen=True)
@@ -15,7 +17,7 @@ class TableSpec:
 
     name: str
     source: str | None
-    model: type[BaseModel]
+    model: type[contracts.SourceRow]
     columns: tuple[str, ...]
     key: tuple[str, ...]
     cadence_minutes: int
@@ -26,81 +28,69 @@ class TableSpec:
         return f"raw.{self.name}"
 
 
-def _cols(model: type[BaseModel]) -> tuple[str, ...]:
-    base = ("id",)
-    rest = tuple(c for c in model.model_fields if c not in ("id", "created_at", "updated_at"))
-    return (*base, *rest, "created_at", "updated_at")
+def _table(
+    name: str, source: str | None, key: tuple[str, ...], cadence_minutes: int, description: str
+) -> TableSpec:
+    """A raw table with its contract (and so its columns) looked up by name."""
+    model = contracts.RAW_CONTRACTS[name]
+    return TableSpec(
+        name, source, model, contracts.raw_columns(model), key, cadence_minutes, description
+    )
 
 
 TABLES: tuple[TableSpec, ...] = (
-    TableSpec(
+    _table(
         "customers",
         "customers",
-        records.Customer,
-        _cols(records.Customer),
         ("id",),
         60,
         "Marketplace customers (students/parents), one row per customer, soft deletes kept.",
     ),
-    TableSpec(
+    _table(
         "tutors",
         "tutors",
-        records.Tutor,
-        _cols(records.Tutor),
         ("id",),
         60,
         "Tutors, one row per tutor.",
     ),
-    TableSpec(
+    _table(
         "subjects",
         "subjects",
-        records.Subject,
-        _cols(records.Subject),
         ("id",),
         60,
         "Subjects taught on the marketplace, one row per subject.",
     ),
-    TableSpec(
+    _table(
         "tutor_subjects",
         "tutor_subjects",
-        records.TutorSubject,
-        _cols(records.TutorSubject),
         ("id",),
         60,
         "Which tutor teaches which subject, one row per pair.",
     ),
-    TableSpec(
+    _table(
         "tutor_availabilities",
         "tutor_availabilities",
-        records.TutorAvailability,
-        _cols(records.TutorAvailability),
         ("id",),
         60,
         "Weekly recurring availability blocks (UTC hours), one row per block.",
     ),
-    TableSpec(
+    _table(
         "session_requests",
         "session_requests",
-        records.SessionRequest,
-        _cols(records.SessionRequest),
         ("id",),
         5,
         "Customers' requests for a session (demand), one row per request.",
     ),
-    TableSpec(
+    _table(
         "sessions",
         "tutoring_sessions",
-        records.Session,
-        _cols(records.Session),
         ("id", "created_at"),
         5,
         "Tutoring sessions with status, rating and who cancelled, one row per session.",
     ),
-    TableSpec(
+    _table(
         "inbound_calls",
         None,
-        records.InboundCall,
-        _cols(records.InboundCall),
         ("id", "created_at"),
         15,
         "Inbound support contacts from the support API, one row per call.",

@@ -63,7 +63,7 @@ def split_rows(spec: TableSpec, rows: list[dict[str, Any]], now: datetime) -> Ba
             continue
         values = tuple(getattr(rec, c) for c in cols)
         batch.valid.append(values)
-        upd = rec.updated_at  # type: ignore[attr-defined]
+        upd = rec.updated_at
         if batch.max_updated_at is None or upd > batch.max_updated_at:
             batch.max_updated_at = upd
     return batch
