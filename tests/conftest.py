@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -9,8 +12,23 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from opsdash_core.dbt_env import dbt_env
 from opsdash_core.migrate import upgrade as migrate_url
 from opsdash_core.settings import PROJECT_ROOT, get_settings
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The code location reads dbt's manifest at import: on a fresh checkout, parse the project
+    first (no database needed) so `pytest tests/unit` collects without any other step."""
+    project = PROJECT_ROOT / "dbt_project"
+    if (project / "target" / "manifest.json").exists():
+        return
+    dbt = Path(sys.executable).parent / "dbt"
+    subprocess.run(
+        [dbt, "parse", "--quiet", "--project-dir", project, "--profiles-dir", project],
+        check=True,
+        env={**os.environ, **dbt_env(get_settings())},
+    )
 
 
 def _with_db(url: str, dbname: str) -> str:
