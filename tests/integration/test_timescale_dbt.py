@@ -12,18 +12,22 @@ native partitions on a real partitioned table (its rows must survive), and the r
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import psycopg
 import pytest
 
+from opsdash_core.dbt_env import dbt_env
 from opsdash_core.rollups import refresh_continuous_aggregates
-from opsdash_core.settings import get_settings
+from opsdash_core.settings import PROJECT_ROOT, get_settings
 from opsdash_core.timescale import RefreshWindow
-from tests.integration.test_dbt_marts import run_dbt
 from tests.integration.test_timescale_python import RecordingCalls, recorded, stub_database
 
 pytestmark = pytest.mark.integration
@@ -110,11 +114,19 @@ def expected_hypertable_step(layout: Layout) -> str:
 @pytest.fixture(scope="module")
 def ddl(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], str]:
     """(model, step) -> the statements printed for it."""
-    output = run_dbt(
-        get_settings().warehouse_url,
-        ["run-operation", "print_timescaledb_ddl", "--vars", json.dumps({"timescaledb": "assume"})],
-        tmp_path_factory.mktemp("tsdbt"),
-    )
+    work, project = tmp_path_factory.mktemp("tsdbt"), PROJECT_ROOT / "dbt_project"
+    vars_ = json.dumps({"timescaledb": "assume"})
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "dbt"), "run-operation", "print_timescaledb_ddl",
+         "--vars", vars_, "--profiles-dir", str(project), "--target-path", str(work / "target"),
+         "--log-path", str(work / "logs")],
+        cwd=project,
+        env={**os.environ, **dbt_env(get_settings()), "HTTPS_PROXY": "http://127.0.0.1:9",
+             "DBT_USE_COLORS": "false"},
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-5000:]
+    output = done.stdout
     blocks: dict[tuple[str, str], str] = {}
     model = step = ""
     for line in output.splitlines():
