@@ -10,6 +10,7 @@ import dagster as dg
 import psycopg
 
 from opsdash_core.db import connect
+from opsdash_core.dbt_env import dbt_env
 from opsdash_core.settings import get_settings
 
 
@@ -25,6 +26,11 @@ class WarehouseResource(dg.ConfigurableResource):
     def connect(self, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
         with connect(self.resolved_url(), autocommit=autocommit) as conn:
             yield conn
+
+    def dbt_env(self) -> dict[str, str]:
+        """The variables `dbt_project/profiles.yml` reads, pointing dbt at this warehouse."""
+        settings = get_settings()
+        return dbt_env(settings.model_copy(update={"warehouse_url": self.resolved_url()}))
 
 
 class SourceDbResource(dg.ConfigurableResource):

@@ -14,11 +14,11 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
+from alerting.rules import EvaluationSummary, evaluate_customer_critical
 from opsdash_core.db import connect
 from opsdash_core.notify import MAX_ATTEMPTS, DeliveryReport, deliver_pending, enqueue
 from opsdash_core.settings import get_settings, reset_settings
 from opsdash_stack.sinks import WebhookReceiver, free_port, smtp_sink, webhook_receiver
-from orchestration.defs.alerting.rules import EvaluationSummary, evaluate_customer_critical
 from orchestration.defs.alerting.sensors import (
     CUSTOMER_HEALTH,
     customer_critical_alert_sensor,

@@ -22,6 +22,7 @@ import psycopg
 import pytest
 
 from ml.churn import ChurnParams, evaluate, fit_churn_model, score
+from ml.jobs import score_active_customers
 from ml.registry import (
     MODEL_NAME,
     champion_version,
@@ -30,7 +31,7 @@ from ml.registry import (
     promote,
     rollback,
 )
-from orchestration.defs.churn.assets import churn_model, churn_scores, score_active_customers
+from orchestration.defs.churn.assets import churn_model, churn_scores
 from orchestration.defs.resources import MlflowResource, WarehouseResource
 
 pytestmark = pytest.mark.integration

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestration.defs.alerting.rules import (
+from alerting.rules import (
     CriticalCustomer,
     EvaluationSummary,
     customer_line,

@@ -1,33 +1,81 @@
-"""Snapshot of the code location: a renamed asset, job, schedule or sensor shows up in review."""
+"""Snapshot of the code location: every asset (group, parents), asset check, job (what it
+selects), schedule (cron) and sensor (interval). A rename, a new or lost asset, a changed
+cadence or a moved lineage edge fails here and shows up in review as a diff of
+`__snapshots__/test_definitions/test_code_location_snapshot.json`.
+
+After an intended change: `.venv/bin/pytest tests/unit/test_definitions.py --snapshot-update`.
+"""
 
 import subprocess
 import sys
+from typing import Any
 
 import dagster as dg
+import pytest
+from syrupy.assertion import SnapshotAssertion
+from syrupy.extensions.json import JSONSnapshotExtension
 
 from orchestration.definitions import defs
-
-EXPECTED_RAW = {
-    "raw/customers",
-    "raw/tutors",
-    "raw/subjects",
-    "raw/tutor_subjects",
-    "raw/tutor_availabilities",
-    "raw/session_requests",
-    "raw/sessions",
-    "raw/inbound_calls",
-}
+from orchestration.lib.ingest.tables import TABLES
 
 
-def asset_keys() -> set[str]:
-    return {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+@pytest.fixture
+def snapshot_json(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    return snapshot.use_extension(JSONSnapshotExtension)
 
 
-def test_every_layer_is_an_asset() -> None:
-    keys = asset_keys()
-    assert keys >= EXPECTED_RAW
-    assert {"marts/customer_health", "ml/churn_model", "ml/churn_scores"} <= keys
-    assert any(k.startswith("staging/stg_") for k in keys)
+def code_location() -> dict[str, Any]:
+    """What the Dagster UI lists, in a stable, readable shape."""
+    graph = defs.resolve_asset_graph()
+    repo = defs.get_repository_def()
+    assets = {
+        key.to_user_string(): {
+            "group": graph.get(key).group_name,
+            "parents": sorted(k.to_user_string() for k in graph.get(key).parent_keys),
+        }
+        for key in graph.get_all_asset_keys()
+    }
+    checks = sorted(
+        f"{spec.asset_key.to_user_string()}:{spec.name}" + ("" if spec.blocking else " (warn)")
+        for assets_def in graph.assets_defs
+        for spec in assets_def.check_specs
+    )
+    jobs = {}
+    for job in repo.get_all_jobs():
+        if job.name.startswith("__ASSET_JOB"):
+            continue
+        layer = job.asset_layer
+        jobs[job.name] = {
+            "assets": sorted(k.to_user_string() for k in layer.selected_asset_keys),
+            "checks": len(set().union(*(d.assets_def.check_keys for d in layer.data))),
+        }
+    schedules = {
+        s.name: {"job": s.job_name, "cron": s.cron_schedule, "status": s.default_status.value}
+        for s in repo.schedule_defs
+    }
+    sensors = {
+        s.name: {
+            "interval_seconds": s.minimum_interval_seconds,
+            "status": s.default_status.value,
+            **(
+                {"asset": s.asset_key.to_user_string()}
+                if isinstance(s, dg.AssetSensorDefinition)
+                else {}
+            ),
+        }
+        for s in repo.sensor_defs
+    }
+    return {
+        "assets": assets,
+        "asset_checks": checks,
+        "jobs": jobs,
+        "schedules": schedules,
+        "sensors": sensors,
+    }
+
+
+def test_code_location_snapshot(snapshot_json: SnapshotAssertion) -> None:
+    assert code_location() == snapshot_json
 
 
 def test_dbt_models_are_downstream_of_ingestion() -> None:
@@ -45,19 +93,33 @@ def test_dbt_models_are_downstream_of_ingestion() -> None:
     assert dg.AssetKey(["raw", "customers"]) in seen
 
 
-def test_jobs_schedules_and_sensors() -> None:
-    schedules = {s.name: s.cron_schedule for s in defs.schedules}
-    assert schedules["incremental_cycle_schedule"] == "*/5 * * * *"
-    assert schedules["ingest_support_calls_schedule"] == "*/15 * * * *"
-    assert schedules["ingest_dimensions_schedule"].endswith(" * * * *")
-    assert {s.name for s in defs.sensors} >= {"customer_critical_alert_sensor"}
+def every_minutes(cron: str) -> int:
+    """Minutes between runs of an every-N-minutes or hourly cron."""
+    minute, hour, *_ = cron.split()
+    if hour == "*" and minute.startswith("*/"):
+        return int(minute[2:])
+    if hour == "*" and minute.isdigit():
+        return 60
+    raise ValueError(cron)
+
+
+def test_ingestion_cadence_matches_the_tables() -> None:
+    """Each raw table is in exactly one scheduled job, which runs every `cadence_minutes`."""
+    repo = defs.get_repository_def()
+    crons = {s.job_name: s.cron_schedule for s in repo.schedule_defs}
+    scheduled = [j for j in repo.get_all_jobs() if j.name in crons]
+    for spec in TABLES:
+        key = dg.AssetKey(["raw", spec.name])
+        runs = [crons[j.name] for j in scheduled if key in j.asset_layer.selected_asset_keys]
+        assert [every_minutes(c) for c in runs] == [spec.cadence_minutes], spec.name
 
 
 def test_code_location_import_avoids_heavy_libraries() -> None:
     code = (
         "import sys, orchestration.definitions;"
-        "heavy = [m for m in ('mlflow', 'shap', 'prophet', 'great_expectations', 'sklearn')"
-        " if m in sys.modules]; print(','.join(heavy))"
+        "heavy = [m for m in ('mlflow', 'shap', 'prophet', 'great_expectations', 'sklearn',"
+        " 'dagster_dbt', 'dbt', 'networkx', 'sqlglot') if m in sys.modules];"
+        " print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

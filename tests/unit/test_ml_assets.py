@@ -1,4 +1,4 @@
-"""The churn assets as Dagster sees them, and the helpers they lean on."""
+"""The churn assets as Dagster sees them, and the COPY encoding of the scores they write."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import sys
 
 import dagster as dg
 
+from ml.scores_io import copy_text
 from opsdash_core.settings import PROJECT_ROOT
 from orchestration.defs.churn import defs
-from orchestration.defs.churn.assets import _copy_text
 from orchestration.defs.resources import shared_resources
 
 
@@ -27,9 +27,9 @@ def test_asset_graph() -> None:
 
 
 def test_copy_text_escapes_only_what_copy_needs() -> None:
-    assert _copy_text('{"a": "b"}') == '{"a": "b"}'
-    assert _copy_text('{"a": "tab\\there"}') == '{"a": "tab\\\\there"}'
-    assert _copy_text("x\ty\nz\r") == "x\\ty\\nz\\r"
+    assert copy_text('{"a": "b"}') == '{"a": "b"}'
+    assert copy_text('{"a": "tab\\there"}') == '{"a": "tab\\\\there"}'
+    assert copy_text("x\ty\nz\r") == "x\\ty\\nz\\r"
 
 
 def test_churn_code_location_imports_without_heavy_libraries() -> None:

@@ -9,9 +9,9 @@ and a run per minute would cost a process start and the code location's imports 
 
 import dagster as dg
 
+from alerting.rules import EvaluationSummary, evaluate_customer_critical
 from opsdash_core.notify import DeliveryReport, deliver_pending
 from opsdash_core.settings import get_settings
-from orchestration.defs.alerting.rules import EvaluationSummary, evaluate_customer_critical
 from orchestration.defs.resources import WarehouseResource
 
 CUSTOMER_HEALTH = dg.AssetKey(["marts", "customer_health"])

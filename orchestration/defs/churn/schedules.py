@@ -2,6 +2,8 @@
 
 import dagster as dg
 
+from orchestration.lib.schedules import running_schedules
+
 train_churn_job = dg.define_asset_job(
     "train_churn_model",
     selection=dg.AssetSelection.assets(dg.AssetKey(["ml", "churn_model"])),
@@ -13,15 +15,4 @@ score_churn_job = dg.define_asset_job(
     description="Churn probability and top-3 SHAP factors for every active customer.",
 )
 
-SCHEDULES = [
-    dg.ScheduleDefinition(
-        job=train_churn_job,
-        cron_schedule="0 1 * * 0",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-    ),
-    dg.ScheduleDefinition(
-        job=score_churn_job,
-        cron_schedule="0 3 * * *",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-    ),
-]
+SCHEDULES = running_schedules(train_churn_job, score_churn_job)

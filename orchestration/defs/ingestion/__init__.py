@@ -2,7 +2,8 @@
 
 import dagster as dg
 
-from orchestration.defs.ingestion.assets import INGESTION_ASSETS, SupportApiResource
+from orchestration.defs.ingestion.assets import INGESTION_ASSETS
+from orchestration.defs.ingestion.resources import SupportApiResource
 from orchestration.defs.ingestion.schedules import SCHEDULES, ingest_sessions_job
 
 defs = dg.Definitions(

@@ -2,28 +2,10 @@
 
 import dagster as dg
 
-from opsdash_core.settings import get_settings
+from orchestration.defs.ingestion.resources import SupportApiResource
 from orchestration.defs.resources import SourceDbResource, WarehouseResource
 from orchestration.lib.ingest.loader import Fetcher, IngestReport, ingest_table, source_fetcher
-from orchestration.lib.ingest.support_client import SupportApiClient
 from orchestration.lib.ingest.tables import TABLES, TableSpec
-
-
-class SupportApiResource(dg.ConfigurableResource):
-    """The support system's HTTP API (simulated locally unless SUPPORT_API_URL says otherwise)."""
-
-    base_url: str = ""
-    token: str = ""
-    page_size: int = 1000
-
-    def client(self, log: dg.DagsterLogManager | None = None) -> SupportApiClient:
-        s = get_settings()
-        return SupportApiClient(
-            self.base_url or s.support_api_url,
-            self.token or s.support_api_token,
-            page_size=self.page_size,
-            log=(log.warning if log else lambda _m: None),
-        )
 
 
 def _metadata(report: IngestReport) -> dict[str, dg.MetadataValue]:

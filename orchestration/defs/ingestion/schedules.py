@@ -1,4 +1,4 @@
-"""Ingestion cadence: support calls every 15 min, slow dimensions hourly.
+"""Ingestion jobs: support calls every 15 min, slow dimensions hourly (see lib/schedules.py).
 
 Sessions, requests, customers and tutors are ingested by the 5-minute `incremental_cycle`
 (orchestration/defs/transform/schedules.py), together with the marts they feed; the
@@ -10,6 +10,7 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.lib.ingest.tables import TABLES
+from orchestration.lib.schedules import running_schedules
 
 
 def _keys(cadence: int) -> list[dg.AssetKey]:
@@ -35,15 +36,4 @@ ingest_dimensions_job = dg.define_asset_job(
     description="Subjects, tutor subjects and availability, hourly.",
 )
 
-SCHEDULES = [
-    dg.ScheduleDefinition(
-        job=ingest_support_calls_job,
-        cron_schedule="*/15 * * * *",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-    ),
-    dg.ScheduleDefinition(
-        job=ingest_dimensions_job,
-        cron_schedule="7 * * * *",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-    ),
-]
+SCHEDULES = running_schedules(ingest_support_calls_job, ingest_dimensions_job)

@@ -2,7 +2,8 @@
 
 import dagster as dg
 
-from orchestration.defs.transform.assets import dbt_resource, opsdash_dbt_models
+from orchestration.defs.transform.assets import opsdash_dbt_models
+from orchestration.defs.transform.resources import DbtResource
 from orchestration.defs.transform.schedules import (
     SCHEDULES,
     check_marts_job,
@@ -14,5 +15,5 @@ defs = dg.Definitions(
     assets=[opsdash_dbt_models],
     jobs=[incremental_cycle_job, refresh_marts_job, check_marts_job],
     schedules=SCHEDULES,
-    resources={"dbt": dbt_resource()},
+    resources={"dbt": DbtResource()},
 )

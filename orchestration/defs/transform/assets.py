@@ -1,25 +1,27 @@
-"""dbt models as Dagster assets: staging -> intermediate -> marts, built with `dbt build`."""
+"""dbt models as Dagster assets: staging -> intermediate -> marts, built with `dbt build`.
 
-import os
-import sys
+The specs come from the parsed manifest (lib/dbt_manifest.py), so loading the code location
+never imports dbt or dagster-dbt; dbt runs as a child process inside the step.
+"""
+
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import dagster as dg
-from dagster_dbt import DbtCliResource, dbt_assets
 from pydantic import Field
 
-from opsdash_core.dbt_env import dbt_env
 from opsdash_core.rollups import refresh_continuous_aggregates
-from opsdash_core.settings import get_settings
 from orchestration.defs.resources import WarehouseResource
-from orchestration.defs.transform.project import dbt_project
-from orchestration.lib.dbt_translator import OpsdashDbtTranslator
+from orchestration.defs.transform.project import MANIFEST_PATH
+from orchestration.defs.transform.resources import DbtResource
+from orchestration.lib.dbt_cli import DbtEvent, subset_selection, to_dagster_events
+from orchestration.lib.dbt_manifest import build_specs, load_manifest
 
 # What the 5-minute cycle leaves to the daily check: tests whose cost grows with history, and
 # the unit tests (they test SQL, which does not change between cycles).
 LIGHT_CYCLE_EXCLUDES = ("tag:heavy", "test_type:unit")
+
+MANIFEST = load_manifest(MANIFEST_PATH)
+DBT_SPECS = build_specs(MANIFEST)
 
 
 class DbtBuildConfig(dg.Config):
@@ -43,34 +45,33 @@ def build_args(config: DbtBuildConfig) -> list[str]:
     if config.full_refresh:
         args.append("--full-refresh")
     if not config.heavy_tests:
-        # One argument: dagster-dbt moves extra positional words around the command line.
+        # One argument: dbt reads the space-separated selectors as a union.
         args += ["--exclude", " ".join(LIGHT_CYCLE_EXCLUDES)]
     return args
 
 
-@dbt_assets(
-    manifest=dbt_project.manifest_path,
-    dagster_dbt_translator=OpsdashDbtTranslator(),
-    project=dbt_project,
+@dg.multi_asset(
+    name="opsdash_dbt_models",
+    specs=DBT_SPECS.assets,
+    check_specs=DBT_SPECS.checks,
+    can_subset=True,
+    op_tags={"dagster_dbt/select": "fqn:*"},
 )
 def opsdash_dbt_models(
     context: dg.AssetExecutionContext,
-    dbt: DbtCliResource,
+    dbt: DbtResource,
     warehouse: WarehouseResource,
     config: DbtBuildConfig,
-) -> Iterator[Any]:
+) -> Iterator[DbtEvent]:
     """Every dbt model and its tests; a failing test fails the step that owns the model.
     Incremental models pick up the raw rows ingested since their previous run."""
-    settings = get_settings()
-    os.environ.update(dbt_env(settings))
-    yield from dbt.cli(build_args(config), context=context).stream()
+    checks = context.selected_asset_check_keys
+    select, indirect = subset_selection(MANIFEST, DBT_SPECS, context.selected_asset_keys, checks)
+    env = {**warehouse.dbt_env(), **({"DBT_INDIRECT_SELECTION": indirect} if indirect else {})}
+    label = f"{context.op.name}-{context.run.run_id[:7]}"
+    for raw in dbt.stream([*build_args(config), *select], env, label):
+        yield from to_dagster_events(raw, MANIFEST, checks)
     with warehouse.connect(autocommit=True) as conn:
         refreshed = refresh_continuous_aggregates(conn)
     if refreshed:
         context.log.info(f"refreshed continuous aggregates: {', '.join(refreshed)}")
-
-
-def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(
-        project_dir=dbt_project, dbt_executable=str(Path(sys.executable).parent / "dbt")
-    )

@@ -10,6 +10,7 @@ import dagster as dg
 
 from orchestration.defs.transform.assets import opsdash_dbt_models
 from orchestration.lib.ingest.tables import TABLES
+from orchestration.lib.schedules import running_schedules
 
 DBT_OP = opsdash_dbt_models.op.name
 MODELS = dg.AssetSelection.groups("staging", "intermediate", "marts")
@@ -42,15 +43,4 @@ check_marts_job = dg.define_asset_job(
     description="dbt build with every test, including those over whole history.",
 )
 
-SCHEDULES = [
-    dg.ScheduleDefinition(
-        job=incremental_cycle_job,
-        cron_schedule="*/5 * * * *",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-    ),
-    dg.ScheduleDefinition(
-        job=check_marts_job,
-        cron_schedule="40 3 * * *",
-        default_status=dg.DefaultScheduleStatus.RUNNING,
-    ),
-]
+SCHEDULES = running_schedules(incremental_cycle_job, check_marts_job)

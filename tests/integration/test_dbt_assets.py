@@ -1,0 +1,69 @@
+"""The dbt assets run through Dagster on real PostgreSQL: every model materialized with its
+checks, a subset builds only what was selected, and a failing dbt test fails its check and the
+step."""
+
+from __future__ import annotations
+
+import dagster as dg
+import psycopg
+import pytest
+
+from orchestration.defs.resources import WarehouseResource
+from orchestration.defs.transform.assets import DBT_SPECS, opsdash_dbt_models
+from orchestration.defs.transform.resources import DbtResource
+
+pytestmark = pytest.mark.integration
+
+OP = opsdash_dbt_models.op.name
+AVAILABILITY = dg.AssetKey(["staging", "stg_marketplace__tutor_availabilities"])
+DAY_OF_WEEK_CHECK = next(
+    c.key for c in DBT_SPECS.checks if c.asset_key == AVAILABILITY and "day_of_week" in c.name
+)
+
+
+def run(
+    url: str, selection: list[dg.AssetKey] | None = None, *, heavy: bool = False
+) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        [opsdash_dbt_models],
+        selection=selection,
+        resources={"warehouse": WarehouseResource(url=url), "dbt": DbtResource()},
+        run_config={"ops": {OP: {"config": {"heavy_tests": heavy}}}},
+        raise_on_error=False,
+    )
+
+
+def materialized(result: dg.ExecuteInProcessResult) -> set[dg.AssetKey]:
+    return {e.asset_key for e in result.get_asset_materialization_events()}
+
+
+def checks(result: dg.ExecuteInProcessResult) -> dict[dg.AssetCheckKey, bool]:
+    return {
+        e.asset_check_key: e.passed
+        for e in (ev.event_specific_data for ev in result.all_events)
+        if isinstance(e, dg.AssetCheckEvaluation)
+    }
+
+
+def test_dbt_assets_build_subset_and_fail_on_a_failing_test(warehouse_url: str) -> None:
+    full = run(warehouse_url)
+    assert full.success
+    assert materialized(full) == set(DBT_SPECS.unique_id_by_key)
+    results = checks(full)
+    assert DAY_OF_WEEK_CHECK in results
+    assert all(results.values())
+
+    subset = run(warehouse_url, [AVAILABILITY])
+    assert subset.success
+    assert materialized(subset) == {AVAILABILITY}
+    assert {k.asset_key for k in checks(subset)} == {AVAILABILITY}
+
+    with psycopg.connect(warehouse_url, autocommit=True) as conn:
+        conn.execute(
+            "insert into raw.tutor_availabilities"
+            " (id, tutor_id, day_of_week, start_hour, end_hour, created_at, updated_at)"
+            " values (1, 1, 9, 8, 9, now(), now())"
+        )
+    failed = run(warehouse_url, [AVAILABILITY])
+    assert not failed.success
+    assert checks(failed)[DAY_OF_WEEK_CHECK] is False
