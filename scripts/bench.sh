@@ -14,3 +14,4 @@ for b in bench_simulator bench_ingest bench_dbt bench_checks bench_timescale; do
     fi
   fi
 done
+echo "### bench_import" && .venv/bin/python -m bench.bench_import --runs 5
