@@ -1,13 +1,31 @@
 {#- Tutor performance over a trailing window, shared by tutor_performance_daily (the window
     ending on each day) and tutor_performance (the window ending on the reference date).
 
-    `tutor_rates(source)` selects from a relation holding the window's sums (columns suffixed
-    _30d, see the models) and adds the rates; `tutor_scores(source)` adds the composite
-    success score and the underperforming flag. Only tutor-caused cancellations and no-shows
+    `tutor_rates(source)` selects from a relation holding the window's sums (the
+    `tutor_daily_counts` var, suffixed _30d) and adds the rates; `tutor_scores(source)` adds the
+    composite success score and the underperforming flag; `tutor_window_columns()` lists what
+    both marts publish of it. Only tutor-caused cancellations and no-shows
     count against a tutor. Each component is judged only with data behind it, and the tutor
     only with `tutor_min_sessions` resolved sessions; the first-session component needs
     `tutor_min_first_sessions` resolved first sessions. Because both models recompute from the
     window, a flag clears by itself once the window's metrics recover. -#}
+
+{#- The judged window as the marts publish it: rates rounded, then score, flag and reason.
+    Selected from `tutor_scores(...)`. -#}
+{% macro tutor_window_columns() -%}
+    round(avg_rating_30d::numeric, 2) as avg_rating_30d,
+    round(tutor_no_show_rate_30d::numeric, 4) as tutor_no_show_rate_30d,
+    round(tutor_cancellation_rate_30d::numeric, 4) as tutor_cancellation_rate_30d,
+    first_sessions_resolved_30d,
+    round(first_session_success_rate_30d::numeric, 4) as first_session_success_rate_30d,
+    round(rebooking_rate_30d::numeric, 4) as rebooking_rate_30d,
+    round(utilization_30d::numeric, 4) as utilization_30d,
+    success_score,
+    is_judged,
+    is_underperforming,
+    underperforming_reason
+{%- endmacro %}
+
 
 {% macro tutor_rates(source) %}
     select

@@ -148,6 +148,89 @@ def test_time_series_models_declare_their_layout() -> None:
         assert config["meta"]["timeseries"]["ahead"] == horizon, name
 
 
+def _layer(unique_id: str, nodes: dict[str, Any]) -> str:
+    if unique_id.startswith("source."):
+        return "source"
+    return str(nodes[unique_id]["config"]["schema"])
+
+
+def test_layers_only_read_downward() -> None:
+    """dbt-project-evaluator's DAG rules, checked by hand (its package needs dbt hub): staging
+    reads exactly one source and nothing else, intermediate never reads marts, and only staging
+    reads sources."""
+    parsed = manifest()
+    nodes = parsed["nodes"]
+    allowed = {
+        "staging": {"source"},
+        "intermediate": {"staging", "intermediate"},
+        "marts": {"staging", "intermediate", "marts"},
+    }
+    for uid, node in nodes.items():
+        if node["resource_type"] != "model":
+            continue
+        parents = parsed["parent_map"][uid]
+        layers = {_layer(p, nodes) for p in parents}
+        assert layers <= allowed[node["config"]["schema"]], (node["name"], parents)
+        if node["config"]["schema"] == "staging":
+            assert len(parents) == 1, (node["name"], parents)
+
+
+def test_no_model_rejoins_an_upstream_concept() -> None:
+    """The evaluator's `fct_rejoining_of_upstream_concepts`: a model reads A directly and also
+    through B, where B has no other child (model or exposure) - B could bring A's columns."""
+    parsed = manifest()
+    parents = {uid: set(ps) for uid, ps in parsed["parent_map"].items() if uid.startswith("model.")}
+    # exposures count as children, as in the evaluator: a mart the app reads is not single-use
+    children = {
+        uid: {c for c in cs if c.startswith(("model.", "exposure."))}
+        for uid, cs in parsed["child_map"].items()
+    }
+    rejoined = [
+        (a, b, c)
+        for c, direct in parents.items()
+        for b in direct
+        if b.startswith("model.") and children[b] == {c}
+        for a in parents[b] & direct
+    ]
+    assert rejoined == []
+
+
+def test_every_source_table_is_described_and_used() -> None:
+    parsed = manifest()
+    used = {p for ps in parsed["parent_map"].values() for p in ps}
+    for uid, source in parsed["sources"].items():
+        assert source["description"].strip(), uid
+        assert uid in used, f"{uid} is declared but no model reads it"
+
+
+def test_source_freshness_warns_where_the_quality_checks_do() -> None:
+    """Source freshness (on `_ingested_at`) warns at the age the GE freshness trend check of the
+    same raw table warns at, and errors at three times that; tables without one have none."""
+    from data_checks.raw_suites import RAW_TABLES, TREND_RULES
+    from data_checks.trends import Freshness
+
+    ge = {
+        table: rule.max_age
+        for table, rules in TREND_RULES.items()
+        for rule in rules
+        if isinstance(rule, Freshness)
+    }
+    seconds = {"minute": 60, "hour": 3600, "day": 86400}
+    sources = {s["name"]: s for s in manifest()["sources"].values() if s["source_name"] == "raw"}
+    assert set(sources) == set(RAW_TABLES)
+    for table, source in sources.items():
+        freshness = source["freshness"] or {}
+        warn, error = freshness.get("warn_after") or {}, freshness.get("error_after") or {}
+        if table not in ge:
+            assert not warn.get("count"), table
+            assert not error.get("count"), table
+            continue
+        assert source["loaded_at_field"] == "_ingested_at", table
+        warn_s = warn["count"] * seconds[warn["period"]]
+        assert warn_s == ge[table].total_seconds(), table
+        assert error["count"] * seconds[error["period"]] == 3 * warn_s, table
+
+
 def test_build_args() -> None:
     from orchestration.defs.transform.assets import DbtBuildConfig, build_args
 

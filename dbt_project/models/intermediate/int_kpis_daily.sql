@@ -9,10 +9,9 @@
 }}
 {#- One row per day (UTC) up to the reference date: the overview numbers as they stood at the
     end of that day (today: so far). An incremental run recomputes today, yesterday and the days
-    whose sessions changed. At-risk counts come from the risk snapshots, so days before the
-    pipeline started scoring have none. -#}
+    whose sessions changed. The at-risk counts come from the customer_health marts, so
+    ops_kpis_daily adds them (an intermediate model never reads a mart). -#}
 {%- set prev = previous_run() %}
-{%- set tiers = var('risk_tiers') %}
 
 with sessions_daily as not materialized (
     select * from {{ ref('int_tutor_sessions_daily') }}
@@ -92,26 +91,6 @@ active_customers as (
     ) as event_totals on calendar.event_date = event_totals.event_date
 ),
 
-risk_today as (
-    select
-        {{ as_of_date() }} as kpi_date,
-        count(*) filter (where risk_score >= {{ tiers.high }}) as at_risk_customers,
-        count(*) filter (where risk_score >= {{ tiers.critical }}) as critical_customers
-    from {{ ref('customer_health') }}
-),
-
-risk_history as (
-    select
-        history.snapshot_date as kpi_date,
-        count(*) filter (where history.risk_score >= {{ tiers.high }}) as at_risk_customers,
-        count(*) filter (where history.risk_score >= {{ tiers.critical }}) as critical_customers
-    from {{ ref('customer_health_history') }} as history
-    where
-        history.snapshot_date in (select days.kpi_date from days)
-        and history.snapshot_date < {{ as_of_date() }}
-    group by history.snapshot_date
-),
-
 alerts as (
     select * from {{ ref('stg_app__alerts') }}
 ),
@@ -138,16 +117,11 @@ final as (
         coalesce(session_totals.sessions_completed, 0) as sessions_completed,
         coalesce(session_totals.ratings, 0) as ratings,
         coalesce(session_totals.rating_points, 0) as rating_points,
-        coalesce(risk_today.at_risk_customers, risk_history.at_risk_customers) as at_risk_customers,
-        coalesce(risk_today.critical_customers, risk_history.critical_customers)
-            as critical_customers,
         open_alerts.open_alerts,
         {{ run_ts() }} as computed_at
     from days
     left join session_totals on days.kpi_date = session_totals.kpi_date
     left join active_customers on days.kpi_date = active_customers.kpi_date
-    left join risk_today on days.kpi_date = risk_today.kpi_date
-    left join risk_history on days.kpi_date = risk_history.kpi_date
     left join open_alerts on days.kpi_date = open_alerts.kpi_date
 )
 

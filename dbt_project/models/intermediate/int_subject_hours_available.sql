@@ -8,9 +8,10 @@
     )
 }}
 {#- One row per subject per weekly hour slot (UTC, all 168): how many active tutors teach the
-    subject and are available then - the supply capacity of every such hour. Recomputed as a
-    whole when tutors' availability or subjects changed since the previous run; otherwise the
-    run writes nothing. -#}
+    subject and are available then - the supply capacity of every such hour. Every subject is
+    here, so the hourly models take their subject grid from this model. Recomputed as a whole
+    when tutors' availability, what they teach or the subjects changed since the previous run;
+    otherwise the run writes nothing. -#}
 {%- set prev = previous_run() %}
 
 with tutor_hours as not materialized (
@@ -31,6 +32,10 @@ has_changes as (
     )
     or exists (
         select 1 from {{ ref('stg_marketplace__tutor_subjects') }} as changed
+        where {{ changed_since('changed', prev) }}
+    )
+    or exists (
+        select 1 from {{ ref('stg_marketplace__subjects') }} as changed
         where {{ changed_since('changed', prev) }}
     ) as yes
 ),

@@ -198,12 +198,7 @@ final as (
         daily.tutor_id,
         daily.session_date,
         {%- endif %}
-        {%- for column in [
-            'sessions_scheduled', 'sessions_resolved', 'sessions_completed', 'tutor_no_shows',
-            'customer_no_shows', 'tutor_cancellations', 'customer_cancellations', 'ratings',
-            'rating_points', 'completed_minutes', 'first_sessions', 'first_sessions_succeeded',
-            'first_sessions_failed', 'sessions_rebooked', 'sessions_not_rebooked'
-        ] %}
+        {%- for column in var('tutor_daily_counts') %}
         coalesce(daily.{{ column }}, 0) as {{ column }},
         {%- endfor %}
         {{ as_of_date() }} as as_of_date,

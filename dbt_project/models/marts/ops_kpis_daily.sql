@@ -1,23 +1,49 @@
 {#- One row per day: the overview numbers with their change from the day before and from the
-    same day a week before (absolute differences; rates in percentage points). -#}
+    same day a week before (absolute differences; rates in percentage points). At-risk counts
+    come from the daily risk snapshots (none before scoring started, nor past the snapshots'
+    retention). -#}
+{%- set tiers = var('risk_tiers') %}
 {%- set metrics = [
     'active_customers', 'sessions_completed', 'completion_rate', 'avg_rating',
     'at_risk_customers', 'open_alerts'
 ] %}
 
-with facts as (
+with kpis as (
+    select * from {{ ref('int_kpis_daily') }}
+),
+
+risk as (
+    -- customer_health_history holds today's scores too (every customer customer_health holds
+    -- is rescored on a new day and on each change), so one relation gives every day
     select
-        kpi_date,
-        active_customers,
-        new_customers,
-        sessions_scheduled,
-        sessions_completed,
-        round(100.0 * sessions_completed / nullif(sessions_resolved, 0), 2) as completion_rate,
-        round(rating_points::numeric / nullif(ratings, 0), 2) as avg_rating,
-        at_risk_customers,
-        critical_customers,
-        open_alerts
-    from {{ ref('int_kpis_daily') }}
+        snapshot_date as kpi_date,
+        count(*) filter (where risk_score >= {{ tiers.high }}) as at_risk_customers,
+        count(*) filter (where risk_score >= {{ tiers.critical }}) as critical_customers
+    from {{ ref('customer_health_history') }}
+    where snapshot_date <= {{ as_of_date() }}
+    group by snapshot_date
+),
+
+facts as (
+    select
+        kpis.kpi_date,
+        kpis.active_customers,
+        kpis.new_customers,
+        kpis.sessions_scheduled,
+        kpis.sessions_completed,
+        round(100.0 * kpis.sessions_completed / nullif(kpis.sessions_resolved, 0), 2)
+            as completion_rate,
+        round(kpis.rating_points::numeric / nullif(kpis.ratings, 0), 2) as avg_rating,
+        -- today always has counts, 0 before anyone is scored
+        {%- for count in ['at_risk_customers', 'critical_customers'] %}
+        case
+            when kpis.kpi_date = {{ as_of_date() }} then coalesce(risk.{{ count }}, 0)
+            else risk.{{ count }}
+        end as {{ count }},
+        {%- endfor %}
+        kpis.open_alerts
+    from kpis
+    left join risk on kpis.kpi_date = risk.kpi_date
 ),
 
 final as (

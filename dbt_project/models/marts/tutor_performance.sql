@@ -1,10 +1,5 @@
 {#- One row per active tutor: performance over the 30 days ending on the reference date. -#}
-{%- set counts = [
-    'sessions_scheduled', 'sessions_resolved', 'sessions_completed', 'tutor_no_shows',
-    'customer_no_shows', 'tutor_cancellations', 'customer_cancellations', 'ratings',
-    'rating_points', 'completed_minutes', 'first_sessions_succeeded', 'first_sessions_failed',
-    'sessions_rebooked', 'sessions_not_rebooked'
-] %}
+{%- set counts = var('tutor_daily_counts') %}
 
 with tutors as (
     select * from {{ ref('int_tutors_aggregated') }}
@@ -55,17 +50,7 @@ final as (
         tutor_no_shows_30d,
         tutor_cancellations_30d,
         ratings_30d,
-        round(avg_rating_30d::numeric, 2) as avg_rating_30d,
-        round(tutor_no_show_rate_30d::numeric, 4) as tutor_no_show_rate_30d,
-        round(tutor_cancellation_rate_30d::numeric, 4) as tutor_cancellation_rate_30d,
-        first_sessions_resolved_30d,
-        round(first_session_success_rate_30d::numeric, 4) as first_session_success_rate_30d,
-        round(rebooking_rate_30d::numeric, 4) as rebooking_rate_30d,
-        round(utilization_30d::numeric, 4) as utilization_30d,
-        success_score,
-        is_judged,
-        is_underperforming,
-        underperforming_reason,
+        {{ tutor_window_columns() }},
         {{ as_of_date() }} as as_of_date,
         {{ run_ts() }} as computed_at
     from judged

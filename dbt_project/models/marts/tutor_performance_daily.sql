@@ -36,12 +36,7 @@
     incremental run recomputes, for each tutor with changed days, every day from the first
     changed one on. -#}
 {%- set prev = previous_run() %}
-{%- set counts = [
-    'sessions_scheduled', 'sessions_resolved', 'sessions_completed', 'tutor_no_shows',
-    'customer_no_shows', 'tutor_cancellations', 'customer_cancellations', 'ratings',
-    'rating_points', 'completed_minutes', 'first_sessions_succeeded', 'first_sessions_failed',
-    'sessions_rebooked', 'sessions_not_rebooked'
-] %}
+{%- set counts = var('tutor_daily_counts') %}
 
 with facts as not materialized (
     select * from {{ ref('int_tutor_sessions_daily') }}
@@ -137,17 +132,7 @@ final as (
         round(completed_minutes::numeric / nullif(available_minutes, 0), 4) as utilization,
         sessions_scheduled_30d,
         sessions_completed_30d,
-        round(avg_rating_30d::numeric, 2) as avg_rating_30d,
-        round(tutor_no_show_rate_30d::numeric, 4) as tutor_no_show_rate_30d,
-        round(tutor_cancellation_rate_30d::numeric, 4) as tutor_cancellation_rate_30d,
-        first_sessions_resolved_30d,
-        round(first_session_success_rate_30d::numeric, 4) as first_session_success_rate_30d,
-        round(rebooking_rate_30d::numeric, 4) as rebooking_rate_30d,
-        round(utilization_30d::numeric, 4) as utilization_30d,
-        success_score,
-        is_judged,
-        is_underperforming,
-        underperforming_reason,
+        {{ tutor_window_columns() }},
         {{ as_of_date() }} as as_of_date,
         {{ run_ts() }} as computed_at
     from judged

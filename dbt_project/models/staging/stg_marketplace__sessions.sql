@@ -1,21 +1,6 @@
-with source as (
-    select * from {{ source('raw', 'sessions') }}
-),
-
-deduplicated as (
-    -- raw.sessions is keyed on (id, created_at): a source that rewrites created_at leaves two
-    -- versions of one session. Keep the newest. Written as an anti-join rather than
-    -- `distinct on (id)` so that filters on other columns (customer, tutor, updated_at) still
-    -- reach the indexes of raw.sessions when a model selects only a few sessions.
-    select source.*
-    from source
-    where not exists (
-        select 1
-        from {{ source('raw', 'sessions') }} as newer
-        where
-            newer.id = source.id
-            and (newer.updated_at, newer.created_at) > (source.updated_at, source.created_at)
-    )
+with deduplicated as (
+    -- keyed on (id, created_at): one row per session, its newest version
+    {{ keep_newest_version(source('raw', 'sessions')) }}
 ),
 
 renamed as (

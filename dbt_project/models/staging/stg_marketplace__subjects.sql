@@ -8,7 +8,8 @@ renamed as (
         name as subject_name,
         category as subject_category,
         created_at,
-        updated_at
+        updated_at,
+        _ingested_at
     from source
 )
 

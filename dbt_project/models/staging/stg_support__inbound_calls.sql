@@ -1,18 +1,6 @@
-with source as (
-    select * from {{ source('raw', 'inbound_calls') }}
-),
-
-deduplicated as (
-    -- Keyed on (id, created_at) like raw.sessions: keep the newest version of each call.
-    select source.*
-    from source
-    where not exists (
-        select 1
-        from {{ source('raw', 'inbound_calls') }} as newer
-        where
-            newer.id = source.id
-            and (newer.updated_at, newer.created_at) > (source.updated_at, source.created_at)
-    )
+with deduplicated as (
+    -- keyed on (id, created_at) like raw.sessions: one row per call, its newest version
+    {{ keep_newest_version(source('raw', 'inbound_calls')) }}
 ),
 
 renamed as (

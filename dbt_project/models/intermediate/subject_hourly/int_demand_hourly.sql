@@ -52,11 +52,14 @@ demand as (
 ),
 
 grid as (
+    -- every subject, as in int_supply_hourly (int_subject_hours_available lists them all)
     select
         subjects.subject_id,
         hours.hour_at
     from hours
-    cross join {{ ref('stg_marketplace__subjects') }} as subjects
+    cross join (
+        select distinct subject_id from {{ ref('int_subject_hours_available') }}
+    ) as subjects
 ),
 
 final as (

@@ -13,7 +13,6 @@
     that entered the horizon, and recomputes the whole future when tutors, their subjects or
     availability changed (past hours keep the availability they were computed with). -#}
 {%- set prev = previous_run() %}
--- depends_on: {{ ref('int_subject_hours_available') }}
 
 with sessions as not materialized (
     select * from {{ ref('int_sessions_deduplicated') }}
@@ -97,13 +96,15 @@ booked as (
 ),
 
 grid as (
+    -- every subject in every hour: int_subject_hours_available has each subject's 168 slots
     select
-        subjects.subject_id,
+        slot_capacity.subject_id,
         hour_slots.hour_at,
-        hour_slots.day_of_week,
-        hour_slots.hour_of_day
+        slot_capacity.available_tutors
     from hour_slots
-    cross join {{ ref('stg_marketplace__subjects') }} as subjects
+    inner join slot_capacity
+        on hour_slots.day_of_week = slot_capacity.day_of_week
+        and hour_slots.hour_of_day = slot_capacity.hour_of_day
     where hour_slots.hour_at is not null
 ),
 
@@ -111,25 +112,15 @@ final as (
     select
         grid.subject_id,
         grid.hour_at,
-        coalesce(slot_capacity.available_tutors, 0) as available_tutor_hours,
+        grid.available_tutors as available_tutor_hours,
         -- a tutor booked twice in one hour (a double booking in the source) still gives at
         -- most the hour they had
-        round(
-            least(coalesce(booked.booked_tutor_hours, 0), coalesce(slot_capacity.available_tutors, 0)),
-            2
-        ) as booked_tutor_hours,
-        round(
-            greatest(
-                coalesce(slot_capacity.available_tutors, 0) - coalesce(booked.booked_tutor_hours, 0), 0
-            ),
-            2
-        ) as open_tutor_hours,
+        round(least(coalesce(booked.booked_tutor_hours, 0), grid.available_tutors), 2)
+            as booked_tutor_hours,
+        round(greatest(grid.available_tutors - coalesce(booked.booked_tutor_hours, 0), 0), 2)
+            as open_tutor_hours,
         {{ run_ts() }} as computed_at
     from grid
-    left join slot_capacity
-        on grid.subject_id = slot_capacity.subject_id
-        and grid.day_of_week = slot_capacity.day_of_week
-        and grid.hour_of_day = slot_capacity.hour_of_day
     left join booked
         on grid.subject_id = booked.subject_id
         and grid.hour_at = booked.hour_at
