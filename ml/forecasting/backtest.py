@@ -79,7 +79,7 @@ def run_backtest(
     n_origins: int = N_ORIGINS,
     horizon: int = HOURS_PER_WEEK,
     calendar: pd.DataFrame | None = None,
-    slow_budget_seconds: float = 30.0,
+    slow_budget_seconds: float = 20.0,
 ) -> Backtest:
     """Backtest `candidates` on a regular hourly frame (see `frames.regularise`).
 
@@ -277,4 +277,4 @@ def metrics_without_intervals(errors: pd.DataFrame) -> pd.DataFrame:
         mae=("abs_error", "mean"), scale=("scale", "first")
     )
     per_origin["mase"] = per_origin["mae"] / per_origin["scale"]
-    return per_origin.groupby(["unique_id", "model"], as_index=False)["mase"].mean()
+    return per_origin.groupby(["unique_id", "model"])["mase"].mean().reset_index()

@@ -45,7 +45,7 @@ def backtest(
     n_origins: int = N_ORIGINS,
     candidates: Sequence[Candidate] = DEFAULT_CANDIDATES,
     calendar: pd.DataFrame | None = None,
-    slow_budget_seconds: float = 30.0,
+    slow_budget_seconds: float = 20.0,
 ) -> pd.DataFrame:
     """Rolling-origin backtest table: unique_id, model, origin, mae, wmape, mase, coverage,
     native_coverage, calibrated_coverage (series too short to backtest are left out)."""
@@ -67,7 +67,7 @@ def forecast(
     n_origins: int = N_ORIGINS,
     candidates: Sequence[Candidate] = DEFAULT_CANDIDATES,
     calendar: pd.DataFrame | None = None,
-    slow_budget_seconds: float = 30.0,
+    slow_budget_seconds: float = 20.0,
 ) -> pd.DataFrame:
     """Forecast every series `horizon_hours` ahead with its best backtested model."""
     return forecast_run(
@@ -81,7 +81,7 @@ def forecast_run(
     n_origins: int = N_ORIGINS,
     candidates: Sequence[Candidate] = DEFAULT_CANDIDATES,
     calendar: pd.DataFrame | None = None,
-    slow_budget_seconds: float = 30.0,
+    slow_budget_seconds: float = 20.0,
 ) -> ForecastRun:
     """Backtest, choose per series, refit on all history, forecast, calibrate, clip at 0."""
     frame = regularise(history)

@@ -50,7 +50,7 @@ def regularise(history: pd.DataFrame) -> pd.DataFrame:
     frame["ds"] = ds.dt.floor("h")
     frame["unique_id"] = frame["unique_id"].astype(str)
     frame["y"] = pd.to_numeric(frame["y"], errors="coerce").fillna(0.0).astype(float)
-    frame = frame.groupby(["unique_id", "ds"], as_index=False, sort=True)["y"].sum()
+    frame = frame.groupby(["unique_id", "ds"], sort=True)["y"].sum().reset_index()
     if frame.empty:
         return pd.DataFrame({"unique_id": [], "ds": pd.to_datetime([]), "y": []})
     end = frame["ds"].max()

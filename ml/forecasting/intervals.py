@@ -66,8 +66,8 @@ def apply_quantiles(forecast: pd.DataFrame, quantiles: pd.DataFrame) -> pd.DataF
     """Set `yhat_lower`/`yhat_upper` from the quantiles; forecast needs unique_id, model,
     step, yhat, level. Steps past the calibrated buckets use the last bucket."""
     frame = forecast.assign(bucket=bucket(forecast["step"]))
-    last = quantiles.groupby(KEYS, as_index=False)["bucket"].max()
-    frame = frame.merge(last.rename(columns={"bucket": "last_bucket"}), on=KEYS, how="left")
+    last = quantiles.groupby(KEYS)["bucket"].max().rename("last_bucket").reset_index()
+    frame = frame.merge(last, on=KEYS, how="left")
     frame["bucket"] = np.minimum(frame["bucket"], frame["last_bucket"].fillna(0))
     frame = frame.drop(columns=["last_bucket", "yhat_lower", "yhat_upper"], errors="ignore")
     frame = frame.merge(quantiles, on=[*KEYS, "bucket"], how="left")

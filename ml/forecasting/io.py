@@ -10,6 +10,7 @@ forecast is of the same quantity the ops team sees.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pandas as pd
 import psycopg
@@ -70,7 +71,7 @@ def write_forecasts(
             "copy ml.demand_forecasts (run_id, subject_id, hour_at, yhat, yhat_lower,"
             " yhat_upper, model, is_fallback, created_at) from stdin"
         ) as copy:
-            for row in forecast.itertuples(index=False):
+            for row in _records(forecast):
                 copy.write_row(
                     (
                         run_id,
@@ -109,7 +110,7 @@ def write_backtests(
             served.get(str(row.unique_id)) == row.model,
             created_at,
         )
-        for row in metrics.itertuples(index=False)
+        for row in _records(metrics)
     ]
     with conn.cursor() as cur:
         cur.execute("delete from ml.forecast_backtests where run_id = %s", (run_id,))
@@ -136,7 +137,7 @@ def write_monitoring(conn: psycopg.Connection, rows: pd.DataFrame, model_name: s
             _float(row.mase),
             _float(row.coverage),
         )
-        for row in rows.itertuples(index=False)
+        for row in _records(rows)
     ]
     with conn.cursor() as cur:
         cur.executemany(
@@ -181,15 +182,72 @@ def _naive_utc(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _records(frame: pd.DataFrame) -> list[Any]:
+    """Rows as named tuples with untyped fields (the writers convert each one)."""
+    return list(frame.itertuples(index=False))
+
+
 def _hour(moment: datetime) -> datetime:
     return moment.replace(minute=0, second=0, microsecond=0)
 
 
-def _utc(value: object) -> datetime:
+def _utc(value: Any) -> datetime:
     stamp = pd.Timestamp(value)
     return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp).to_pydatetime()
 
 
-def _float(value: object) -> float | None:
+def _float(value: Any) -> float | None:
     number = float(value) if value is not None else float("nan")
     return None if number != number else number
+
+
+ALERT_RULE = "forecast_degraded"
+
+OPEN_ALERT_SQL = """
+insert into app.alerts (rule, entity_type, entity_id, severity, title, details, dedupe_key)
+values (%(rule)s, 'subject', %(subject_id)s, 'warning', %(title)s, %(details)s, %(dedupe)s)
+on conflict (dedupe_key) where status <> 'resolved' do nothing
+returning id
+"""
+
+
+def open_degraded_alerts(
+    conn: psycopg.Connection, subject_ids: list[str], threshold: float, days: int
+) -> int:
+    """Open one warning alert per degraded subject (deduplicated while it is live) and queue
+    one email and one Slack summary of the new ones through the notification outbox."""
+    from psycopg.types.json import Jsonb
+
+    from opsdash_core.notify import enqueue
+
+    opened: list[int] = []
+    with conn.cursor() as cur:
+        for subject_id in subject_ids:
+            cur.execute(
+                OPEN_ALERT_SQL,
+                {
+                    "rule": ALERT_RULE,
+                    "subject_id": int(subject_id),
+                    "title": f"Demand forecast for subject {subject_id} degraded",
+                    "details": Jsonb({"mase_threshold": threshold, "days": days}),
+                    "dedupe": f"{ALERT_RULE}:{subject_id}",
+                },
+            )
+            row = cur.fetchone()
+            if row is not None:
+                opened.append(int(row[0]))
+                cur.execute(
+                    "insert into app.alert_events (alert_id, from_status, to_status, actor, note)"
+                    " values (%s, null, 'open', 'system', 'forecast monitoring')",
+                    (int(row[0]),),
+                )
+    if opened:
+        subject = f"{len(opened)} demand forecast(s) degraded"
+        body = (
+            f"MASE above {threshold} for {days} days in a row for subjects "
+            + ", ".join(subject_ids)
+            + ". They are retrained with the next forecasting run."
+        )
+        enqueue(conn, "email", subject, body, alert_ids=opened)
+        enqueue(conn, "slack", subject, body, alert_ids=opened)
+    return len(opened)

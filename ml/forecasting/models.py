@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -55,7 +56,7 @@ def _statsforecast(
     if history.empty:
         return _empty()
     sf = StatsForecast(models=[model], freq="h", n_jobs=1)
-    kwargs = {"level": [LEVEL]} if intervals else {}
+    kwargs: dict[str, Any] = {"level": [LEVEL]} if intervals else {}
     out = sf.forecast(df=history[["unique_id", "ds", "y"]], h=horizon, **kwargs)
     out = out.reset_index() if "unique_id" not in out.columns else out
     frame = pd.DataFrame(
@@ -143,7 +144,7 @@ def day_hour_profile(history: pd.DataFrame, horizon: int, _: pd.DataFrame | None
         y = recent["y"].to_numpy()
         weekend = ds.dayofweek >= 5
         day_total = pd.Series(y).groupby([ds.normalize()]).sum()
-        day_mean = day_total.groupby(day_total.index.dayofweek).mean()
+        day_mean = day_total.groupby(pd.DatetimeIndex(day_total.index).dayofweek).mean()
         shape = {}
         for flag in (False, True):
             mask = weekend == flag
@@ -192,7 +193,7 @@ def prophet(history: pd.DataFrame, horizon: int, calendar: pd.DataFrame | None) 
             train["ds"].iloc[-1] + pd.Timedelta(hours=1), periods=horizon, freq="h"
         )
         span = pd.DatetimeIndex(train["ds"]).append(future_ds)
-        extra = calendar if calendar is not None else regressors(span)
+        extra = calendar if calendar is not None else regressors(pd.DatetimeIndex(span))
         columns = [c for c in extra.columns if c != "ds"]
         extra = extra.set_index("ds").reindex(span).fillna(0.0)
         model = Prophet(

@@ -1,0 +1,40 @@
+"""Forecasting cadence from the seed: forecast daily at 02:00, retrain (full backtest with a
+larger Prophet budget, registered in MLflow) weekly on Sunday, monitor daily after the
+forecast."""
+
+import dagster as dg
+
+from orchestration.defs.forecasting.assets import (
+    DEMAND_FORECASTS,
+    FORECAST_BACKTESTS,
+    MODEL_MONITORING,
+)
+
+forecast_job = dg.define_asset_job(
+    "forecast_demand",
+    selection=dg.AssetSelection.assets(DEMAND_FORECASTS, FORECAST_BACKTESTS),
+    description="Backtest, choose a model per subject and forecast the next 7 days hourly.",
+)
+retrain_job = dg.define_asset_job(
+    "retrain_demand_forecast",
+    selection=dg.AssetSelection.assets(DEMAND_FORECASTS, FORECAST_BACKTESTS),
+    config={"ops": {"demand_forecasts": {"config": {"prophet_budget_seconds": 120.0}}}},
+    description="Weekly retraining: the full backtest with more time for Prophet.",
+)
+monitor_job = dg.define_asset_job(
+    "monitor_demand_forecast",
+    selection=dg.AssetSelection.assets(MODEL_MONITORING),
+    description="Yesterday's forecast accuracy per subject; alerts on sustained degradation.",
+)
+
+SCHEDULES = [
+    dg.ScheduleDefinition(
+        job=forecast_job, cron_schedule="0 2 * * *", default_status=dg.DefaultScheduleStatus.RUNNING
+    ),
+    dg.ScheduleDefinition(
+        job=retrain_job, cron_schedule="0 4 * * 0", default_status=dg.DefaultScheduleStatus.RUNNING
+    ),
+    dg.ScheduleDefinition(
+        job=monitor_job, cron_schedule="30 1 * * *", default_status=dg.DefaultScheduleStatus.RUNNING
+    ),
+]
