@@ -6,7 +6,7 @@ import importlib
 
 import dagster as dg
 
-DOMAINS = ("ingestion", "quality", "transform", "churn", "alerting")
+DOMAINS = ("ingestion", "quality", "transform", "churn", "alerting", "forecasting")
 
 
 def all_domain_defs() -> list[dg.Definitions]:
