@@ -115,7 +115,7 @@ def to_dagster_events(
         meta["dagster_dbt/failed_row_count"] = failures
     attached = attached_node(manifest, props)
     key = dg.AssetCheckKey(asset_key(node(manifest, attached)), props["name"]) if attached else None
-    if key in checks:
+    if key is not None and key in checks:
         yield dg.AssetCheckResult(
             asset_key=key.asset_key,
             check_name=key.name,

@@ -29,5 +29,9 @@ class SupportApiResource(dg.ConfigurableResource):
             self.base_url or s.support_api_url,
             self.token or s.support_api_token,
             page_size=self.page_size,
-            log=(log.warning if log else lambda _m: None),
+            log=log.warning if log else _discard,
         )
+
+
+def _discard(_message: str) -> None:
+    """Retry messages go nowhere when no Dagster log is at hand (e.g. scripts)."""
