@@ -52,10 +52,26 @@ class Backtest:
 
 
 def origins_for(history: pd.DataFrame, n_origins: int, horizon: int) -> list[pd.Timestamp]:
-    """The last `n_origins` origins, `horizon` hours apart, the last window ending at the
-    newest hour."""
+    """The last `n_origins` origins of the newest series, `horizon` hours apart, the last
+    window ending at its newest hour (each series uses the same offsets from its own end)."""
     end = pd.Timestamp(history["ds"].max()) + pd.Timedelta(hours=1)
     return [end - pd.Timedelta(hours=horizon * k) for k in range(n_origins, 0, -1)]
+
+
+def fold_origins(history: pd.DataFrame, fold: int, horizon: int) -> pd.Series:
+    """Per series: the origin `fold` windows before its own end (fold 1 = the last week)."""
+    ends = history.groupby("unique_id", sort=True)["ds"].max()
+    return ends + pd.Timedelta(hours=1) - pd.Timedelta(hours=horizon * fold)
+
+
+def split_at(
+    history: pd.DataFrame, origins: pd.Series, horizon: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(train, actual): each series' hours before its origin, and the `horizon` after."""
+    cut = history["unique_id"].map(origins)
+    train = history[history["ds"] < cut]
+    actual = history[(history["ds"] >= cut) & (history["ds"] < cut + _hours(horizon))]
+    return train, actual
 
 
 def in_sample_scale(train: pd.DataFrame) -> pd.Series:
@@ -89,9 +105,9 @@ def run_backtest(
     origins = origins_for(history, n_origins, horizon)
     seconds: dict[str, float] = {}
     parts: list[pd.DataFrame] = []
-    for origin in origins:
-        train = history[history["ds"] < origin]
-        actual = history[(history["ds"] >= origin) & (history["ds"] < origin + _hours(horizon))]
+    for fold in range(n_origins, 0, -1):
+        origin = fold_origins(history, fold, horizon)
+        train, actual = split_at(history, origin, horizon)
         context = _context(train)
         for candidate in (c for c in candidates if not c.slow):
             started = time.perf_counter()
@@ -99,7 +115,7 @@ def run_backtest(
             seconds[candidate.name] = seconds.get(candidate.name, 0.0) + (
                 time.perf_counter() - started
             )
-            parts.append(_errors(predicted, actual, context, candidate.name, origin))
+            parts.append(_errors(predicted, actual, context, candidate.name, origin, fold))
     parts = [p for p in parts if not p.empty]
     errors = pd.concat(parts, ignore_index=True) if parts else _no_errors()
     errors = _add_ensemble(errors)
@@ -107,7 +123,7 @@ def run_backtest(
     for candidate in (c for c in candidates if c.slow):
         started = time.perf_counter()
         slow_parts, skipped[candidate.name] = _run_slow(
-            candidate, history, errors, origins, horizon, calendar, slow_budget_seconds
+            candidate, history, errors, n_origins, horizon, calendar, slow_budget_seconds
         )
         seconds[candidate.name] = time.perf_counter() - started
         slow_parts = [p for p in slow_parts if not p.empty]
@@ -187,7 +203,8 @@ def _errors(
     actual: pd.DataFrame,
     context: pd.DataFrame,
     model: str,
-    origin: pd.Timestamp,
+    origins: pd.Series,
+    fold: int,
 ) -> pd.DataFrame:
     if predicted.empty:
         return _no_errors()
@@ -196,8 +213,9 @@ def _errors(
     frame = frame.merge(context, left_on="unique_id", right_index=True, how="left")
     frame["yhat"] = frame["yhat"].clip(lower=0)
     frame["model"] = model
-    frame["origin"] = origin
-    frame["step"] = ((frame["ds"] - origin) / _hours(1)).astype(int) + 1
+    frame["origin"] = frame["unique_id"].map(origins)
+    frame["fold"] = fold
+    frame["step"] = ((frame["ds"] - frame["origin"]) / _hours(1)).astype(int) + 1
     return frame[list(_ERROR_COLUMNS)]
 
 
@@ -205,6 +223,7 @@ _ERROR_COLUMNS = (
     "unique_id",
     "model",
     "origin",
+    "fold",
     "ds",
     "step",
     "y",
@@ -224,7 +243,7 @@ def _add_ensemble(errors: pd.DataFrame) -> pd.DataFrame:
     members = errors[errors["model"].isin(ENSEMBLE_MEMBERS)]
     if members.empty:
         return errors
-    keys = ["unique_id", "origin", "ds"]
+    keys = ["unique_id", "origin", "fold", "ds"]
     combined = members.groupby(keys, as_index=False).agg(
         step=("step", "first"),
         y=("y", "first"),
@@ -242,7 +261,7 @@ def _run_slow(
     candidate: Candidate,
     history: pd.DataFrame,
     errors: pd.DataFrame,
-    origins: list[pd.Timestamp],
+    n_origins: int,
     horizon: int,
     calendar: pd.DataFrame | None,
     budget_seconds: float,
@@ -262,11 +281,11 @@ def _run_slow(
             skipped.append(uid)
             continue
         series = history[history["unique_id"] == uid]
-        for origin in origins:
-            train = series[series["ds"] < origin]
-            actual = series[(series["ds"] >= origin) & (series["ds"] < origin + _hours(horizon))]
+        for fold in range(n_origins, 0, -1):
+            origin = fold_origins(series, fold, horizon)
+            train, actual = split_at(series, origin, horizon)
             predicted = _safe(candidate, train, horizon, calendar)
-            parts.append(_errors(predicted, actual, _context(train), candidate.name, origin))
+            parts.append(_errors(predicted, actual, _context(train), candidate.name, origin, fold))
     return parts, skipped
 
 

@@ -39,9 +39,9 @@ def validate(history: pd.DataFrame) -> None:
 
 
 def regularise(history: pd.DataFrame) -> pd.DataFrame:
-    """One row per series per hour from its first to its last observation (or to the
-    latest hour seen in any series, so all series end together), duplicates summed,
-    missing hours and missing values as 0, timestamps as naive UTC hours."""
+    """One row per series per hour from its first to its last observation, duplicates
+    summed, missing hours and missing values as 0, timestamps as naive UTC hours. Each
+    series keeps its own end: its forecast starts the hour after its last observation."""
     validate(history)
     frame = history.loc[:, list(COLUMNS)].copy()
     ds = pd.to_datetime(frame["ds"])
@@ -53,10 +53,9 @@ def regularise(history: pd.DataFrame) -> pd.DataFrame:
     frame = frame.groupby(["unique_id", "ds"], sort=True)["y"].sum().reset_index()
     if frame.empty:
         return pd.DataFrame({"unique_id": [], "ds": pd.to_datetime([]), "y": []})
-    end = frame["ds"].max()
     parts = []
     for uid, part in frame.groupby("unique_id", sort=True):
-        grid = pd.date_range(part["ds"].min(), end, freq="h")
+        grid = pd.date_range(part["ds"].min(), part["ds"].max(), freq="h")
         values = part.set_index("ds")["y"].reindex(grid, fill_value=0.0).to_numpy()
         parts.append(pd.DataFrame({"unique_id": uid, "ds": grid, "y": values}))
     return pd.concat(parts, ignore_index=True)

@@ -88,16 +88,16 @@ def leave_one_origin_out(errors: pd.DataFrame, alpha: float = ALPHA) -> pd.DataF
     errors and count the hours of this origin inside. Returns unique_id, model, origin,
     calibrated_coverage."""
     rows = []
-    for origin in sorted(errors["origin"].unique()):
-        held = errors[errors["origin"] == origin]
-        quantiles = fit_quantiles(errors[errors["origin"] != origin], alpha)
+    for fold in sorted(errors["fold"].unique()):
+        held = errors[errors["fold"] == fold]
+        quantiles = fit_quantiles(errors[errors["fold"] != fold], alpha)
         if quantiles.empty:
             continue
         bands = apply_quantiles(held, quantiles)
         lower = bands["yhat_lower"].clip(lower=0)
         inside = covered(bands["y"], lower, bands["yhat_upper"])
-        part = bands.assign(inside=inside).groupby(KEYS, as_index=False)["inside"].mean()
-        rows.append(part.assign(origin=origin))
+        keys = [*KEYS, "origin"]
+        rows.append(bands.assign(inside=inside).groupby(keys, as_index=False)["inside"].mean())
     if not rows:
         return pd.DataFrame(columns=[*KEYS, "origin", "calibrated_coverage"])
     out = pd.concat(rows, ignore_index=True)

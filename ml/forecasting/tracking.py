@@ -184,17 +184,17 @@ def _plots(run: ForecastRun, history: pd.DataFrame, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     errors = run.backtest.errors if run.backtest is not None else pd.DataFrame()
-    last_origin = run.backtest.origins[-1] if run.backtest is not None else None
+    last_fold = 1
     for uid, future in run.forecast.groupby("unique_id"):
         fig, ax = plt.subplots(figsize=(10, 3.2))
         past = history[history["unique_id"] == uid].tail(14 * 24)
         ax.plot(past["ds"], past["y"], color="black", linewidth=0.8, label="actual")
         model = str(future["model"].iloc[0])
-        if last_origin is not None and not errors.empty:
+        if not errors.empty:
             week = errors[
                 (errors["unique_id"] == uid)
                 & (errors["model"] == model)
-                & (errors["origin"] == last_origin)
+                & (errors["fold"] == last_fold)
             ]
             ax.plot(week["ds"], week["yhat"], color="tab:orange", linewidth=0.8, label="backtest")
         ax.plot(future["ds"], future["yhat"], color="tab:blue", linewidth=0.9, label=model)

@@ -89,6 +89,7 @@ def test_coverage_counts_hours_inside_the_band_bounds_included() -> None:
             "unique_id": "a",
             "model": "m",
             "origin": START,
+            "fold": 1,
             "ds": pd.date_range(START, periods=4, freq="h"),
             "step": [1, 2, 3, 4],
             "y": [1.0, 2.0, 3.0, 4.0],
@@ -177,6 +178,32 @@ def test_served_forecast_beats_seasonal_naive_with_calibrated_intervals() -> Non
     assert set(out["model"]) != {"seasonal_naive"}
     coverage = covered(joined["y"], joined["yhat_lower"], joined["yhat_upper"]).mean()
     assert 0.88 <= coverage <= 0.99
+
+
+def test_each_series_is_backtested_and_forecast_from_its_own_end() -> None:
+    """Series that stop at different hours: no series trains past its own origins, and each
+    forecast starts the hour after that series' last observation."""
+    seen: list[tuple[str, pd.Timestamp, pd.Timestamp]] = []
+
+    def spy(train: pd.DataFrame, horizon: int, _: pd.DataFrame | None) -> pd.DataFrame:
+        out = SEASONAL_NAIVE.fit_predict(train, horizon, None)
+        for uid, part in train.groupby("unique_id"):
+            first = out.loc[out["unique_id"] == uid, "ds"].min()
+            seen.append((str(uid), part["ds"].max(), first))
+        return out
+
+    early = seasonal_series("early", weeks=9, seed=1).iloc[:-30]
+    late = seasonal_series("late", weeks=9, seed=2)
+    history = pd.concat([early, late])
+    run = forecast_run(history, candidates=[Candidate("seasonal_naive", spy), WINDOW_AVERAGE])
+    errors = run.backtest.errors if run.backtest is not None else pd.DataFrame()
+    origins = errors.groupby("unique_id")["origin"].max()
+    assert origins["late"] - origins["early"] == pd.Timedelta(hours=30)
+    assert all(last < first for _, last, first in seen)
+    starts = run.forecast.groupby("unique_id")["ds"].min()
+    assert starts["early"] == early["ds"].max() + pd.Timedelta(hours=1)
+    assert starts["late"] == late["ds"].max() + pd.Timedelta(hours=1)
+    assert run.forecast.groupby("unique_id").size().tolist() == [168, 168]
 
 
 def test_backtest_table_has_every_model_at_every_origin() -> None:
