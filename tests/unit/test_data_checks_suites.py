@@ -176,15 +176,14 @@ def test_severity_vocabulary() -> None:
 
 
 def test_loading_suites_and_the_quality_domain_does_not_import_great_expectations() -> None:
-    """GX costs 5-7 s to import; the code location must load in under 3 s in all. The bound
-    below is the quality domain's own share on top of dagster, loose for a loaded machine."""
+    """GX costs 5-7 s to import: loading the quality domain must not pull it in (the load time
+    itself is measured by `make bench`, not asserted on a shared machine)."""
     code = (
-        "import sys, time; import dagster; t = time.monotonic();"
-        "import orchestration.defs.quality, data_checks;"
-        "print(time.monotonic() - t, 'great_expectations' in sys.modules)"
+        "import sys; import orchestration.defs.quality, data_checks;"
+        "print(sorted(m for m in ('great_expectations', 'shap', 'mlflow', 'prophet')"
+        " if m in sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT
-    ).stdout.split()
-    assert out[1] == "False"
-    assert float(out[0]) < 2.5
+    ).stdout.strip()
+    assert out == "[]"
