@@ -3,6 +3,9 @@
 The app's query cache and the login limiter both use Redis, and both treat it as optional: after
 an error, callers skip Redis for a few seconds (`mark_redis_down`) instead of paying a socket
 timeout on every call. Short socket timeouts keep a dead Redis from stalling anyone.
+
+Redis requires a password (OPSDASH_REDIS_PASSWORD): a URL that carries none gets the configured
+one, so an `.env` from before the password existed keeps working.
 """
 
 from __future__ import annotations
@@ -35,8 +38,13 @@ def redis_client(url: str | None = None) -> redis.Redis | None:
     with _clients_lock:
         client = _clients.get(url)
         if client is None:
+            # A password in the URL wins over this keyword (redis-py applies URL parts last).
             client = redis.Redis.from_url(
-                url, socket_connect_timeout=0.25, socket_timeout=0.5, health_check_interval=30
+                url,
+                password=get_settings().redis_password or None,
+                socket_connect_timeout=0.25,
+                socket_timeout=0.5,
+                health_check_interval=30,
             )
             _clients[url] = client
         return client

@@ -43,9 +43,15 @@ class Settings(BaseSettings):
     dagster_pg_url: str = Field(default="", alias="DAGSTER_PG_URL")
     mlflow_backend_url: str = Field(default="", alias="MLFLOW_BACKEND_URL")
     redis_url: str = Field(default="", alias="REDIS_URL")
+    # Redis refuses unauthenticated clients: `redis-server` reads it from a 0600 config file,
+    # and every client sends it (in REDIS_URL or, when the URL has none, from here).
+    redis_password: str = Field(default="", alias="OPSDASH_REDIS_PASSWORD")
     mlflow_tracking_uri: str = Field(default="", alias="MLFLOW_TRACKING_URI")
+    # MLflow's basic-auth app (users, permissions) in front of the tracking server.
+    mlflow_auth: bool = Field(default=False, alias="MLFLOW_AUTH")
     support_api_url: str = Field(default="", alias="SUPPORT_API_URL")
-    support_api_token: str = Field(default="dev-support-token", alias="SUPPORT_API_TOKEN")
+    # No default: a well-known token would open the API to anyone on the host.
+    support_api_token: str = Field(default="", alias="SUPPORT_API_TOKEN")
     # Behaviour of the simulated support API (requests/s per token, share of 503s, latency).
     support_api_rate_limit: int = Field(default=20, alias="SUPPORT_API_RATE_LIMIT")
     support_api_fault_rate: float = Field(default=0.0, alias="SUPPORT_API_FAULT_RATE")
@@ -68,7 +74,8 @@ class Settings(BaseSettings):
         self.source_url = self.source_url or f"{base}/marketplace"
         self.dagster_pg_url = self.dagster_pg_url or f"{base}/dagster"
         self.mlflow_backend_url = self.mlflow_backend_url or f"{base}/mlflow"
-        self.redis_url = self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+        redis_auth = f":{self.redis_password}@" if self.redis_password else ""
+        self.redis_url = self.redis_url or f"redis://{redis_auth}127.0.0.1:{self.redis_port}/0"
         self.mlflow_tracking_uri = (
             self.mlflow_tracking_uri or f"http://127.0.0.1:{self.mlflow_port}"
         )

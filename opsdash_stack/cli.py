@@ -96,12 +96,21 @@ def users() -> None:
 @users.command("add")
 @click.argument("username")
 @click.option("--role", type=click.Choice(["admin", "operator", "viewer"]), default="viewer")
-@click.password_option(help="Prompted (twice) when not given.")
-def users_add(username: str, role: str, password: str) -> None:
-    """Create a user."""
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the password from the first line of stdin (scripts) instead of prompting.",
+)
+def users_add(username: str, role: str, password_stdin: bool) -> None:
+    """Create a user. The password is prompted for (twice) or read from stdin, never taken
+    from the command line, where `ps` and the shell history would keep it."""
     from opsdash_core.accounts import AuthError, create_user
     from opsdash_core.db import warehouse
 
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
         with warehouse() as conn:
             create_user(conn, username, password, role, actor="cli")

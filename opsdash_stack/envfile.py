@@ -1,7 +1,9 @@
 """The `.env` file that `make up` writes once: generated secrets and the default URLs.
 
-It is written only when missing, keys are never overwritten, and it is mode 600, so a second
-`make up` reuses the same passwords and tokens.
+It is written only when missing, keys are never overwritten, and it is created mode 600 (never
+chmod-ed after a write), so a second `make up` reuses the same passwords and tokens. A secret
+added in a later release (the Redis password) is appended to an existing file, again without
+touching the keys already there.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from pathlib import Path
 def _defaults(home: Path, port_offset: int) -> dict[str, str]:
     pg_password = secrets.token_urlsafe(18)
     pg_port = 55432 + port_offset
+    redis_password = secrets.token_urlsafe(24)
+    redis_port = 56379 + port_offset
     base = f"postgresql://opsdash:{pg_password}@127.0.0.1:{pg_port}"
     http_sink = 8025 + port_offset
     return {
@@ -21,7 +25,8 @@ def _defaults(home: Path, port_offset: int) -> dict[str, str]:
         "OPSDASH_PG_PORT": str(pg_port),
         "OPSDASH_PG_USER": "opsdash",
         "OPSDASH_PG_PASSWORD": pg_password,
-        "OPSDASH_REDIS_PORT": str(56379 + port_offset),
+        "OPSDASH_REDIS_PORT": str(redis_port),
+        "OPSDASH_REDIS_PASSWORD": redis_password,
         "DAGSTER_PORT": str(3000 + port_offset),
         "MLFLOW_PORT": str(5000 + port_offset),
         "STREAMLIT_PORT": str(8501 + port_offset),
@@ -30,7 +35,7 @@ def _defaults(home: Path, port_offset: int) -> dict[str, str]:
         "SOURCE_URL": f"{base}/marketplace",
         "DAGSTER_PG_URL": f"{base}/dagster",
         "MLFLOW_BACKEND_URL": f"{base}/mlflow",
-        "REDIS_URL": f"redis://127.0.0.1:{56379 + port_offset}/0",
+        "REDIS_URL": f"redis://:{redis_password}@127.0.0.1:{redis_port}/0",
         "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{5000 + port_offset}",
         "SUPPORT_API_URL": f"http://127.0.0.1:{8100 + port_offset}",
         "SUPPORT_API_TOKEN": secrets.token_urlsafe(24),
@@ -44,9 +49,17 @@ def _defaults(home: Path, port_offset: int) -> dict[str, str]:
     }
 
 
+# Secrets that an `.env` written by an older release may lack: appended, never replaced.
+# (REDIS_URL without a password still works: the client adds OPSDASH_REDIS_PASSWORD.)
+LATER_SECRETS = ("OPSDASH_REDIS_PASSWORD",)
+
+
 def ensure_env_file(path: Path, home: Path, port_offset: int = 0) -> bool:
-    """Create `path` with generated defaults if it does not exist; returns True if created."""
+    """Create `path` with generated defaults if it does not exist; returns True if created.
+
+    An existing file only gains the generated secrets it lacks (see `LATER_SECRETS`)."""
     if path.exists():
+        _append_missing_secrets(path)
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [
@@ -58,6 +71,21 @@ def ensure_env_file(path: Path, home: Path, port_offset: int = 0) -> bool:
     with os.fdopen(fd, "w") as fh:
         fh.write("\n".join(lines) + "\n")
     return True
+
+
+def _append_missing_secrets(path: Path) -> None:
+    text = path.read_text()
+    present = {line.split("=", 1)[0].strip() for line in text.splitlines()}
+    missing = [k for k in LATER_SECRETS if k not in present]
+    if not missing:
+        return
+    lines = [f"{k}={secrets.token_urlsafe(24)}" for k in missing]
+    if text and not text.endswith("\n"):
+        lines.insert(0, "")
+    # O_APPEND on the existing (0600) file: the new secret is never in a looser file.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+    with os.fdopen(fd, "a") as fh:
+        fh.write("\n".join(lines) + "\n")
 
 
 def load_into_environ(path: Path) -> None:

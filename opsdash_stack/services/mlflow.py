@@ -1,6 +1,19 @@
-"""The MLflow tracking server (model registry), backed by the `mlflow` PostgreSQL database."""
+"""The MLflow tracking server (model registry), backed by the `mlflow` PostgreSQL database.
+
+The backend URI holds the database password, so it goes through the environment
+(`MLFLOW_BACKEND_STORE_URI`, which `mlflow server` reads for `--backend-store-uri`), never argv:
+every local user can read any process's command line.
+
+`MLFLOW_AUTH=true` puts MLflow's basic-auth app in front of the server: every request then
+needs a user. The admin is created on the first start from `MLFLOW_TRACKING_USERNAME` /
+`MLFLOW_TRACKING_PASSWORD` (set both in `.env`; opsdash's own MLflow clients send them too);
+users and permissions live in `OPSDASH_HOME/mlflow-auth/basic_auth.db`.
+"""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 from opsdash_core.settings import Settings
 from opsdash_stack.supervisor import Service, venv_bin
@@ -13,26 +26,60 @@ ENV = {
 
 
 def service(s: Settings) -> Service:
+    env = {
+        **ENV,
+        "MLFLOW_BACKEND_STORE_URI": s.mlflow_backend_url.replace(
+            "postgresql://", "postgresql+psycopg2://", 1
+        ),
+    }
+    argv = [
+        venv_bin("mlflow"),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(s.mlflow_port),
+        "--workers",
+        "1",
+        "--artifacts-destination",
+        str(s.opsdash_home / "mlflow-artifacts"),
+        "--allowed-hosts",
+        f"127.0.0.1:{s.mlflow_port},localhost:{s.mlflow_port}",
+    ]
+    if s.mlflow_auth:
+        argv += ["--app-name", "basic-auth"]
+        env.update(_auth_env(s))
     return Service(
-        "mlflow",
-        [
-            venv_bin("mlflow"),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(s.mlflow_port),
-            "--workers",
-            "1",
-            "--backend-store-uri",
-            s.mlflow_backend_url.replace("postgresql://", "postgresql+psycopg2://", 1),
-            "--artifacts-destination",
-            str(s.opsdash_home / "mlflow-artifacts"),
-            "--allowed-hosts",
-            f"127.0.0.1:{s.mlflow_port},localhost:{s.mlflow_port}",
-        ],
-        s.mlflow_port,
-        f"http://127.0.0.1:{s.mlflow_port}/health",
-        120,
-        ENV,
+        "mlflow", argv, s.mlflow_port, f"http://127.0.0.1:{s.mlflow_port}/health", 120, env
     )
+
+
+def _auth_env(s: Settings) -> dict[str, str]:
+    """The basic-auth app's config file and first admin (by environment, never argv)."""
+    env = {"MLFLOW_AUTH_CONFIG_PATH": str(_auth_config(s.opsdash_home / "mlflow-auth"))}
+    # Without both, MLflow refuses to start on an empty user store and says so in its log.
+    for ours, theirs in (
+        ("MLFLOW_TRACKING_USERNAME", "MLFLOW_AUTH_ADMIN_USERNAME"),
+        ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_AUTH_ADMIN_PASSWORD"),
+    ):
+        if os.environ.get(ours):
+            env[theirs] = os.environ[ours]
+    return env
+
+
+def _auth_config(directory: Path) -> Path:
+    """basic_auth.ini with a user store under OPSDASH_HOME (no secret in it; 0600 anyway)."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = directory / "basic_auth.ini"
+    text = (
+        "[mlflow]\n"
+        "default_permission = READ\n"
+        f"database_uri = sqlite:///{directory / 'basic_auth.db'}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    if not path.exists() or path.read_text() != text:
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+    return path

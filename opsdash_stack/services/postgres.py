@@ -59,8 +59,11 @@ def start(s: Settings) -> None:
         log(f"initialising PostgreSQL cluster in {data}")
         data.mkdir(parents=True, exist_ok=True)
         pwfile = s.opsdash_home / "pg" / "pwfile"
-        pwfile.write_text(s.pg_password + "\n")
-        pwfile.chmod(0o600)
+        pwfile.unlink(missing_ok=True)  # left by an interrupted run; O_EXCL needs it gone
+        # 0600 from creation: there is never a moment when another user could read it.
+        fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(s.pg_password + "\n")
         _chown_tree(s.opsdash_home / "pg", PG_OS_USER)
         _ensure_traversable(data.parent)
         _pg_run(
