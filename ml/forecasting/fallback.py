@@ -30,7 +30,13 @@ def fallback_forecast(series: pd.DataFrame, horizon: int) -> pd.DataFrame:
     if len(y) >= period:
         cells = as_matrix(y, period)
         profile = cells.mean(axis=0)
-        fitted = np.tile(profile, cells.shape[0])
+        whole = cells.shape[0]
+        # Each period against the mean of the others: errors as a forecast would make them.
+        fitted = (
+            ((cells.sum(axis=0) - cells) / (whole - 1)).ravel()
+            if whole > 1
+            else np.tile(profile, whole)
+        )
         observed = cells.ravel()
         # position of each future hour in the profile (the profile starts right after
         # the last whole period, i.e. its row ends at the newest hour)

@@ -35,9 +35,9 @@ class ForecastRun:
 
 
 def min_history_hours(n_origins: int = N_ORIGINS) -> int:
-    """Hours a series needs to be backtested: the origins' weeks plus four weeks to train
-    the first window (the four-week models need them)."""
-    return (n_origins + 4) * HOURS_PER_WEEK
+    """Hours a series needs to be backtested: the origins' weeks plus two weeks to train
+    the first window (every fast model can fit on two weeks)."""
+    return (n_origins + 2) * HOURS_PER_WEEK
 
 
 def backtest(

@@ -104,12 +104,29 @@ def seasonal_naive(history: pd.DataFrame, horizon: int, _: pd.DataFrame | None) 
 
 
 def window_average(history: pd.DataFrame, horizon: int, _: pd.DataFrame | None) -> pd.DataFrame:
-    """The mean of the same hour of the week over the last four weeks."""
-    from statsforecast.models import SeasonalWindowAverage
-
-    history = _long_enough(history, WINDOW_WEEKS * HOURS_PER_WEEK)
-    model = SeasonalWindowAverage(season_length=HOURS_PER_WEEK, window_size=WINDOW_WEEKS)
-    return _statsforecast(history, horizon, model, "SeasWA", False)
+    """The mean of the same hour of the week over the last four weeks (fewer when the
+    history is shorter, at least one)."""
+    history = _long_enough(history, HOURS_PER_WEEK)
+    future = future_hours(history, horizon)
+    parts = []
+    for uid, part in history.groupby("unique_id", sort=True):
+        y = part["y"].to_numpy(dtype=float)
+        weeks = min(WINDOW_WEEKS, len(y) // HOURS_PER_WEEK)
+        profile = y[len(y) - weeks * HOURS_PER_WEEK :].reshape(weeks, HOURS_PER_WEEK).mean(0)
+        ds = future.loc[future["unique_id"] == uid, "ds"].to_numpy()
+        yhat = profile[np.arange(horizon) % HOURS_PER_WEEK]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "unique_id": uid,
+                    "ds": ds,
+                    "yhat": yhat,
+                    "yhat_lower": np.nan,
+                    "yhat_upper": np.nan,
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True) if parts else _empty()
 
 
 def seasonal_es(history: pd.DataFrame, horizon: int, _: pd.DataFrame | None) -> pd.DataFrame:

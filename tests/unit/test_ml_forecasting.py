@@ -119,6 +119,13 @@ def test_a_three_day_series_gets_the_flagged_fallback() -> None:
     assert (out["yhat_upper"] > out["yhat_lower"]).any()
 
 
+def test_six_weeks_of_history_is_enough_for_the_full_backtest() -> None:
+    out = forecast(seasonal_series("a", weeks=6), candidates=[SEASONAL_NAIVE, WINDOW_AVERAGE])
+    assert len(out) == 168
+    assert not out["is_fallback"].any()
+    assert set(out["model"]) <= {"seasonal_naive", "window_average"}
+
+
 def test_a_prophet_failure_falls_back_to_the_next_best_model() -> None:
     """A 'prophet' that wins the backtest (it knows the future) but fails when refitted on
     all history: the series is served by the next best model, flagged, never left empty."""
