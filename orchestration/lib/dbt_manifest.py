@@ -75,7 +75,7 @@ def code_version(props: Props) -> str | None:
     return props.get("checksum", {}).get("checksum")
 
 
-def _table_metadata(manifest: Props, props: Props) -> dict[str, Any]:
+def _table_metadata(props: Props) -> dict[str, Any]:
     columns = props.get("columns") or {}
     schema = (
         dg.TableSchema(
@@ -109,7 +109,7 @@ def metadata(manifest: Props, props: Props) -> dict[str, Any]:
     adapter = manifest.get("metadata", {}).get("adapter_type")
     project_id = manifest.get("metadata", {}).get("project_id")
     return {
-        **_table_metadata(manifest, props),
+        **_table_metadata(props),
         UNIQUE_ID: props["unique_id"],
         **({"dagster/storage_kind": adapter} if adapter else {}),
         **({"dagster_dbt/project_id": dg.MetadataValue.text(project_id)} if project_id else {}),
