@@ -1,146 +1,266 @@
-"""The churn model: logistic regression on standardized point-in-time features.
+"""The churn model: a calibrated classifier over point-in-time features.
 
-Pure functions over DataFrames (no database, no MLflow): fit, split, evaluate, score. A
-`ChurnModel` is a fitted sklearn Pipeline plus the feature columns it was trained on, so that
-scoring a frame with a different set of acquisition-channel columns still lines up.
+Pure functions over DataFrames (no database, no MLflow): fit, calibrate, score, evaluate.
+
+- The champion family is a logistic regression on each feature both as it is and
+  arcsinh-compressed (counts and durations are heavy-tailed; arcsinh is a signed log that keeps
+  0 at 0), standardized: each feature's effect can bend between linear and logarithmic and
+  the model stays additive, so every feature's contribution is still one readable number. It
+  is fitted without class weights: reweighting shifts every probability and does not improve
+  ranking for a linear model, and the calibrated probability is what people read.
+- The challenger family is a HistGradientBoostingClassifier on the same raw features.
+- Probabilities are Platt-calibrated on the model's log-odds: on an out-of-time fold when the
+  caller has one (`recalibrate`), otherwise on out-of-fold predictions of the training rows.
+  Calibration is monotone, so it never changes the ranking (ROC-AUC).
+- The decision threshold is the one with the highest recall whose precision is at least
+  `min_precision` on the calibration rows (see `ml.churn_metrics.choose_threshold`); it is
+  stored with the model.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from typing import Literal
 
 import numpy as np
 import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, brier_score_loss, recall_score, roc_auc_score
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-# Above this probability a customer counts as "at risk" (the seed's threshold).
-DECISION_THRESHOLD = 0.5
+from ml.churn_metrics import Evaluation, choose_threshold, evaluate_probabilities
+from ml.features import CHANNEL_PREFIX
+
+OTHER_CHANNEL = CHANNEL_PREFIX + "other"
+ModelKind = Literal["logreg", "hgb"]
 
 
 @dataclass(frozen=True)
 class ChurnParams:
     """Hyper-parameters, logged to MLflow as run parameters."""
 
+    kind: ModelKind = "logreg"
     c: float = 1.0
     max_iter: int = 1000
-    test_size: float = 0.2
+    # Gradient boosting (the challenger): shallow trees, early stopping on 10% of the rows.
+    learning_rate: float = 0.05
+    max_leaf_nodes: int = 15
+    boosting_rounds: int = 400
+    l2_regularization: float = 1.0
+    # Acquisition channels kept as their own column; the rest count as `channel_other`.
+    top_channels: int = 8
+    # Out-of-fold calibration when no out-of-time fold is given (0 = leave uncalibrated).
+    calibration_folds: int = 5
+    # Rows a fit uses at most (a random sample beyond that): weekly training stays within
+    # minutes at a million customers times several cut-offs, at no measurable loss of ranking.
+    max_fit_rows: int = 600_000
+    # The decision threshold: highest recall with at least this precision.
+    min_precision: float = 0.5
     random_state: int = 42
 
-    def as_dict(self) -> dict[str, float | int]:
+    def as_dict(self) -> dict[str, float | int | str]:
         return asdict(self)
 
 
 @dataclass(frozen=True)
+class Calibration:
+    """Platt scaling of the model's log-odds f: p = 1 / (1 + exp(-(slope * f + intercept)))."""
+
+    slope: float = 1.0
+    intercept: float = 0.0
+
+    def apply(self, log_odds: np.ndarray) -> np.ndarray:
+        z = np.clip(self.slope * np.asarray(log_odds, dtype="float64") + self.intercept, -35, 35)
+        return 1.0 / (1.0 + np.exp(-z))
+
+
+@dataclass(frozen=True)
 class ChurnModel:
-    """A fitted pipeline (impute -> standardize -> logistic regression) and its inputs."""
+    """A fitted pipeline, the feature columns it expects, its calibration and threshold."""
 
     pipeline: Pipeline
     feature_names: tuple[str, ...]
+    calibration: Calibration = Calibration()
+    threshold: float = 0.5
+    kind: ModelKind = "logreg"
 
     @classmethod
-    def from_pipeline(cls, pipeline: Pipeline) -> ChurnModel:
-        """Rebuild from a pipeline alone (e.g. loaded from MLflow): sklearn remembers the
-        column names it was fitted on."""
-        return cls(pipeline=pipeline, feature_names=tuple(pipeline.feature_names_in_))
+    def from_pipeline(
+        cls,
+        pipeline: Pipeline,
+        calibration: Calibration | None = None,
+        threshold: float = 0.5,
+    ) -> ChurnModel:
+        """Rebuild from a pipeline (e.g. loaded from MLflow) and the calibration and threshold
+        stored beside it: sklearn remembers the column names it was fitted on."""
+        kind: ModelKind = (
+            "hgb" if isinstance(pipeline[-1], HistGradientBoostingClassifier) else "logreg"
+        )
+        return cls(
+            pipeline=pipeline,
+            feature_names=tuple(pipeline.feature_names_in_),
+            calibration=calibration or Calibration(),
+            threshold=threshold,
+            kind=kind,
+        )
 
     def align(self, features: pd.DataFrame) -> pd.DataFrame:
-        """`features` with exactly the training columns, in order. A channel column that the
-        frame lacks means "not that channel" (0); extra columns are ignored."""
-        return features.reindex(columns=list(self.feature_names), fill_value=0.0).astype("float64")
+        """`features` with exactly the training columns, in order. A channel column the model
+        does not know counts as `channel_other`; a missing one means "not that channel" (0);
+        other extra columns are ignored."""
+        return align_columns(features, self.feature_names)
+
+    def log_odds(self, features: pd.DataFrame) -> np.ndarray:
+        """The uncalibrated model's log-odds per row (what calibration and SHAP work on)."""
+        return np.asarray(self.pipeline.decision_function(self.align(features)), dtype="float64")
 
 
-@dataclass(frozen=True)
-class Split:
-    """An 80/20 (by default) stratified train/validation split."""
-
-    x_train: pd.DataFrame
-    x_valid: pd.DataFrame
-    y_train: pd.Series
-    y_valid: pd.Series
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """Validation metrics. Recall is at DECISION_THRESHOLD; the seed optimizes for recall."""
-
-    roc_auc: float
-    pr_auc: float
-    recall: float
-    brier: float
-    rows: int
-    positive_rate: float
-
-    def as_dict(self) -> dict[str, float]:
-        return {k: float(v) for k, v in asdict(self).items()}
-
-
-def split(features: pd.DataFrame, labels: pd.Series, params: ChurnParams) -> Split:
-    """Stratified split of the rows that have both features and a label."""
-    x, y = _joined(features, labels)
-    x_train, x_valid, y_train, y_valid = train_test_split(
-        x,
-        y,
-        test_size=params.test_size,
-        random_state=params.random_state,
-        stratify=y if y.nunique() > 1 else None,
-    )
-    return Split(x_train=x_train, x_valid=x_valid, y_train=y_train, y_valid=y_valid)
-
-
-def fit_churn_model(features: pd.DataFrame, labels: pd.Series, params: ChurnParams) -> ChurnModel:
-    """Fit on every row of `features` that has a label. Balanced class weights, because
-    churners are the minority and missing them costs more than a false alarm."""
-    x, y = _joined(features, labels)
+def fit_churn_model(
+    features: pd.DataFrame,
+    labels: pd.Series,
+    params: ChurnParams | None = None,
+) -> ChurnModel:
+    """Fit on every row of `features` that has a label, then calibrate on out-of-fold
+    predictions of those rows and choose the threshold there. `recalibrate` replaces both
+    with an out-of-time fold when the caller has one."""
+    params = params or ChurnParams()
+    x, y = joined(features, labels)
     if y.nunique() < 2:
         raise ValueError("churn labels have a single class; cannot fit a classifier")
-    pipeline = Pipeline(
+    if len(y) > params.max_fit_rows:
+        rows = np.random.default_rng(params.random_state).choice(
+            len(y), params.max_fit_rows, replace=False
+        )
+        x, y = x.iloc[np.sort(rows)], y.iloc[np.sort(rows)]
+    columns = _model_columns(x, params.top_channels)
+    x = align_columns(x, columns)
+    pipeline = _pipeline(params).fit(x, y)
+    model = ChurnModel(pipeline=pipeline, feature_names=tuple(columns), kind=params.kind)
+    folds = min(params.calibration_folds, int(y.value_counts().min()))
+    if folds < 2:
+        return model
+    out_of_fold = cross_val_predict(
+        _pipeline(params),
+        x,
+        y,
+        cv=StratifiedKFold(folds, shuffle=True, random_state=params.random_state),
+        method="decision_function",
+    )
+    return _calibrated(model, out_of_fold, y.to_numpy(), params.min_precision)
+
+
+def recalibrate(
+    model: ChurnModel, features: pd.DataFrame, labels: pd.Series, min_precision: float = 0.5
+) -> ChurnModel:
+    """The same fitted model with Platt calibration and threshold learnt on these rows (an
+    out-of-time fold the model was not trained on)."""
+    x, y = joined(features, labels)
+    return _calibrated(model, model.log_odds(x), y.to_numpy(), min_precision)
+
+
+def fit_platt(log_odds: np.ndarray, truth: np.ndarray) -> Calibration:
+    """Platt scaling: a one-feature logistic regression of the outcome on the log-odds."""
+    if len(np.unique(truth)) < 2:
+        return Calibration()
+    platt = LogisticRegression(C=1e6, max_iter=1000)
+    platt.fit(np.asarray(log_odds, dtype="float64").reshape(-1, 1), truth)
+    return Calibration(slope=float(platt.coef_[0, 0]), intercept=float(platt.intercept_[0]))
+
+
+def score(model: ChurnModel, features: pd.DataFrame) -> pd.Series:
+    """Calibrated churn probability per row of `features` (same index)."""
+    proba = model.calibration.apply(model.log_odds(features))
+    return pd.Series(proba, index=features.index, name="churn_probability")
+
+
+def evaluate(model: ChurnModel, features: pd.DataFrame, labels: pd.Series) -> Evaluation:
+    """ROC-AUC, PR-AUC, precision and recall at the model's threshold, Brier score (and the
+    base-rate predictor's) on rows with a label."""
+    x, y = joined(features, labels)
+    return evaluate_probabilities(y.to_numpy(), score(model, x).to_numpy(), model.threshold)
+
+
+def joined(features: pd.DataFrame, labels: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
+    """Rows present in both, in the features' order; labels as 0/1 integers."""
+    y = labels.reindex(features.index)
+    keep = y.notna().to_numpy()
+    return features.loc[keep], y.loc[keep].astype("int64")
+
+
+def _calibrated(
+    model: ChurnModel, log_odds: np.ndarray, truth: np.ndarray, min_precision: float
+) -> ChurnModel:
+    calibration = fit_platt(log_odds, truth)
+    proba = calibration.apply(log_odds)
+    threshold = choose_threshold(truth, proba, min_precision).threshold
+    return replace(model, calibration=calibration, threshold=threshold)
+
+
+def _pipeline(params: ChurnParams) -> Pipeline:
+    if params.kind == "hgb":
+        return Pipeline(
+            [
+                (
+                    "model",
+                    HistGradientBoostingClassifier(
+                        learning_rate=params.learning_rate,
+                        max_leaf_nodes=params.max_leaf_nodes,
+                        max_iter=params.boosting_rounds,
+                        l2_regularization=params.l2_regularization,
+                        early_stopping=True,
+                        random_state=params.random_state,
+                    ),
+                )
+            ]
+        )
+    return Pipeline(
         [
+            (
+                "expand",
+                FeatureUnion(
+                    [
+                        ("raw", "passthrough"),
+                        (
+                            "compressed",
+                            FunctionTransformer(np.arcsinh, feature_names_out="one-to-one"),
+                        ),
+                    ]
+                ),
+            ),
             ("impute", SimpleImputer(strategy="median", keep_empty_features=True)),
             ("scale", StandardScaler()),
             (
                 "model",
                 LogisticRegression(
-                    C=params.c,
-                    class_weight="balanced",
-                    max_iter=params.max_iter,
-                    random_state=params.random_state,
+                    C=params.c, max_iter=params.max_iter, random_state=params.random_state
                 ),
             ),
         ]
     )
-    pipeline.fit(x, y)
-    return ChurnModel(pipeline=pipeline, feature_names=tuple(x.columns))
 
 
-def score(model: ChurnModel, features: pd.DataFrame) -> pd.Series:
-    """Churn probability per row of `features` (same index), named churn_probability."""
-    proba = model.pipeline.predict_proba(model.align(features))[:, 1]
-    return pd.Series(proba, index=features.index, name="churn_probability")
+def _model_columns(x: pd.DataFrame, top_channels: int) -> list[str]:
+    """Non-channel columns in order, then the `top_channels` most frequent channels and
+    `channel_other` (when the frame has channel columns at all)."""
+    channels = [c for c in x.columns if c.startswith(CHANNEL_PREFIX) and c != OTHER_CHANNEL]
+    others = [c for c in x.columns if not c.startswith(CHANNEL_PREFIX)]
+    if not channels and OTHER_CHANNEL not in x.columns:
+        return others
+    counts = x[channels].sum().sort_values(ascending=False, kind="stable")
+    kept = sorted(counts.index[:top_channels])
+    return [*others, *kept, OTHER_CHANNEL]
 
 
-def evaluate(model: ChurnModel, features: pd.DataFrame, labels: pd.Series) -> Evaluation:
-    """ROC AUC, PR AUC, recall at the decision threshold and Brier score on held-out rows."""
-    x, y = _joined(features, labels)
-    proba = score(model, x).to_numpy()
-    truth = y.to_numpy()
-    both_classes = len(np.unique(truth)) > 1
-    return Evaluation(
-        roc_auc=float(roc_auc_score(truth, proba)) if both_classes else float("nan"),
-        pr_auc=float(average_precision_score(truth, proba)) if both_classes else float("nan"),
-        recall=float(recall_score(truth, proba >= DECISION_THRESHOLD, zero_division=0.0)),
-        brier=float(brier_score_loss(truth, proba)),
-        rows=len(truth),
-        positive_rate=float(truth.mean()) if len(truth) else float("nan"),
-    )
-
-
-def _joined(features: pd.DataFrame, labels: pd.Series) -> tuple[pd.DataFrame, pd.Series]:
-    """Rows present in both, in the features' order; labels as 0/1 integers."""
-    y = labels.reindex(features.index)
-    keep = y.notna().to_numpy()
-    return features.loc[keep], y.loc[keep].astype("int64")
+def align_columns(features: pd.DataFrame, columns: tuple[str, ...] | list[str]) -> pd.DataFrame:
+    """`features` reindexed to `columns` (float64, missing columns 0), channel columns outside
+    `columns` added into `channel_other` when the model has that column."""
+    aligned = features.reindex(columns=list(columns), fill_value=0.0).astype("float64")
+    if OTHER_CHANNEL in columns:
+        unknown = [c for c in features.columns if c.startswith(CHANNEL_PREFIX) and c not in columns]
+        if unknown:
+            extra = features[unknown].astype("float64").sum(axis=1)
+            aligned[OTHER_CHANNEL] = aligned[OTHER_CHANNEL] + extra
+    return aligned

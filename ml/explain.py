@@ -1,9 +1,12 @@
-"""Why a customer is at risk: per-customer SHAP values of the churn model, top factors first.
+"""Why a customer is at risk: per-customer SHAP values of the churn model, top factors first,
+each in plain words with its value and the suggested intervention (`ml.churn_reasons`).
 
-SHAP is computed by `shap.LinearExplainer` on the standardized features (the space the
-logistic regression sees), against the training mean as background. For a linear model that
-is coef * (x - mean) in log-odds, which shap evaluates as one matrix operation; rows go
-through it in batches so a million customers stay fast and bounded in memory.
+For the logistic regression SHAP is computed by `shap.LinearExplainer` on the standardized
+features (the space the model sees), against the training mean as background: coef * (x -
+mean) in log-odds, one matrix operation per batch, so a million customers stay fast and bounded
+in memory. For a gradient-boosting champion it is `shap.TreeExplainer` (slower: use it for the
+customers shown, not for bulk scoring). Values are in the uncalibrated model's log-odds; Platt
+calibration is monotone, so the order and direction of factors are the same.
 """
 
 from __future__ import annotations
@@ -14,21 +17,30 @@ import numpy as np
 import pandas as pd
 
 from ml.churn import ChurnModel
+from ml.churn_reasons import action, reason
 from ml.features import CHANNEL_PREFIX
 
 BATCH_ROWS = 250_000
 
 FEATURE_LABELS = {
-    "sessions_per_week": "Sessions per week (last 4 weeks)",
-    "days_since_last_session": "Days since last completed session",
-    "avg_rating_30d": "Average session rating (30 days)",
-    "inbound_calls_30d": "Support calls (30 days)",
-    "goal_progress_pct": "Progress towards goal (%)",
-    "distinct_tutors_90d": "Different tutors (90 days)",
-    "tutor_switches_90d": "Tutor switches (90 days)",
-    "tenure_days": "Days as a customer",
-    "tutor_cancellations_90d": "Sessions cancelled by the tutor (90 days)",
-    "tutor_no_shows_90d": "Tutor no-shows (90 days)",
+    "recency_days": "Days since last completed session",
+    "customer_age_days": "Days as a customer",
+    "lifetime_sessions": "Completed sessions so far",
+    "sessions_per_active_week": "Sessions per active week",
+    "sessions_per_tenure_week": "Sessions per week as a customer",
+    "lifetime_minutes": "Minutes of tutoring so far",
+    "mean_gap_days": "Usual days between sessions",
+    "gap_ratio": "Current gap against the usual gap",
+    "recent_sessions_30d": "Sessions (last 30 days)",
+    "prior_sessions_90d": "Sessions (the 90 days before)",
+    "session_trend": "Session pace, last 30 days against the 90 before",
+    "rating_avg_90d": "Average session rating (90 days)",
+    "rating_last": "Latest session rating",
+    "support_calls_30d": "Support calls (30 days)",
+    "tutor_changes_90d": "Tutor changes (90 days)",
+    "tutor_failures_90d": "Sessions cancelled or missed by the tutor (90 days)",
+    "customer_cancellations_90d": "Sessions the customer cancelled or missed (90 days)",
+    "bookings_ahead": "Sessions booked ahead",
 }
 
 
@@ -46,17 +58,25 @@ def shap_values(model: ChurnModel, features: pd.DataFrame) -> np.ndarray:
     """SHAP values (log-odds) per row and feature, columns in model.feature_names order."""
     import shap  # heavy import (~6 s): only when explaining
 
-    standardized = model.pipeline[:-1]
-    estimator = model.pipeline[-1]
-    n_features = len(model.feature_names)
-    # The scaler centres the (imputed) training data, so its mean is exactly 0 here.
-    background = (np.zeros(n_features), np.eye(n_features))
-    explainer = shap.LinearExplainer(estimator, background)
     aligned = model.align(features)
+    n_features = len(model.feature_names)
     out = np.empty((len(aligned), n_features), dtype="float64")
+    if model.kind == "hgb":
+        explainer = shap.TreeExplainer(model.pipeline[-1])
+        transform = model.pipeline[:-1]
+    else:
+        # The scaler centres the (imputed) training data, so its mean is exactly 0 here. Each
+        # feature enters the regression as several columns (raw, compressed): its SHAP value
+        # is the sum of theirs, since the model is additive.
+        width = model.pipeline[-1].coef_.shape[1]
+        background = (np.zeros(width), np.eye(width))
+        explainer = shap.LinearExplainer(model.pipeline[-1], background)
+        transform = model.pipeline[:-1]
     for start in range(0, len(aligned), BATCH_ROWS):
-        batch = standardized.transform(aligned.iloc[start : start + BATCH_ROWS])
-        out[start : start + len(batch)] = explainer.shap_values(np.asarray(batch))
+        batch = aligned.iloc[start : start + BATCH_ROWS]
+        matrix = np.asarray(transform.transform(batch) if len(transform) else batch)
+        values = np.asarray(explainer.shap_values(matrix)).reshape(len(batch), -1)
+        out[start : start + len(batch)] = values.reshape(len(batch), -1, n_features).sum(axis=1)
     return out
 
 
@@ -64,7 +84,9 @@ def top_factors(model: ChurnModel, features: pd.DataFrame, k: int = 3) -> list[l
     """For each row, the k features that moved its churn risk most (largest |SHAP| first).
 
     Each factor: {"feature": column, "label": readable name, "value": the customer's value
-    (None when missing), "shap": log-odds contribution, "direction": "raises" | "lowers"}.
+    (None when missing), "shap": log-odds contribution, "direction": "raises" | "lowers",
+    "reason": the factor in plain words with the value ("no session in 23 days"), "action":
+    the suggested intervention (None for a factor that lowers the risk)}.
     """
     values = shap_values(model, features)
     k = min(k, values.shape[1])
@@ -84,14 +106,33 @@ def top_factors(model: ChurnModel, features: pd.DataFrame, k: int = 3) -> list[l
     for cols, shaps, raws in zip(top.tolist(), top_shap.tolist(), top_raw.tolist(), strict=True):
         result.append(
             [
-                {
-                    "feature": names[col],
-                    "label": labels[col],
-                    "value": None if math.isnan(value) else value,
-                    "shap": contribution,
-                    "direction": "raises" if contribution > 0 else "lowers",
-                }
+                _factor(names[col], labels[col], value, contribution)
                 for col, contribution, value in zip(cols, shaps, raws, strict=True)
             ]
         )
     return result
+
+
+def _factor(feature: str, label: str, value: float, contribution: float) -> dict:
+    raises = contribution > 0
+    shown = None if math.isnan(value) else value
+    return {
+        "feature": feature,
+        "label": label,
+        "value": shown,
+        "shap": contribution,
+        "direction": "raises" if raises else "lowers",
+        "reason": reason(feature, shown, raises),
+        "action": action(feature, raises),
+    }
+
+
+def plain_reasons(factors: list[dict]) -> str:
+    """One line for a person: the factors that raise the risk, in words, then what to do
+    ("no session in 23 days; 3 support calls in the last 30 days -> Call to ...")."""
+    raising = [f for f in factors if f["direction"] == "raises"]
+    if not raising:
+        return ""
+    words = "; ".join(f["reason"] for f in raising)
+    first_action = next((f["action"] for f in raising if f["action"]), None)
+    return f"{words} -> {first_action}" if first_action else words

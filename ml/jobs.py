@@ -13,20 +13,27 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
     import psycopg
 
-    from ml.churn import Evaluation
-    from ml.features import TrainingWindow
-    from ml.registry import Registration
+    from ml.churn import ChurnModel
+    from ml.churn_metrics import AucComparison, Evaluation
+    from ml.churn_training import CutoffPlan
+    from ml.registry import Alias, Registration
 
 
 @dataclass(frozen=True)
 class TrainingOutcome:
-    """One training run: where history was cut, how the model did, where it was registered."""
+    """One training run: where history was cut, how the model did on the out-of-time
+    holdout, how it compared with the champion and the other family, where it was registered."""
 
-    window: TrainingWindow
+    plan: CutoffPlan
     rows: int
     evaluation: Evaluation
+    kind: str
+    vs_challenger_family: AucComparison
+    vs_champion: AucComparison | None
     registration: Registration
 
 
@@ -38,43 +45,140 @@ class ScoringOutcome:
     rows: int
     at_risk: int
     model_version: str
+    threshold: float
     seconds: dict[str, float]
 
 
 def train_and_register(conn: psycopg.Connection, tracking_uri: str) -> TrainingOutcome:
-    """Cut history so that labels cover a full horizon, fit on 80%, evaluate on 20%, register."""
-    from ml.churn import ChurnParams, evaluate, fit_churn_model, split
-    from ml.features import choose_training_window, data_range, label_churn, load_features
-    from ml.registry import log_and_register
+    """Train on the out-of-time plan's cut-offs, choose between the logistic regression and
+    the gradient-boosting challenger on the holdout, calibrate, then register: the new version
+    becomes champion only when it beats the current champion on the same holdout rows
+    (paired bootstrap, PROMOTION_MARGIN), otherwise challenger."""
+    from ml.churn import ChurnParams, joined
+    from ml.churn_metrics import (
+        CHALLENGER_MARGIN,
+        PROMOTION_MARGIN,
+        reliability_curve,
+        threshold_table,
+    )
+    from ml.churn_training import plan_cutoffs, select_model, stack, stack_labels
+    from ml.features import data_range, label_churn, load_features
+    from ml.registry import CHALLENGER, CHAMPION, log_and_register
 
     oldest, newest = data_range(conn)
     if oldest is None or newest is None:
-        raise ValueError("raw.sessions holds no completed sessions yet; nothing to learn from")
-    window = choose_training_window(oldest, newest)
-    features = load_features(conn, window.as_of)
-    labels = label_churn(conn, window.as_of, window.horizon_days)
+        raise ValueError("no sessions have taken place yet; nothing to learn from")
+    plan = plan_cutoffs(oldest, newest)
+    train_x = stack({t: load_features(conn, t) for t in plan.train_cutoffs})
+    train_y = stack_labels({t: label_churn(conn, t, plan.horizon_days) for t in plan.train_cutoffs})
+    valid_x = load_features(conn, plan.valid_cutoff)
+    valid_y = label_churn(conn, plan.valid_cutoff, plan.horizon_days)
     params = ChurnParams()
-    parts = split(features, labels, params)
-    model = fit_churn_model(parts.x_train, parts.y_train, params)
-    evaluation = evaluate(model, parts.x_valid, parts.y_valid)
+    selection = select_model(train_x, train_y, valid_x, valid_y, params)
+    model = selection.model
+
+    x, y = joined(valid_x, valid_y)
+    vs_champion = _compare_with_champion(tracking_uri, model, x, y.to_numpy(), PROMOTION_MARGIN)
+    alias: Alias = CHAMPION if vs_champion is None or vs_champion.candidate_wins else CHALLENGER
+    truth, proba = selection.holdout_truth, selection.holdout_proba
+    metrics = {
+        **selection.evaluation.as_dict(),
+        **{f"family_{k}": v for k, v in selection.challenger.as_dict().items()},
+        **{f"runner_up_{k}": v for k, v in selection.runner_up_evaluation.as_dict().items()},
+        **(
+            {f"vs_champion_{k}": v for k, v in vs_champion.as_dict().items()} if vs_champion else {}
+        ),
+    }
     run_params = {
         **params.as_dict(),
-        "as_of": window.as_of.isoformat(),
-        "horizon_days": window.horizon_days,
-        "train_rows": len(parts.x_train),
+        "chosen_kind": model.kind,
+        "train_cutoffs": ",".join(t.isoformat() for t in plan.train_cutoffs),
+        "valid_cutoff": plan.valid_cutoff.isoformat(),
+        "out_of_time": plan.out_of_time,
+        "horizon_days": plan.horizon_days,
+        "train_rows": len(train_x),
+        "challenger_margin": CHALLENGER_MARGIN,
+        "promotion_margin": PROMOTION_MARGIN,
         "features": ",".join(model.feature_names),
     }
-    registration = log_and_register(model, evaluation.as_dict(), run_params, tracking_uri)
-    return TrainingOutcome(
-        window=window, rows=len(features), evaluation=evaluation, registration=registration
+    table = threshold_table(truth, proba)
+    curve = reliability_curve(truth, proba)
+    registration = log_and_register(
+        model,
+        metrics,
+        run_params,
+        tracking_uri,
+        alias=alias,
+        tables={"threshold_table": table, "reliability_curve": curve},
+        figures=_figures(model, x, curve),
+        input_example=model.align(x.head(5)),
+        champion_auc=vs_champion.baseline_auc if vs_champion else None,
     )
+    return TrainingOutcome(
+        plan=plan,
+        rows=len(train_x) + len(valid_x),
+        evaluation=selection.evaluation,
+        kind=model.kind,
+        vs_challenger_family=selection.challenger,
+        vs_champion=vs_champion,
+        registration=registration,
+    )
+
+
+def _compare_with_champion(
+    tracking_uri: str,
+    model: ChurnModel,
+    x: pd.DataFrame,
+    truth: np.ndarray,
+    margin: float,
+) -> AucComparison | None:
+    """The new model against the serving champion on the same holdout rows, or None when
+    there is no champion to compare with."""
+    import numpy as np
+    from mlflow.exceptions import MlflowException
+
+    from ml.churn_metrics import paired_auc_gain
+    from ml.churn_training import MAX_COMPARISON_ROWS
+    from ml.registry import load_champion
+
+    try:
+        champion = load_champion(tracking_uri)
+    except MlflowException:  # no registered model or no champion yet
+        return None
+    rows = x.head(MAX_COMPARISON_ROWS)
+    labels = np.asarray(truth)[: len(rows)]
+    return paired_auc_gain(
+        labels, champion.model.log_odds(rows), model.log_odds(rows), margin=margin
+    )
+
+
+def _figures(model: ChurnModel, x: pd.DataFrame, curve: pd.DataFrame) -> dict[str, object]:
+    """The reliability curve and a SHAP summary (beeswarm) on a sample of holdout rows."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import shap
+
+    from ml.explain import shap_values
+
+    reliability, axes = plt.subplots(figsize=(5, 5))
+    axes.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfectly calibrated")
+    axes.plot(curve["mean_predicted"], curve["observed_rate"], marker="o", label="model")
+    axes.set_xlabel("predicted churn probability")
+    axes.set_ylabel("observed churn rate")
+    axes.legend()
+    sample = model.align(x.sample(min(len(x), 2000), random_state=0))
+    shap.summary_plot(shap_values(model, sample), sample, show=False)
+    summary = plt.gcf()
+    return {"reliability_curve": reliability, "shap_summary": summary}
 
 
 def score_active_customers(
     conn: psycopg.Connection, tracking_uri: str, scored_at: datetime
 ) -> ScoringOutcome:
     """Score every customer active at `scored_at` with the champion and store the scores."""
-    from ml.churn import DECISION_THRESHOLD, score
+    from ml.churn import score
     from ml.explain import top_factors
     from ml.features import load_features
     from ml.registry import load_champion
@@ -96,7 +200,8 @@ def score_active_customers(
     return ScoringOutcome(
         scored_at=scored_at,
         rows=rows,
-        at_risk=int((probability >= DECISION_THRESHOLD).sum()),
+        at_risk=int((probability >= loaded.model.threshold).sum()),
         model_version=loaded.version,
+        threshold=loaded.model.threshold,
         seconds={k: round(v, 2) for k, v in seconds.items()},
     )

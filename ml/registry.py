@@ -2,7 +2,9 @@
 
 Every function takes the tracking URI as an argument. Aliases, not stages:
 - `champion` is what scoring loads;
-- `challenger` is a newer version that scored clearly worse than the champion;
+- `challenger` is a newer version that did not beat the champion: the caller decides, with a
+  paired comparison on the same holdout rows (`ml.churn_metrics.paired_auc_gain`), so a model
+  that is not clearly better never replaces the champion;
 - `previous_champion` is the version a rollback would restore.
 The full order in which versions became champion is kept in the registered-model tag
 `champion_history` (a JSON list of versions), so repeated rollbacks walk back in time.
@@ -16,24 +18,28 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
-from ml.churn import ChurnModel
+from ml.churn import Calibration, ChurnModel
 
 if TYPE_CHECKING:
+    import pandas as pd
     from mlflow import MlflowClient
 
 MODEL_NAME = "churn_logreg"
 EXPERIMENT = "churn"
-CHAMPION = "champion"
-CHALLENGER = "challenger"
+CHAMPION: Final = "champion"
+CHALLENGER: Final = "challenger"
 PREVIOUS_CHAMPION = "previous_champion"
 HISTORY_TAG = "champion_history"
-# A new model becomes champion unless its validation AUC is worse by more than this.
-AUC_TOLERANCE = 0.01
-
-# Types inside the pipeline that skops does not trust by default (the imputer's fitted dtype).
-SKOPS_TRUSTED_TYPES = ["numpy.dtype"]
+# Types inside the pipelines that skops does not trust by default (the imputer's fitted dtype,
+# the gradient-boosting challenger's trees).
+SKOPS_TRUSTED_TYPES = [
+    "numpy.dtype",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+]
+# Version tags that carry what scoring needs beside the pipeline.
+SCORING_TAGS = ("calibration_slope", "calibration_intercept", "threshold")
 
 Alias = Literal["champion", "challenger"]
 
@@ -55,19 +61,6 @@ class LoadedModel:
     model: ChurnModel
     name: str
     version: str
-
-
-def choose_alias(
-    candidate_auc: float, champion_auc: float | None, tolerance: float = AUC_TOLERANCE
-) -> Alias:
-    """Champion when there is none (or its AUC is unknown), or when the candidate is not
-    worse than it by more than `tolerance`; otherwise challenger. An unknown candidate AUC
-    never replaces a champion."""
-    if champion_auc is None or champion_auc != champion_auc:  # None or NaN
-        return CHAMPION
-    if candidate_auc != candidate_auc:
-        return CHALLENGER
-    return CHAMPION if candidate_auc >= champion_auc - tolerance else CHALLENGER
 
 
 def history_after_promote(history: list[str], current: str | None, version: str) -> list[str]:
@@ -97,39 +90,56 @@ def log_and_register(
     metrics: Mapping[str, float],
     params: Mapping[str, object],
     tracking_uri: str,
+    alias: Alias,
     name: str = MODEL_NAME,
     experiment: str = EXPERIMENT,
+    tables: Mapping[str, pd.DataFrame] | None = None,
+    figures: Mapping[str, object] | None = None,
+    input_example: pd.DataFrame | None = None,
+    champion_auc: float | None = None,
 ) -> Registration:
-    """Log a run (params, metrics, the sklearn pipeline), register it as a new version of
-    `name` and give it `champion` or `challenger` per `choose_alias` on `metrics['roc_auc']`."""
+    """Log a run (params, metrics, tables as CSV, matplotlib figures as PNG, the sklearn
+    pipeline with its signature and an input example), register it as a new version of `name`
+    with its calibration and threshold as version tags, and give it `alias` (decided by the
+    caller). There being no champion at all makes the new version champion."""
     _quiet()
     import mlflow
     import mlflow.sklearn
 
     with _tracking(tracking_uri):
         client = _client(tracking_uri)
-        champion = _alias_version(client, name, CHAMPION)
-        champion_auc = _version_auc(client, name, champion) if champion else None
-
         found = client.get_experiment_by_name(experiment)
         experiment_id = found.experiment_id if found else client.create_experiment(experiment)
         with mlflow.start_run(experiment_id=experiment_id) as run:
             mlflow.log_params(dict(params))
-            mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+            mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v == v})
+            for table_name, table in (tables or {}).items():
+                mlflow.log_text(table.to_csv(index=False), f"{table_name}.csv")
+            for figure_name, figure in (figures or {}).items():
+                mlflow.log_figure(figure, f"{figure_name}.png")
             info = mlflow.sklearn.log_model(
                 model.pipeline,
                 name="model",
                 registered_model_name=name,
                 signature=_signature(model),
+                input_example=input_example,
                 pip_requirements=_pip_requirements(),
                 pyfunc_predict_fn="predict_proba",
                 serialization_format="skops",  # no pickle: loading runs no arbitrary code
                 skops_trusted_types=SKOPS_TRUSTED_TYPES,
             )
         version = str(info.registered_model_version)
-        auc = float(metrics.get("roc_auc", float("nan")))
-        client.set_model_version_tag(name, version, "roc_auc", str(auc))
-        alias = choose_alias(auc, champion_auc)
+        tags = {
+            "roc_auc": str(float(metrics.get("roc_auc", float("nan")))),
+            "calibration_slope": repr(model.calibration.slope),
+            "calibration_intercept": repr(model.calibration.intercept),
+            "threshold": repr(model.threshold),
+            "kind": model.kind,
+        }
+        for key, value in tags.items():
+            client.set_model_version_tag(name, version, key, value)
+        if _alias_version(client, name, CHAMPION) is None:
+            alias = "champion"  # the first version always serves
         if alias == CHAMPION:
             _promote(client, name, version)
         else:
@@ -140,17 +150,27 @@ def log_and_register(
 
 
 def load_champion(tracking_uri: str, name: str = MODEL_NAME) -> LoadedModel:
-    """The version under the `champion` alias, loaded as a ChurnModel."""
+    """The version under the `champion` alias, loaded as a ChurnModel with the calibration
+    and threshold it was registered with (none for a version registered before they were)."""
     _quiet()
-    import mlflow
-    import mlflow.sklearn
+    from ml.safe_load import load_trusted_sklearn
 
     with _tracking(tracking_uri):
         client = _client(tracking_uri)
-        version = client.get_model_version_by_alias(name, CHAMPION).version
+        found = client.get_model_version_by_alias(name, CHAMPION)
+        version = found.version
         # Load by number, not alias, so the version we report is the one we scored with.
-        pipeline = mlflow.sklearn.load_model(f"models:/{name}/{version}")
-    return LoadedModel(model=ChurnModel.from_pipeline(pipeline), name=name, version=str(version))
+        # Never mlflow.sklearn.load_model: it would unpickle whatever anyone registered.
+        pipeline = load_trusted_sklearn(f"models:/{name}/{version}", SKOPS_TRUSTED_TYPES)
+    tags = found.tags or {}
+    calibration = Calibration(
+        slope=float(tags.get("calibration_slope", 1.0)),
+        intercept=float(tags.get("calibration_intercept", 0.0)),
+    )
+    model = ChurnModel.from_pipeline(
+        pipeline, calibration=calibration, threshold=float(tags.get("threshold", 0.5))
+    )
+    return LoadedModel(model=model, name=name, version=str(version))
 
 
 def champion_version(tracking_uri: str, name: str = MODEL_NAME) -> str | None:
@@ -218,18 +238,6 @@ def _alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
 def _history(client: MlflowClient, name: str) -> list[str]:
     raw = client.get_registered_model(name).tags.get(HISTORY_TAG)
     return [str(v) for v in json.loads(raw)] if raw else []
-
-
-def _version_auc(client: MlflowClient, name: str, version: str) -> float | None:
-    """The validation AUC a version was registered with (version tag, else its run)."""
-    model_version = client.get_model_version(name, version)
-    tagged = model_version.tags.get("roc_auc")
-    if tagged is not None:
-        return float(tagged)
-    if model_version.run_id:
-        value = client.get_run(model_version.run_id).data.metrics.get("roc_auc")
-        return float(value) if value is not None else None
-    return None
 
 
 def _signature(model: ChurnModel) -> object:

@@ -1,4 +1,5 @@
-"""Promotion rules of the churn model registry, without MLflow."""
+"""Champion history of the churn model registry, without MLflow (the promotion rule itself is
+in tests/unit/test_ml_churn_metrics.py)."""
 
 from __future__ import annotations
 
@@ -6,28 +7,7 @@ import os
 
 import pytest
 
-from ml.registry import choose_alias, history_after_promote, history_after_rollback
-
-
-@pytest.mark.parametrize(
-    ("candidate", "champion", "expected"),
-    [
-        (0.70, None, "champion"),  # first model always serves
-        (0.80, 0.80, "champion"),  # equal
-        (0.85, 0.80, "champion"),  # better
-        (0.795, 0.80, "champion"),  # within tolerance
-        (0.79, 0.80, "champion"),  # exactly at the tolerance
-        (0.78, 0.80, "challenger"),  # clearly worse
-        (float("nan"), 0.80, "challenger"),  # unknown candidate never replaces a champion
-        (0.60, float("nan"), "champion"),  # champion without a known AUC
-    ],
-)
-def test_choose_alias(candidate: float, champion: float | None, expected: str) -> None:
-    assert choose_alias(candidate, champion) == expected
-
-
-def test_choose_alias_tolerance_is_a_parameter() -> None:
-    assert choose_alias(0.78, 0.80, tolerance=0.05) == "champion"
+from ml.registry import history_after_promote, history_after_rollback
 
 
 def test_history_after_promote() -> None:

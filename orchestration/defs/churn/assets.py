@@ -13,29 +13,47 @@ import dagster as dg
 from ml.jobs import score_active_customers, train_and_register
 from orchestration.defs.resources import MlflowResource, WarehouseResource
 
-CUSTOMER_HEALTH = dg.AssetKey(["marts", "customer_health"])
 CHURN_MODEL = dg.AssetKey(["ml", "churn_model"])
+# The relations `ml.features` reads (features and labels).
+FEATURE_SOURCES = [
+    dg.AssetKey(["intermediate", "int_sessions_deduplicated"]),
+    dg.AssetKey(["staging", "stg_marketplace__customers"]),
+    dg.AssetKey(["staging", "stg_support__inbound_calls"]),
+]
 
 
-@dg.asset(key=CHURN_MODEL, group_name="churn", deps=[CUSTOMER_HEALTH], kinds={"sklearn", "mlflow"})
+@dg.asset(key=CHURN_MODEL, group_name="churn", deps=FEATURE_SOURCES, kinds={"sklearn", "mlflow"})
 def churn_model(warehouse: WarehouseResource, mlflow: MlflowResource) -> dg.MaterializeResult:
-    """The churn model: logistic regression predicting that a customer has no session in the
-    next 60 days, trained on point-in-time features (cut 60 days before the newest session)
-    and registered in MLflow as `churn_logreg`. Grain: one registered model version per
-    materialization; it becomes `champion` unless its validation AUC is worse than the
-    champion's by more than 0.01 (then `challenger`)."""
+    """The churn model: the probability that a customer has no completed or booked session in
+    the next 60 days, from point-in-time features. Trained on cut-offs whose labels end before
+    the out-of-time holdout (the 60 days up to the newest session), calibrated on it, and
+    registered in MLflow as `churn_logreg`. Logistic regression unless gradient boosting beats
+    it by 0.01 ROC-AUC on the holdout (paired bootstrap). Grain: one registered model version
+    per materialization; it becomes `champion` only when it beats the serving champion on the
+    same holdout rows (else `challenger`)."""
     with warehouse.connect() as conn:
         outcome = train_and_register(conn, mlflow.resolved_uri())
+    evaluation = outcome.evaluation
     return dg.MaterializeResult(
         metadata={
-            "auc": outcome.evaluation.roc_auc,
-            "pr_auc": outcome.evaluation.pr_auc,
-            "recall_at_0_5": outcome.evaluation.recall,
-            "brier": outcome.evaluation.brier,
-            "churn_rate": outcome.evaluation.positive_rate,
+            "kind": outcome.kind,
+            "auc": evaluation.roc_auc,
+            "pr_auc": evaluation.pr_auc,
+            "threshold": evaluation.threshold,
+            "recall_at_threshold": evaluation.recall,
+            "precision_at_threshold": evaluation.precision,
+            "flagged_rate": evaluation.flagged_rate,
+            "brier": evaluation.brier,
+            "brier_base_rate": evaluation.brier_base_rate,
+            "churn_rate": evaluation.positive_rate,
             "rows": outcome.rows,
-            "as_of": outcome.window.as_of.isoformat(),
-            "horizon_days": outcome.window.horizon_days,
+            "valid_cutoff": outcome.plan.valid_cutoff.isoformat(),
+            "train_cutoffs": ", ".join(t.isoformat() for t in outcome.plan.train_cutoffs),
+            "out_of_time": outcome.plan.out_of_time,
+            "horizon_days": outcome.plan.horizon_days,
+            "auc_gain_vs_champion": (
+                outcome.vs_champion.gain if outcome.vs_champion else float("nan")
+            ),
             "version": outcome.registration.version,
             "alias": outcome.registration.alias,
             "run_id": outcome.registration.run_id,
@@ -43,10 +61,15 @@ def churn_model(warehouse: WarehouseResource, mlflow: MlflowResource) -> dg.Mate
     )
 
 
-@dg.asset(key=["ml", "churn_scores"], group_name="churn", deps=[CHURN_MODEL], kinds={"postgres"})
+@dg.asset(
+    key=["ml", "churn_scores"],
+    group_name="churn",
+    deps=[CHURN_MODEL, *FEATURE_SOURCES],
+    kinds={"postgres"},
+)
 def churn_scores(warehouse: WarehouseResource, mlflow: MlflowResource) -> dg.MaterializeResult:
-    """Churn risk of every active customer now, from the champion model, with the three
-    factors that drive it most (SHAP). Grain: one row per customer per scoring run
+    """Calibrated churn risk of every active customer now, from the champion model, with the
+    three factors that drive it most (SHAP) in plain words and a suggested action. Grain: one row per customer per scoring run
     (`scored_at`); the newest `scored_at` is the current view."""
     scored_at = datetime.now(UTC).replace(microsecond=0)
     with warehouse.connect() as conn:
@@ -55,6 +78,7 @@ def churn_scores(warehouse: WarehouseResource, mlflow: MlflowResource) -> dg.Mat
         metadata={
             "rows": outcome.rows,
             "at_risk": outcome.at_risk,
+            "threshold": outcome.threshold,
             "scored_at": outcome.scored_at.isoformat(),
             "model_version": outcome.model_version,
             **{f"seconds_{step}": value for step, value in outcome.seconds.items()},

@@ -1,0 +1,162 @@
+"""Out-of-time training of the churn model and the choice between model families.
+
+Pure (frames in, results out); `ml.jobs` loads the frames and registers the result.
+
+Validation is out of time: with `newest` the newest session, the holdout is the population at
+`valid_cutoff = newest - horizon` with labels in (valid_cutoff, newest]. Training stacks the
+populations at cut-offs `valid_cutoff - horizon`, then every `step_days` earlier, so no training
+label looks into the holdout's period (the "T-60d" rule). Only when history is too short for
+that does training fall back to one earlier cut-off whose labels overlap the holdout's period;
+the plan says so (`out_of_time` False).
+
+The holdout also calibrates the chosen model. Its reported metrics use cross-fitted
+probabilities (each half of the holdout calibrated on the other half), so the Brier score is
+not measured on the rows the calibration was fitted on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from ml.churn import ChurnModel, ChurnParams, fit_churn_model, joined, recalibrate
+from ml.churn_metrics import (
+    CHALLENGER_MARGIN,
+    AucComparison,
+    Evaluation,
+    evaluate_probabilities,
+    paired_auc_gain,
+)
+from ml.features import choose_training_window
+
+# Rows used for a paired bootstrap: enough for a tight interval, bounded in time at S10.
+MAX_COMPARISON_ROWS = 200_000
+
+
+@dataclass(frozen=True)
+class CutoffPlan:
+    """Where to cut history: training populations, the holdout population, the horizon."""
+
+    train_cutoffs: tuple[datetime, ...]
+    valid_cutoff: datetime
+    horizon_days: int
+    out_of_time: bool
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The model chosen on the holdout and the evidence for it."""
+
+    model: ChurnModel
+    evaluation: Evaluation
+    holdout_truth: np.ndarray
+    holdout_proba: np.ndarray
+    challenger: AucComparison
+    runner_up_evaluation: Evaluation
+
+
+def plan_cutoffs(
+    oldest: datetime,
+    newest: datetime,
+    horizon_days: int = 60,
+    min_history_days: int = 28,
+    step_days: int = 28,
+    max_train_cutoffs: int = 3,
+) -> CutoffPlan:
+    """Training and holdout cut-offs for data spanning [oldest, newest] (see module doc)."""
+    window = choose_training_window(oldest, newest, horizon_days, min_history_days)
+    valid = window.as_of
+    horizon = window.horizon_days
+    earliest = oldest + timedelta(days=min_history_days)
+    cutoffs = [
+        valid - timedelta(days=horizon + k * step_days)
+        for k in range(max_train_cutoffs)
+        if valid - timedelta(days=horizon + k * step_days) >= earliest
+    ]
+    if cutoffs:
+        return CutoffPlan(tuple(sorted(cutoffs)), valid, horizon, out_of_time=True)
+    # Too short for a gap: one cut-off halfway between the first session and the holdout's.
+    fallback = oldest + (valid - oldest) / 2
+    return CutoffPlan((fallback,), valid, horizon, out_of_time=False)
+
+
+def stack(frames: dict[datetime, pd.DataFrame]) -> pd.DataFrame:
+    """Feature frames at several cut-offs as one frame indexed by (cutoff, customer_id)."""
+    return pd.concat(frames, names=["cutoff", "customer_id"])
+
+
+def stack_labels(labels: dict[datetime, pd.Series]) -> pd.Series:
+    """Labels at several cut-offs as one series indexed by (cutoff, customer_id)."""
+    return pd.concat(labels, names=["cutoff", "customer_id"])
+
+
+def cross_fitted_probabilities(
+    model: ChurnModel, features: pd.DataFrame, labels: pd.Series, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """(truth, probability) on the labelled rows, each half calibrated on the other half."""
+    x, y = joined(features, labels)
+    truth = y.to_numpy()
+    proba = np.empty(len(truth), dtype="float64")
+    halves = np.random.default_rng(seed).permutation(len(truth)) % 2
+    for half in (0, 1):
+        fit_rows, out_rows = halves != half, halves == half
+        calibrated = recalibrate(model, x.loc[fit_rows], y.loc[fit_rows])
+        proba[out_rows] = calibrated.calibration.apply(model.log_odds(x.loc[out_rows]))
+    return truth, proba
+
+
+def select_model(
+    train_x: pd.DataFrame,
+    train_y: pd.Series,
+    valid_x: pd.DataFrame,
+    valid_y: pd.Series,
+    params: ChurnParams | None = None,
+    challenger_params: ChurnParams | None = None,
+    margin: float = CHALLENGER_MARGIN,
+) -> Selection:
+    """Fit the logistic regression and the gradient-boosting challenger on the training rows,
+    score both on the same holdout rows, keep the logistic regression unless the challenger's
+    paired-bootstrap ROC-AUC gain clears `margin`; calibrate the chosen one on the holdout."""
+    params = replace(params or ChurnParams(), kind="logreg", calibration_folds=0)
+    challenger_params = replace(
+        challenger_params or ChurnParams(kind="hgb"), kind="hgb", calibration_folds=0
+    )
+    linear = fit_churn_model(train_x, train_y, params)
+    boosted = fit_churn_model(train_x, train_y, challenger_params)
+    x, y = joined(valid_x, valid_y)
+    sample = _comparison_rows(len(y), params.random_state)
+    comparison = paired_auc_gain(
+        y.to_numpy()[sample],
+        linear.log_odds(x.iloc[sample]),
+        boosted.log_odds(x.iloc[sample]),
+        margin=margin,
+        seed=params.random_state,
+    )
+    chosen, chosen_params, other = (
+        (boosted, challenger_params, linear)
+        if comparison.candidate_wins
+        else (linear, params, boosted)
+    )
+    final = recalibrate(chosen, x, y, chosen_params.min_precision)
+    truth, proba = cross_fitted_probabilities(chosen, x, y, params.random_state)
+    other_final = recalibrate(other, x, y, chosen_params.min_precision)
+    other_truth, other_proba = cross_fitted_probabilities(other, x, y, params.random_state)
+    return Selection(
+        model=final,
+        evaluation=evaluate_probabilities(truth, proba, final.threshold),
+        holdout_truth=truth,
+        holdout_proba=proba,
+        challenger=comparison,
+        runner_up_evaluation=evaluate_probabilities(
+            other_truth, other_proba, other_final.threshold
+        ),
+    )
+
+
+def _comparison_rows(rows: int, seed: int) -> np.ndarray:
+    if rows <= MAX_COMPARISON_ROWS:
+        return np.arange(rows)
+    return np.sort(np.random.default_rng(seed).choice(rows, MAX_COMPARISON_ROWS, replace=False))
