@@ -139,9 +139,19 @@ def _iso(value: object) -> object:
     return value.astimezone(UTC).isoformat() if isinstance(value, datetime) else value
 
 
+class MissingTokenError(RuntimeError):
+    """The API would accept `Bearer ` (or a well-known token): it refuses to start instead."""
+
+
 @asynccontextmanager
 async def lifespan(api: FastAPI) -> AsyncIterator[None]:
-    api.state.sim = ApiState.from_env()
+    sim = ApiState.from_env()
+    if not sim.token.strip():
+        raise MissingTokenError(
+            "SUPPORT_API_TOKEN is empty: the support API will not start without a token "
+            "(`opsdash up` generates one into .env)"
+        )
+    api.state.sim = sim
     yield
     close_pools()
 
@@ -156,7 +166,16 @@ def state(request: Request) -> ApiState:
 def bearer(request: Request, st: Annotated[ApiState, Depends(state)]) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip(), st.token):
+    # Bytes, not str: compare_digest raises TypeError on non-ASCII str (a 500, not a 401).
+    # Starlette decodes headers as latin-1, so encoding back gives the raw bytes sent, which
+    # are compared with the configured token's UTF-8. An empty configured token never matches
+    # (and the API refuses to start with one).
+    given = token.strip().encode("latin-1")
+    if (
+        scheme.lower() != "bearer"
+        or not st.token
+        or not hmac.compare_digest(given, st.token.encode("utf-8"))
+    ):
         raise HTTPException(
             401, "missing or invalid bearer token", headers={"WWW-Authenticate": "Bearer"}
         )

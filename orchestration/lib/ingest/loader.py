@@ -78,6 +78,28 @@ def source_fetcher(source_url: str, spec: TableSpec, batch_size: int = 20_000) -
     return fetch
 
 
+def split_malformed(rows: Iterable[Any]) -> tuple[list[dict[str, Any]], list[Rejected]]:
+    """(objects, quarantined) from one fetched batch.
+
+    An HTTP source (the support API) can send anything as an element of its `data`: an element
+    that is not a JSON object is quarantined with a reason instead of failing the whole table's
+    load on `.get`. Its payload is kept verbatim under `element`."""
+    objects: list[dict[str, Any]] = []
+    malformed: list[Rejected] = []
+    for row in rows:
+        if isinstance(row, dict):
+            objects.append(row)
+        else:
+            reason = f"row: not a JSON object but a {_json_type(row)}"
+            malformed.append(Rejected("None", reason, {"element": row}))
+    return objects, malformed
+
+
+def _json_type(value: object) -> str:
+    names = {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
 def _upsert(conn: psycopg.Connection, spec: TableSpec, rows: list[tuple[Any, ...]]) -> int:
     """COPY into a temp table, then insert-or-update rows whose updated_at moved forward."""
     if not rows:
@@ -151,10 +173,11 @@ def ingest_table(
         since = (before - lookback) if before else EPOCH
         newest: datetime | None = None
         for rows in fetch(since):
-            batch = split_rows(spec, rows, cycle_start)
+            objects, malformed = split_malformed(rows)
+            batch = split_rows(spec, objects, cycle_start)
             read += len(rows)
             upserted += _upsert(conn, spec, batch.valid)
-            quarantined += _quarantine(conn, spec, batch.rejected, run_id)
+            quarantined += _quarantine(conn, spec, malformed + batch.rejected, run_id)
             if batch.max_updated_at and (newest is None or batch.max_updated_at > newest):
                 newest = batch.max_updated_at
             log(f"{spec.name}: read {read:,} rows, {quarantined:,} quarantined")

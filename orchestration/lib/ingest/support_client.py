@@ -2,10 +2,16 @@
 
 429 and 5xx answers and timeouts are retried with exponential backoff (plus jitter), honouring
 `Retry-After`; after the last attempt the load fails with a message that says what happened.
+
+Whatever the API sends is untrusted: a body that is not JSON, not an object, too large, with
+more rows than asked for, or a `next_cursor` already seen fails the page with a
+`SupportApiError` naming the cause (the load rolls back, the watermark stays). Elements of
+`data` are passed on as they are; the loader quarantines any that is not an object.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +22,10 @@ from typing import Any
 import httpx
 
 RETRYABLE = {429, 500, 502, 503, 504}
+# A full page of 1000 calls is ~300 KB of JSON: anything near this is not a page of calls.
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+# Far more pages than any backlog (1000 rows each); a cursor that never ends stops here.
+MAX_PAGES = 100_000
 
 
 class SupportApiError(RuntimeError):
@@ -57,16 +67,24 @@ class SupportApiClient:
         policy: RetryPolicy | None = None,
         timeout: float = 10.0,
         page_size: int = 1000,
+        max_response_bytes: int = MAX_RESPONSE_BYTES,
+        max_pages: int = MAX_PAGES,
         sleep: Callable[[float], None] = time.sleep,
         log: Callable[[str], None] = lambda _m: None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.policy = policy or RetryPolicy()
         self.page_size = page_size
+        self.max_response_bytes = max_response_bytes
+        self.max_pages = max_pages
         self._sleep = sleep
         self._log = log
         self._http = httpx.Client(
-            timeout=timeout, headers={"Authorization": f"Bearer {token}"}, trust_env=False
+            timeout=timeout,
+            headers={"Authorization": f"Bearer {token}"},
+            trust_env=False,
+            transport=transport,  # tests: an httpx.MockTransport playing a misbehaving API
         )
 
     def close(self) -> None:
@@ -78,18 +96,17 @@ class SupportApiClient:
         for attempt in range(1, self.policy.attempts + 1):
             retry_after: float | None = None
             try:
-                resp = self._http.get(url, params=params)
+                status, headers, body = self._fetch(url, params)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 last = f"{type(exc).__name__}: {exc}"
             else:
-                if resp.status_code == 200:
-                    return resp.json()
-                if resp.status_code not in RETRYABLE:
-                    raise SupportApiError(
-                        f"support API {url} answered HTTP {resp.status_code}: {resp.text[:200]}"
-                    )
-                retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-                last = f"HTTP {resp.status_code}"
+                if status == 200:
+                    return self._page(url, body)
+                if status not in RETRYABLE:
+                    text = body[:200].decode(errors="replace")
+                    raise SupportApiError(f"support API {url} answered HTTP {status}: {text}")
+                retry_after = parse_retry_after(headers.get("Retry-After"))
+                last = f"HTTP {status}"
             if attempt == self.policy.attempts:
                 break
             wait = self.policy.delay(attempt, retry_after)
@@ -102,8 +119,63 @@ class SupportApiClient:
             f"(last error: {last}); the load was rolled back and the watermark not moved"
         )
 
-    def inbound_calls(self, updated_since: datetime) -> Iterator[list[dict[str, Any]]]:
+    def _fetch(self, url: str, params: dict[str, Any]) -> tuple[int, httpx.Headers, bytes]:
+        """Status, headers and body, never reading more than `max_response_bytes`."""
+        limit = self.max_response_bytes
+        with self._http.stream("GET", url, params=params) as resp:
+            declared = resp.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > limit:
+                raise SupportApiError(
+                    f"support API {url} announced {int(declared):,} bytes; the cap is {limit:,}"
+                )
+            body = bytearray()
+            for chunk in resp.iter_bytes():
+                body += chunk
+                if len(body) > limit:
+                    raise SupportApiError(
+                        f"support API {url} sent more than {limit:,} bytes; the page was dropped"
+                    )
+            return resp.status_code, resp.headers, bytes(body)
+
+    def _page(self, url: str, body: bytes) -> dict[str, Any]:
+        """The decoded page, or a SupportApiError saying what is wrong with its shape."""
+        try:
+            page = json.loads(body)
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            raise SupportApiError(
+                f"support API {url} answered 200 with a body that is not JSON ({exc}): "
+                f"{body[:100].decode(errors='replace')!r}"
+            ) from exc
+        if not isinstance(page, dict):
+            raise SupportApiError(
+                f"support API {url} answered 200 with a JSON {type(page).__name__}, "
+                "not an object with `data` and `next_cursor`"
+            )
+        data = page.get("data")
+        if data is None:
+            data = []
+        if not isinstance(data, list):
+            raise SupportApiError(
+                f"support API {url}: `data` is a JSON {type(data).__name__}, not a list"
+            )
+        if len(data) > self.page_size:
+            raise SupportApiError(
+                f"support API {url} sent {len(data):,} rows for a page of at most "
+                f"{self.page_size:,}"
+            )
+        cursor = page.get("next_cursor")
+        if cursor is not None and not isinstance(cursor, str):
+            raise SupportApiError(
+                f"support API {url}: `next_cursor` is a JSON {type(cursor).__name__}, not a string"
+            )
+        return {"data": data, "next_cursor": cursor or None}
+
+    def inbound_calls(self, updated_since: datetime) -> Iterator[list[Any]]:
+        """Pages of `data` in order. Elements are yielded as received (the loader quarantines
+        non-objects); a cursor seen before, or more than `max_pages` pages, is an error."""
         cursor: str | None = None
+        seen: set[str] = set()
+        pages = 0
         while True:
             params: dict[str, Any] = {
                 "updated_since": updated_since.isoformat(),
@@ -112,8 +184,19 @@ class SupportApiClient:
             if cursor:
                 params["cursor"] = cursor
             page = self._get("/v1/inbound_calls", params)
-            if page.get("data"):
+            pages += 1
+            if page["data"]:
                 yield page["data"]
-            cursor = page.get("next_cursor")
+            cursor = page["next_cursor"]
             if not cursor:
                 return
+            if cursor in seen:
+                raise SupportApiError(
+                    f"support API repeated next_cursor {cursor[:40]!r} after {pages} pages: "
+                    "pagination stopped instead of looping"
+                )
+            if pages >= self.max_pages:
+                raise SupportApiError(
+                    f"support API still had a next page after {pages:,} pages: pagination stopped"
+                )
+            seen.add(cursor)
