@@ -20,8 +20,7 @@ from ml.forecasting import intervals
 from ml.forecasting.frames import HOURS_PER_WEEK
 from ml.forecasting.models import (
     DEFAULT_CANDIDATES,
-    ENSEMBLE,
-    ENSEMBLE_MEMBERS,
+    ENSEMBLES,
     Candidate,
 )
 
@@ -240,9 +239,14 @@ def _no_errors() -> pd.DataFrame:
 
 
 def _add_ensemble(errors: pd.DataFrame) -> pd.DataFrame:
-    members = errors[errors["model"].isin(ENSEMBLE_MEMBERS)]
+    combined = [_combine(errors, name, members) for name, members in ENSEMBLES.items()]
+    return pd.concat([errors, *(c for c in combined if not c.empty)], ignore_index=True)
+
+
+def _combine(errors: pd.DataFrame, name: str, names: tuple[str, ...]) -> pd.DataFrame:
+    members = errors[errors["model"].isin(names)]
     if members.empty:
-        return errors
+        return _no_errors()
     keys = ["unique_id", "origin", "fold", "ds"]
     combined = members.groupby(keys, as_index=False).agg(
         step=("step", "first"),
@@ -252,9 +256,9 @@ def _add_ensemble(errors: pd.DataFrame) -> pd.DataFrame:
         level=("level", "first"),
         n=("model", "nunique"),
     )
-    combined = combined[combined["n"] == len(ENSEMBLE_MEMBERS)].drop(columns="n")
-    combined = combined.assign(model=ENSEMBLE, yhat_lower=np.nan, yhat_upper=np.nan)
-    return pd.concat([errors, combined[list(_ERROR_COLUMNS)]], ignore_index=True)
+    combined = combined[combined["n"] == len(names)].drop(columns="n")
+    combined = combined.assign(model=name, yhat_lower=np.nan, yhat_upper=np.nan)
+    return combined[list(_ERROR_COLUMNS)]
 
 
 def _run_slow(

@@ -18,7 +18,7 @@ from ml.forecasting import intervals
 from ml.forecasting.backtest import N_ORIGINS, Backtest, recent_level, run_backtest
 from ml.forecasting.fallback import fallback_forecast
 from ml.forecasting.frames import FORECAST_COLUMNS, HOURS_PER_WEEK, regularise, series_lengths
-from ml.forecasting.models import DEFAULT_CANDIDATES, ENSEMBLE, ENSEMBLE_MEMBERS, Candidate
+from ml.forecasting.models import DEFAULT_CANDIDATES, ENSEMBLES, Candidate
 from ml.forecasting.select import rank_models, rankings
 
 CHOICE_COLUMNS = ("unique_id", "model", "rank", "mase", "coverage", "is_fallback", "reason")
@@ -174,14 +174,15 @@ def _predict(
     calendar: pd.DataFrame | None,
 ) -> pd.DataFrame:
     """A model's forecast for the series it could forecast (none when it raised)."""
-    if model == ENSEMBLE:
-        members = [_predict(m, by_name, history, horizon, calendar) for m in ENSEMBLE_MEMBERS]
+    if model in ENSEMBLES:
+        names = ENSEMBLES[model]
+        members = [_predict(m, by_name, history, horizon, calendar) for m in names]
         stacked = pd.concat(members, ignore_index=True)
         if stacked.empty:
             return stacked
         stacked["yhat"] = stacked["yhat"].clip(lower=0)
         counts = stacked.groupby(["unique_id", "ds"])["yhat"].transform("size")
-        stacked = stacked[counts == len(ENSEMBLE_MEMBERS)]
+        stacked = stacked[counts == len(names)]
         mean = stacked.groupby(["unique_id", "ds"], as_index=False)["yhat"].mean()
         return mean.assign(yhat_lower=np.nan, yhat_upper=np.nan)
     candidate = by_name.get(model)

@@ -129,6 +129,44 @@ def window_average(history: pd.DataFrame, horizon: int, _: pd.DataFrame | None) 
     return pd.concat(parts, ignore_index=True) if parts else _empty()
 
 
+def local_trend(history: pd.DataFrame, horizon: int, _: pd.DataFrame | None) -> pd.DataFrame:
+    """Weekly shape plus a straight-line level through the last four weekly means, plus the
+    last hour's deviation decaying at the residuals' lag-1 autocorrelation. For series that
+    grow or shrink week over week, and for smooth ones whose next hours follow the last."""
+    history = _long_enough(history, 2 * HOURS_PER_WEEK)
+    future = future_hours(history, horizon)
+    steps = np.arange(1, horizon + 1)
+    centre = (HOURS_PER_WEEK - 1) / 2
+    parts = []
+    for uid, part in history.groupby("unique_id", sort=True):
+        y = part["y"].to_numpy(dtype=float)
+        weeks = min(WINDOW_WEEKS, len(y) // HOURS_PER_WEEK)
+        cells = y[len(y) - weeks * HOURS_PER_WEEK :].reshape(weeks, HOURS_PER_WEEK)
+        means = cells.mean(axis=1)
+        slope = float(np.polyfit(np.arange(weeks), means, 1)[0])
+        within = slope * (np.arange(HOURS_PER_WEEK) - centre) / HOURS_PER_WEEK
+        shape = (cells - means[:, None] - within).mean(axis=0)
+        residual = (cells - means[:, None] - within - shape).ravel()
+        phi = 0.0
+        if residual.std() > 0:
+            phi = float(np.clip(np.corrcoef(residual[:-1], residual[1:])[0, 1], 0.0, 0.98))
+        level = means[-1] + slope * (steps + centre) / HOURS_PER_WEEK
+        yhat = level + shape[(steps - 1) % HOURS_PER_WEEK] + residual[-1] * phi**steps
+        ds = future.loc[future["unique_id"] == uid, "ds"].to_numpy()
+        parts.append(
+            pd.DataFrame(
+                {
+                    "unique_id": uid,
+                    "ds": ds,
+                    "yhat": yhat,
+                    "yhat_lower": np.nan,
+                    "yhat_upper": np.nan,
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True) if parts else _empty()
+
+
 def seasonal_es(history: pd.DataFrame, horizon: int, _: pd.DataFrame | None) -> pd.DataFrame:
     """Exponential smoothing of each hour of the week, smoothing weight fitted per series."""
     from statsforecast.models import SeasonalExponentialSmoothingOptimized
@@ -252,12 +290,23 @@ def _quiet_prophet() -> None:
 SEASONAL_NAIVE = Candidate("seasonal_naive", seasonal_naive)
 WINDOW_AVERAGE = Candidate("window_average", window_average)
 SEASONAL_ES = Candidate("seasonal_es", seasonal_es)
+LOCAL_TREND = Candidate("local_trend", local_trend)
 DAY_HOUR_PROFILE = Candidate("day_hour_profile", day_hour_profile)
 MSTL = Candidate("mstl", mstl)
 PROPHET = Candidate("prophet", prophet, slow=True)
 
-DEFAULT_CANDIDATES = (SEASONAL_NAIVE, WINDOW_AVERAGE, SEASONAL_ES, DAY_HOUR_PROFILE, PROPHET)
-# The combination: the mean of these members' forecasts, where all of them have one.
+DEFAULT_CANDIDATES = (
+    SEASONAL_NAIVE,
+    WINDOW_AVERAGE,
+    SEASONAL_ES,
+    DAY_HOUR_PROFILE,
+    LOCAL_TREND,
+    PROPHET,
+)
+# Combinations: the mean of the members' forecasts, where all of them have one.
 ENSEMBLE = "ensemble"
-ENSEMBLE_MEMBERS = ("window_average", "seasonal_es", "day_hour_profile")
+ENSEMBLES: dict[str, tuple[str, ...]] = {
+    ENSEMBLE: ("window_average", "seasonal_es", "day_hour_profile"),
+    "ensemble_trend": ("local_trend", "seasonal_es", "day_hour_profile"),
+}
 BASELINE = SEASONAL_NAIVE.name
