@@ -214,7 +214,8 @@ def _errors(
     frame["model"] = model
     frame["origin"] = frame["unique_id"].map(origins)
     frame["fold"] = fold
-    frame["step"] = ((frame["ds"] - frame["origin"]) / _hours(1)).astype(int) + 1
+    elapsed = pd.to_timedelta(frame["ds"] - frame["origin"])
+    frame["step"] = (elapsed.dt.total_seconds() // 3600).astype(int) + 1
     return frame[list(_ERROR_COLUMNS)]
 
 
