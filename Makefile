@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV_BIN := .venv/bin
 TEST_HOME ?= $(CURDIR)/.local/testrun
 
-.PHONY: help install up down status test test-unit typecheck check bench lint format
+.PHONY: help install up down status test test-unit typecheck check bench lint format sqlfluff
 
 help:
 	@echo "make up      install everything, start every service, build the data once"
@@ -42,6 +42,11 @@ typecheck: install
 lint:
 	@$(VENV_BIN)/ruff check .
 	@$(VENV_BIN)/ruff format --check .
+	@scripts/sqlfluff.sh lint
+
+# sqlfluff (dbt templater) over the dbt project; starts a throwaway PostgreSQL to compile against
+sqlfluff: install
+	@scripts/sqlfluff.sh lint
 
 format:
 	@$(VENV_BIN)/ruff format .

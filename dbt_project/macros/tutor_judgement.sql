@@ -60,7 +60,8 @@
         'tutor_cancellation': '1 - least(rated.tutor_cancellation_rate_30d / 0.2, 1)',
         'rebooking': 'rated.rebooking_rate_30d',
     } -%}
-    -- lateral subqueries fenced with `offset 0` evaluate each value once per row
+    -- lateral subqueries fenced with `offset 0` evaluate each value once per row (`limit all`:
+    -- sqlfluff cannot parse a bare `offset 0`)
     select
         rated.*,
         scored.success_score,
@@ -72,7 +73,7 @@
             {%- for name, expression in components.items() %}
             ({{ expression }})::float8 as {{ name }}_component{{ ',' if not loop.last }}
             {%- endfor %}
-        offset 0
+        limit all offset 0
     ) as component
     cross join lateral (
         select round((
@@ -87,7 +88,7 @@
                 {%- endfor %}
             , 0)
         )::numeric, 1) as success_score
-        offset 0
+        limit all offset 0
     ) as scored
     cross join lateral (
         select nullif(concat_ws('; ',
@@ -119,6 +120,6 @@
                     then 'success score ' || scored.success_score || ' < {{ t.success_score_min }}'
             end
         ), '') as breaches
-        offset 0
+        limit all offset 0
     ) as breaches
 {% endmacro %}

@@ -104,7 +104,9 @@ session_windows as (
         count(*) filter (
             where sessions.scheduled_at >= dates.window_end - interval '1 day'
             and sessions.created_at < dates.window_end
-            and not (sessions.session_status = 'cancelled' and sessions.updated_at < dates.window_end)
+            and not (
+                sessions.session_status = 'cancelled' and sessions.updated_at < dates.window_end
+            )
         ) as sessions_booked_ahead
     from sessions
     inner join reference_dates as dates
@@ -158,7 +160,9 @@ call_windows as (
         calls.customer_id,
         dates.reference_date,
         count(*) as inbound_calls_30d,
-        count(*) filter (where calls.reason_code = 'cancellation_request') as cancellation_requests_30d
+        count(*) filter (
+            where calls.reason_code = 'cancellation_request'
+        ) as cancellation_requests_30d
     from calls
     inner join reference_dates as dates
         on calls.called_at >= dates.window_end - interval '30 days'

@@ -63,9 +63,16 @@ customer_spans as (
 ),
 
 customer_events as (
-    select active_from as event_date, 1 as delta from customer_spans
+    select
+        active_from as event_date,
+        1 as delta
+    from customer_spans
     union all
-    select active_until, -1 from customer_spans where active_until is not null
+    select
+        active_until as event_date,
+        -1 as delta
+    from customer_spans
+    where active_until is not null
 ),
 
 calendar as (
@@ -77,8 +84,9 @@ calendar as (
 active_customers as (
     select
         calendar.event_date as kpi_date,
-        sum(coalesce(event_totals.delta, 0)) over (order by calendar.event_date)
-            as active_customers,
+        sum(coalesce(event_totals.delta, 0)) over (
+            order by calendar.event_date
+        ) as active_customers,
         coalesce(event_totals.signups, 0) as new_customers
     from calendar
     left join (
@@ -103,7 +111,10 @@ open_alerts as (
     from days
     left join alerts
         on alerts.created_at < {{ utc_day_start('days.kpi_date + 1') }}
-        and (alerts.resolved_at is null or alerts.resolved_at >= {{ utc_day_start('days.kpi_date + 1') }})
+        and (
+            alerts.resolved_at is null
+            or alerts.resolved_at >= {{ utc_day_start('days.kpi_date + 1') }}
+        )
     group by days.kpi_date
 ),
 

@@ -21,7 +21,8 @@
 {%- set prev = previous_run() %}
 
 with sessions as (
-    select * from {{ ref('stg_marketplace__sessions') }} as changed
+    -- `changed` is read by the incremental filter, which sqlfluff does not render
+    select * from {{ ref('stg_marketplace__sessions') }} as changed  -- noqa: AL05
     {%- if prev is not none %}
     where {{ changed_since('changed', prev) }}
     {%- endif %}

@@ -44,11 +44,11 @@ has_changes as (
 grid as (
     select
         subjects.subject_id,
-        days.day_of_week,
-        hours.hour_of_day
+        weekdays.day_of_week,
+        day_hours.hour_of_day
     from {{ ref('stg_marketplace__subjects') }} as subjects
-    cross join generate_series(0, 6) as days (day_of_week)
-    cross join generate_series(0, 23) as hours (hour_of_day)
+    cross join generate_series(0, 6) as weekdays (day_of_week)
+    cross join generate_series(0, 23) as day_hours (hour_of_day)
     {%- if prev is not none %}
     where (select has_changes.yes from has_changes)
     {%- endif %}

@@ -19,7 +19,9 @@ hours as (
         tutor_id,
         count(*) as weekly_available_hours,
         {%- for day in range(7) %}
-        count(*) filter (where day_of_week = {{ day }}) as available_hours_dow{{ day }}{{ ',' if not loop.last }}
+        count(*) filter (
+            where day_of_week = {{ day }}
+        ) as available_hours_dow{{ day }}{{ ',' if not loop.last }}
         {%- endfor %}
     from {{ ref('int_tutor_hours_available') }}
     group by tutor_id
@@ -35,7 +37,9 @@ final as (
         coalesce(hours.weekly_available_hours, 0) as weekly_available_hours,
         -- available hours per weekday (0 = Monday .. 6 = Sunday)
         {%- for day in range(7) %}
-        coalesce(hours.available_hours_dow{{ day }}, 0) as available_hours_dow{{ day }}{{ ',' if not loop.last }}
+        coalesce(
+            hours.available_hours_dow{{ day }}, 0
+        ) as available_hours_dow{{ day }}{{ ',' if not loop.last }}
         {%- endfor %}
     from tutors
     left join subjects on tutors.tutor_id = subjects.tutor_id

@@ -33,7 +33,8 @@ with features as (
 
 risks as not materialized (
     -- Each component is a risk in [0, 1]; null means "no data" and the component is left out.
-    -- The lateral subqueries (fenced with `offset 0`) compute each value once per row.
+    -- The lateral subqueries (fenced with `offset 0`; `limit all` only because sqlfluff
+    -- cannot parse a bare `offset 0`) compute each value once per row.
     select
         features.*,
         profile.is_new_customer,
@@ -42,7 +43,7 @@ risks as not materialized (
     from features
     cross join lateral (
         select features.tenure_days < {{ var('new_customer_days') }} as is_new_customer
-        offset 0
+        limit all offset 0
     ) as profile
     cross join lateral (
         select
@@ -75,7 +76,7 @@ risks as not materialized (
                     )
             end as tutor_switching_risk,
             greatest(1 - features.tenure_days / 180.0::float8, 0) as tenure_risk
-        offset 0
+        limit all offset 0
     ) as risk
     cross join lateral (
         -- the weight of each component with data, from the customer's profile
@@ -94,7 +95,7 @@ risks as not materialized (
                 else {{ weights[c] }}
             end{{ ' +' if not loop.last else '::float8 as present_weight' }}
             {%- endfor %}
-        offset 0
+        limit all offset 0
     ) as weight
 ),
 
@@ -124,7 +125,7 @@ scored as not materialized (
             100 * coalesce(risks.{{ c }}_risk, 0) * risks.{{ c }}_raw_weight / risks.present_weight
                 as {{ c }}_points{{ ',' if not loop.last }}
             {%- endfor %}
-        offset 0
+        limit all offset 0
     ) as points
 ),
 
@@ -149,10 +150,24 @@ labelled as not materialized (
             when risk_score >= {{ tiers.medium }} then 'medium'
             else 'low'
         end as risk_tier,
-        (array[{% for c in components %}'{{ c }}'{{ ', ' if not loop.last }}{% endfor %}])[
+        (
+            array[
+                {%- for c in components %}
+                '{{ c }}'{{ ',' if not loop.last }}
+                {%- endfor %}
+            ]
+        )[
             array_position(
-                array[{% for c in components %}{{ c }}_points{{ ', ' if not loop.last }}{% endfor %}],
-                greatest({% for c in components %}{{ c }}_points{{ ', ' if not loop.last }}{% endfor %})
+                array[
+                    {%- for c in components %}
+                    {{ c }}_points{{ ',' if not loop.last }}
+                    {%- endfor %}
+                ],
+                greatest(
+                    {%- for c in components %}
+                    {{ c }}_points{{ ',' if not loop.last }}
+                    {%- endfor %}
+                )
             )
         ] as top_risk_component
     from tiered

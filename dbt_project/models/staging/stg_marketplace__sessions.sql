@@ -19,8 +19,10 @@ renamed as (
         status = 'completed' as is_completed,
         status = 'cancelled' and cancelled_by = 'tutor' as is_tutor_cancellation,
         status = 'no_show' and no_show_by = 'tutor' as is_tutor_no_show,
-        status = 'cancelled' and cancelled_by is distinct from 'tutor' as is_customer_cancellation,
-        status = 'no_show' and no_show_by is distinct from 'tutor' as is_customer_no_show,
+        (
+            status = 'cancelled' and cancelled_by is distinct from 'tutor'
+        ) as is_customer_cancellation,
+        (status = 'no_show' and no_show_by is distinct from 'tutor') as is_customer_no_show,
         rating,
         is_first_session,
         created_at,

@@ -1,6 +1,8 @@
 -- The component points add up to the base score, and the weights of the components with data
 -- add up to 100 (renormalized, never treating a missing component as zero risk).
-select customer_id, base_risk_score
+select
+    customer_id,
+    base_risk_score
 from {{ ref('customer_health') }}
 where
     abs(

@@ -1,5 +1,9 @@
 -- The risk score, its components' points and the 7-day-old score all lie within 0-100.
-select customer_id, risk_score, base_risk_score, risk_score_7d_ago
+select
+    customer_id,
+    risk_score,
+    base_risk_score,
+    risk_score_7d_ago
 from {{ ref('customer_health') }}
 where
     risk_score not between 0 and 100

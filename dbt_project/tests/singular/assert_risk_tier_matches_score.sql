@@ -1,7 +1,11 @@
 -- The tier is the one the score falls in (edges from var risk_tiers, lower edge inclusive),
 -- and a forced tier never sits below `high`.
 {%- set t = var('risk_tiers') %}
-select customer_id, risk_score, risk_tier, risk_forced_reason
+select
+    customer_id,
+    risk_score,
+    risk_tier,
+    risk_forced_reason
 from {{ ref('customer_health') }}
 where
     risk_tier <> case

@@ -13,16 +13,26 @@ tutor_days as (
 kpis as (
     select coalesce(sum(sessions_scheduled), 0) as sessions
     from {{ ref('int_kpis_daily') }}
-    where kpi_date <= (select max(session_date) from {{ ref('int_tutor_sessions_daily') }})
+    where
+        kpi_date <= (
+            select max(tutor_day.session_date)
+            from {{ ref('int_tutor_sessions_daily') }} as tutor_day
+        )
 ),
 
 future as (
     select coalesce(sum(sessions_scheduled), 0) as sessions
     from {{ ref('int_tutor_sessions_daily') }}
-    where session_date > (select max(kpi_date) from {{ ref('int_kpis_daily') }})
+    where
+        session_date > (
+            select max(kpi_day.kpi_date) from {{ ref('int_kpis_daily') }} as kpi_day
+        )
 )
 
-select raw_sessions.sessions as raw, tutor_days.sessions as tutor_days, kpis.sessions as kpis
+select
+    raw_sessions.sessions as raw_distinct,
+    tutor_days.sessions as tutor_days,
+    kpis.sessions as kpis
 from raw_sessions, tutor_days, kpis, future
 where
     raw_sessions.sessions <> tutor_days.sessions

@@ -20,7 +20,10 @@ changed as (
 ),
 {%- else %}
 changed as (
-    select subject_id, hour_at from demand
+    select
+        subject_id,
+        hour_at
+    from demand
 ),
 {%- endif %}
 
