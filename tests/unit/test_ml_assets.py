@@ -6,10 +6,12 @@ import subprocess
 import sys
 
 import dagster as dg
+from dagster._core.events import StepMaterializationData
 
 from ml.scores_io import copy_text
 from opsdash_core.settings import PROJECT_ROOT
 from orchestration.defs.churn import defs
+from orchestration.defs.churn.sensors import promoted_version, score_churn_after_promotion
 from orchestration.defs.resources import shared_resources
 
 
@@ -44,3 +46,29 @@ def test_churn_code_location_imports_without_heavy_libraries() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=PROJECT_ROOT, timeout=60)
+
+
+def _materialization_event(metadata: dict[str, object]) -> dg.EventLogEntry:
+    materialization = dg.AssetMaterialization(asset_key=["ml", "churn_model"], metadata=metadata)
+    event = dg.DagsterEvent(
+        event_type_value=dg.DagsterEventType.ASSET_MATERIALIZATION.value,
+        job_name="train_churn_model",
+        event_specific_data=StepMaterializationData(materialization),
+    )
+    return dg.EventLogEntry(
+        error_info=None,
+        level="INFO",
+        user_message="",
+        run_id="run-1",
+        timestamp=0.0,
+        dagster_event=event,
+    )
+
+
+def test_a_promotion_triggers_scoring_and_a_challenger_does_not() -> None:
+    promoted = _materialization_event({"alias": "champion", "version": "7"})
+    assert promoted_version(promoted) == "7"
+    waiting = _materialization_event({"alias": "challenger", "version": "8"})
+    assert promoted_version(waiting) is None
+    assert promoted_version(_materialization_event({"version": "9"})) is None
+    assert score_churn_after_promotion.job_name == "score_churn"
