@@ -1,14 +1,17 @@
 """The test stack's own services, started the way `opsdash up` starts them: no process on the
-host shows a secret from `.env` on its command line, and Redis refuses clients without the
-password."""
+host shows a secret from `.env` on its command line, Redis refuses clients without the
+password, and scoring refuses a pickled champion registered on the stack's MLflow."""
 
 from __future__ import annotations
 
 import os
 import stat
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+import psycopg
 import pytest
 import redis as redis_lib
 
@@ -106,3 +109,83 @@ def test_redis_refuses_a_client_without_the_password(stack: Settings) -> None:
     client = redis_client()  # what the app, the cache and the login limiter use
     assert client is not None
     assert client.ping()
+
+
+def _register_pickled_champion(tracking_uri: str) -> str:
+    """What anyone on the host can do against an MLflow without auth: log a pickle model under
+    the churn model's name and move `champion` to it."""
+    import mlflow
+    import mlflow.sklearn
+    from mlflow import MlflowClient
+    from sklearn.linear_model import LogisticRegression
+
+    from ml.registry import CHAMPION, MODEL_NAME
+
+    model = LogisticRegression().fit(np.array([[0.0], [1.0]]), [0, 1])
+    mlflow.set_tracking_uri(tracking_uri)
+    try:
+        with mlflow.start_run():
+            info = mlflow.sklearn.log_model(
+                model,
+                name="model",
+                registered_model_name=MODEL_NAME,
+                serialization_format="pickle",
+                pip_requirements=["scikit-learn"],
+            )
+    finally:
+        mlflow.set_tracking_uri("")
+    version = str(info.registered_model_version)
+    MlflowClient(tracking_uri, registry_uri=tracking_uri).set_registered_model_alias(
+        MODEL_NAME, CHAMPION, version
+    )
+    return version
+
+
+def test_scoring_refuses_a_pickled_champion_and_keeps_the_scores(
+    stack: Settings, warehouse_url: str
+) -> None:
+    from ml.jobs import score_active_customers
+    from ml.registry import load_champion
+    from ml.safe_load import UntrustedModelError
+
+    version = _register_pickled_champion(stack.mlflow_tracking_uri)
+    with psycopg.connect(warehouse_url) as conn:
+        conn.execute(
+            "insert into ml.churn_scores (customer_id, scored_at, churn_probability, model_name,"
+            " model_version) values (1, now(), 0.4, 'churn_logreg', '1')"
+        )
+        conn.commit()
+        with pytest.raises(UntrustedModelError, match=f"/{version}.*'pickle'.*refused"):
+            score_active_customers(conn, stack.mlflow_tracking_uri, datetime.now(UTC))
+        conn.rollback()
+        left = conn.execute("select count(*), max(model_version) from ml.churn_scores").fetchone()
+    assert left == (1, "1")
+    with pytest.raises(UntrustedModelError):
+        load_champion(stack.mlflow_tracking_uri)
+
+
+def test_a_skops_model_on_the_stack_mlflow_still_loads(stack: Settings) -> None:
+    import mlflow
+    import mlflow.sklearn
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from ml.registry import SKOPS_TRUSTED_TYPES, _tracking
+    from ml.safe_load import load_trusted_sklearn
+
+    x = np.array([[0.0], [1.0], [np.nan], [3.0]])
+    pipeline = make_pipeline(SimpleImputer(), LogisticRegression()).fit(x, [0, 1, 0, 1])
+    with _tracking(stack.mlflow_tracking_uri):
+        with mlflow.start_run():
+            info = mlflow.sklearn.log_model(
+                pipeline,
+                name="model",
+                registered_model_name="hardening_skops_probe",
+                serialization_format="skops",
+                skops_trusted_types=SKOPS_TRUSTED_TYPES,
+                pip_requirements=["scikit-learn"],
+            )
+        uri = f"models:/hardening_skops_probe/{info.registered_model_version}"
+        loaded = load_trusted_sklearn(uri, SKOPS_TRUSTED_TYPES)
+    assert loaded.predict_proba(np.array([[2.0]])).shape == (1, 2)
