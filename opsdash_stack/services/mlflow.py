@@ -7,7 +7,8 @@ every local user can read any process's command line.
 `MLFLOW_AUTH=true` puts MLflow's basic-auth app in front of the server: every request then
 needs a user. The admin is created on the first start from `MLFLOW_TRACKING_USERNAME` /
 `MLFLOW_TRACKING_PASSWORD` (set both in `.env`; opsdash's own MLflow clients send them too);
-users and permissions live in `OPSDASH_HOME/mlflow-auth/basic_auth.db`.
+users and permissions live in `OPSDASH_HOME/mlflow-auth/basic_auth.db`. The auth app needs the
+`mlflow[auth]` extra (Flask-WTF); without it MLflow exits at start and says so in its log.
 """
 
 from __future__ import annotations
