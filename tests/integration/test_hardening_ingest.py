@@ -66,6 +66,7 @@ def _state(warehouse_url: str) -> tuple[int, list[tuple[str, str]], object]:
 
 def test_malformed_elements_are_quarantined_and_good_rows_load(warehouse_url: str) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
+        page: dict[str, object]
         if request.url.params.get("cursor") is None:
             page = {"data": [call(1), "junk", [1, 2], None], "next_cursor": "p2"}
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -22,7 +23,7 @@ COOKIE = "cookie-secret-Vc54"
 
 
 def _settings(tmp_path: Path, **extra: object) -> Settings:
-    values: dict[str, object] = {
+    values: dict[str, Any] = {
         "OPSDASH_PG_PASSWORD": PG_PASSWORD,
         "OPSDASH_REDIS_PASSWORD": REDIS_PASSWORD,
         "SUPPORT_API_TOKEN": TOKEN,
