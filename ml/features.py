@@ -22,6 +22,14 @@ import pandas as pd
 import psycopg
 
 CHANNEL_PREFIX = "channel_"
+# The dbt models whose relations the SQL below reads (directly or through them): build these
+# before computing features on a fresh warehouse.
+DBT_MODELS = (
+    "stg_marketplace__customers",
+    "stg_marketplace__sessions",
+    "stg_support__inbound_calls",
+    "int_sessions_deduplicated",
+)
 # Customer statuses that mean the customer has left. A status is only known to have held
 # at `as_of` if the row was last changed before then (see the population filter).
 CLOSED_STATUSES = ("cancelled", "churned", "deleted", "inactive")
@@ -193,7 +201,9 @@ select
     lifetime_sessions / greatest(customer_age_days / 7.0, 1) as sessions_per_tenure_week,
     lifetime_minutes,
     mean_gap_days,
-    recency_days / greatest(mean_gap_days, 1) as gap_ratio,
+    case
+        when mean_gap_days is not null then recency_days / greatest(mean_gap_days, 1)
+    end as gap_ratio,
     recent_sessions_30d,
     prior_sessions_90d,
     (recent_sessions_30d + 1) / (prior_sessions_90d / 3.0 + 1) as session_trend,

@@ -54,6 +54,8 @@ def train_and_register(conn: psycopg.Connection, tracking_uri: str) -> TrainingO
     the gradient-boosting challenger on the holdout, calibrate, then register: the new version
     becomes champion only when it beats the current champion on the same holdout rows
     (paired bootstrap, PROMOTION_MARGIN), otherwise challenger."""
+    import numpy as np
+
     from ml.churn import ChurnParams, joined
     from ml.churn_metrics import (
         CHALLENGER_MARGIN,
@@ -101,8 +103,10 @@ def train_and_register(conn: psycopg.Connection, tracking_uri: str) -> TrainingO
         "promotion_margin": PROMOTION_MARGIN,
         "features": ",".join(model.feature_names),
     }
-    table = threshold_table(truth, proba)
+    grid = np.unique(np.r_[np.round(np.arange(0.05, 1.0, 0.05), 2), model.threshold])
+    table = threshold_table(truth, proba, grid)
     curve = reliability_curve(truth, proba)
+    figures = _figures(model, x, curve)
     registration = log_and_register(
         model,
         metrics,
@@ -110,10 +114,11 @@ def train_and_register(conn: psycopg.Connection, tracking_uri: str) -> TrainingO
         tracking_uri,
         alias=alias,
         tables={"threshold_table": table, "reliability_curve": curve},
-        figures=_figures(model, x, curve),
+        figures=figures,
         input_example=model.align(x.head(5)),
         champion_auc=vs_champion.baseline_auc if vs_champion else None,
     )
+    _close(figures)
     return TrainingOutcome(
         plan=plan,
         rows=len(train_x) + len(valid_x),
@@ -123,6 +128,14 @@ def train_and_register(conn: psycopg.Connection, tracking_uri: str) -> TrainingO
         vs_champion=vs_champion,
         registration=registration,
     )
+
+
+def _close(figures: dict[str, object]) -> None:
+    """Free the figures once logged: the Dagster process lives on between runs."""
+    import matplotlib.pyplot as plt
+
+    for figure in figures.values():
+        plt.close(figure)  # type: ignore[arg-type]
 
 
 def _compare_with_champion(

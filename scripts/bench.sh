@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE=${SCALE:-100000}
 .venv/bin/opsdash up --infra-only >/dev/null
-for b in bench_simulator bench_ingest bench_dbt bench_checks bench_timescale bench_forecast; do
+for b in bench_simulator bench_ingest bench_dbt bench_checks bench_timescale bench_forecast bench_churn; do
   if [ -f "bench/$b.py" ]; then
     echo "### $b"
     if [ "$b" = bench_dbt ]; then

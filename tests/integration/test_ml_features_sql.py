@@ -1,23 +1,66 @@
-"""Churn features and labels computed by the warehouse SQL, checked by hand on a few customers.
+"""Churn features and labels computed by the warehouse SQL over the relations dbt builds,
+checked by hand on a few customers, and shown not to change when rows after the cut-off arrive.
 
-as_of = 2025-03-01. Windows: 28 days from 2025-02-01, 30 days from 2025-01-30, 90 days from
-2024-12-01; the label horizon ends 2025-04-30.
+as_of = 2025-03-01. Windows: 30 days from 2025-01-30, 90 days from 2024-12-01, the 90 days
+before the last 30 from 2024-11-01; the label horizon ends 2025-04-30.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import psycopg
 import pytest
 
-from ml.features import NUMERIC_FEATURES, data_range, label_churn, load_features
+from ml.features import DBT_MODELS, NUMERIC_FEATURES, data_range, label_churn, load_features
+from opsdash_core.dbt_env import dbt_env
+from opsdash_core.settings import PROJECT_ROOT, get_settings
 
 pytestmark = pytest.mark.integration
 
 AS_OF = datetime(2025, 3, 1, tzinfo=UTC)
+
+
+def build_feature_relations(warehouse_url: str, work: Path, *, full_refresh: bool = False) -> None:
+    """dbt run of the models `ml.features` reads, into `warehouse_url`. `full_refresh` rebuilds
+    the incremental relation from every raw row (the test rows carry old `updated_at` values
+    that an incremental run would treat as already seen)."""
+    project = PROJECT_ROOT / "dbt_project"
+    env = {
+        **os.environ,
+        **dbt_env(get_settings()),
+        "OPSDASH_DBT_DBNAME": warehouse_url.rsplit("/", 1)[1],
+        "DBT_USE_COLORS": "false",
+    }
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "dbt"),
+            "run",
+            "--select",
+            *DBT_MODELS,
+            *(["--full-refresh"] if full_refresh else []),
+            "--profiles-dir",
+            str(project),
+            "--target-path",
+            str(work / "target"),
+            "--log-path",
+            str(work / "logs"),
+        ],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-5000:]
 
 
 def ts(text: str) -> datetime:
@@ -56,53 +99,62 @@ CUSTOMERS = [
     customer(8, "2024-06-01", deleted="2025-03-15"),  # deleted after as_of
 ]
 
-# Columns: customer, tutor, scheduled_at, status, cancelled_by, no_show_by and rating.
+# Columns: customer, tutor, scheduled_at, status, cancelled_by, no_show_by, rating and when
+# the row was created (booked; the scheduled time when None).
 SESSIONS = [
-    (1, 10, "2025-01-15", "completed", None, None, 5),  # 90d only
-    (1, 11, "2025-02-10", "completed", None, None, 2),
-    (1, 10, "2025-02-20", "completed", None, None, 4),
-    (1, 11, "2025-02-15", "cancelled", "tutor", None, None),
-    (1, 11, "2025-02-16", "cancelled", "customer", None, None),  # not the tutor's fault
-    (1, 12, "2025-02-25", "no_show", None, "tutor", None),
-    (1, 12, "2025-02-26", "no_show", None, "customer", None),  # not the tutor's fault
-    (1, 13, "2024-11-01", "cancelled", "tutor", None, None),  # before the 90-day window
-    (1, 10, "2025-03-05", "completed", None, None, 1),  # after as_of: label only
-    (2, 10, "2025-04-15", "scheduled", None, None, None),  # booked within the horizon
-    (3, 14, "2024-10-01", "completed", None, None, 3),
-    (3, 14, "2025-03-10", "cancelled", "customer", None, None),  # cancelled: still churned
-    (3, 14, "2025-05-15", "completed", None, None, 5),  # after the horizon
-    (7, 10, "2025-02-28", "completed", None, None, 5),
-    (8, 10, "2025-03-20", "completed", None, None, 5),
+    (1, 10, "2025-01-15", "completed", None, None, 5, None),
+    (1, 11, "2025-02-10", "completed", None, None, 2, None),
+    (1, 10, "2025-02-20", "completed", None, None, 4, None),
+    (1, 11, "2025-02-15", "cancelled", "tutor", None, None, None),
+    (1, 11, "2025-02-16", "cancelled", "customer", None, None, None),
+    (1, 12, "2025-02-25", "no_show", None, "tutor", None, None),
+    (1, 12, "2025-02-26", "no_show", None, "customer", None, None),
+    (1, 13, "2024-11-01", "cancelled", "tutor", None, None, None),  # before the 90-day window
+    (1, 10, "2025-03-05", "completed", None, None, 1, None),  # after as_of: label only
+    (2, 10, "2025-04-15", "scheduled", None, None, None, None),  # booked within the horizon
+    (3, 14, "2024-10-01", "completed", None, None, 3, None),
+    (3, 14, "2025-03-10", "cancelled", "customer", None, None, None),  # cancelled: churned
+    (3, 14, "2025-05-15", "completed", None, None, 5, None),  # after the horizon
+    (7, 10, "2025-02-28", "completed", None, None, 5, None),
+    (8, 10, "2025-03-20", "completed", None, None, 5, "2025-02-20"),  # booked before as_of
 ]
 
 CALLS = [(1, "2025-02-15"), (1, "2025-01-01"), (1, "2025-03-02"), (3, "2025-02-28")]
 
 
+def insert_sessions(conn: psycopg.Connection, rows: list[tuple[Any, ...]], first_id: int) -> None:
+    conn.cursor().executemany(
+        "insert into raw.sessions (id, customer_id, tutor_id, subject_id, scheduled_at,"
+        " duration_minutes, status, cancelled_by, no_show_by, rating, is_first_session,"
+        " created_at, updated_at)"
+        " values (%s, %s, %s, 1, %s, 60, %s, %s, %s, %s, false, %s, %s)",
+        [
+            (i, c, t, ts(at), st, cb, nb, r, ts(made or at), ts(at))
+            for i, (c, t, at, st, cb, nb, r, made) in enumerate(rows, start=first_id)
+        ],
+    )
+
+
+def insert_calls(conn: psycopg.Connection, rows: list[tuple[int, str]], first_id: int) -> None:
+    conn.cursor().executemany(
+        "insert into raw.inbound_calls (id, customer_id, reason_code, called_at, created_at,"
+        " updated_at) values (%s, %s, 'billing', %s, %s, %s)",
+        [(i, c, ts(at), ts(at), ts(at)) for i, (c, at) in enumerate(rows, start=first_id)],
+    )
+
+
 @pytest.fixture
-def conn(warehouse_url: str) -> psycopg.Connection:
+def conn(warehouse_url: str, tmp_path: Path) -> Iterator[psycopg.Connection]:
     with psycopg.connect(warehouse_url) as connection:
-        cur = connection.cursor()
-        cur.executemany(
+        connection.cursor().executemany(
             "insert into raw.customers (id, status, signed_up_at, deleted_at, goal_progress_pct,"
             " acquisition_channel, created_at, updated_at) values (%s, %s, %s, %s, %s, %s, %s, %s)",
             CUSTOMERS,
         )
-        cur.executemany(
-            "insert into raw.sessions (id, customer_id, tutor_id, subject_id, scheduled_at,"
-            " duration_minutes, status, cancelled_by, no_show_by, rating, is_first_session,"
-            " created_at, updated_at)"
-            " values (%s, %s, %s, 1, %s, 60, %s, %s, %s, %s, false, %s, %s)",
-            [
-                (i, c, t, ts(at), st, cb, nb, r, ts(at), ts(at))
-                for i, (c, t, at, st, cb, nb, r) in enumerate(SESSIONS, start=1)
-            ],
-        )
-        cur.executemany(
-            "insert into raw.inbound_calls (id, customer_id, reason_code, called_at, created_at,"
-            " updated_at) values (%s, %s, 'billing', %s, %s, %s)",
-            [(i, c, ts(at), ts(at), ts(at)) for i, (c, at) in enumerate(CALLS, start=1)],
-        )
+        insert_sessions(connection, SESSIONS, 1)
+        insert_calls(connection, CALLS, 1)
         connection.commit()
+        build_feature_relations(warehouse_url, tmp_path)
         yield connection
 
 
@@ -114,35 +166,74 @@ def test_population_is_point_in_time(conn: psycopg.Connection) -> None:
 def test_features_by_hand(conn: psycopg.Connection) -> None:
     features = load_features(conn, AS_OF)
     one = features.loc[1]
-    assert one["sessions_per_week"] == 0.5  # Feb 10 and Feb 20 in the last 4 weeks
-    assert one["days_since_last_session"] == pytest.approx(9.0)  # Feb 20
-    assert one["avg_rating_30d"] == pytest.approx(3.0)  # (2 + 4) / 2
-    assert one["inbound_calls_30d"] == 1
-    assert one["goal_progress_pct"] == 40
-    assert one["distinct_tutors_90d"] == 2  # tutors 10 and 11
-    assert one["tutor_switches_90d"] == 2  # 10 -> 11 -> 10
-    assert one["tenure_days"] == pytest.approx(90.0)
-    assert one["tutor_cancellations_90d"] == 1
-    assert one["tutor_no_shows_90d"] == 1
+    assert one["recency_days"] == pytest.approx(9.0)  # Feb 20
+    assert one["customer_age_days"] == pytest.approx(90.0)
+    assert one["lifetime_sessions"] == 3
+    assert one["sessions_per_active_week"] == pytest.approx(1.0)  # three different weeks
+    assert one["sessions_per_tenure_week"] == pytest.approx(3 / (90 / 7))
+    assert one["lifetime_minutes"] == 180
+    assert one["mean_gap_days"] == pytest.approx(18.0)  # Jan 15 -> Feb 20 over two gaps
+    assert one["gap_ratio"] == pytest.approx(0.5)
+    assert one["recent_sessions_30d"] == 2
+    assert one["prior_sessions_90d"] == 1
+    assert one["session_trend"] == pytest.approx(3 / (1 / 3 + 1))
+    assert one["rating_avg_90d"] == pytest.approx(11 / 3)
+    assert one["rating_last"] == 4
+    assert one["support_calls_30d"] == 1
+    assert one["tutor_changes_90d"] == 2  # 10 -> 11 -> 10
+    assert one["tutor_failures_90d"] == 2  # a cancellation and a no-show by the tutor
+    assert one["customer_cancellations_90d"] == 2
+    assert one["bookings_ahead"] == 0
     assert one["channel_organic"] == 1
     assert one["channel_paid_search"] == 0
 
     two = features.loc[2]  # new, no sessions yet
-    assert two["sessions_per_week"] == 0
-    assert two["days_since_last_session"] == pytest.approx(14.0)  # = tenure
-    assert np.isnan(two["avg_rating_30d"])
-    assert np.isnan(two["goal_progress_pct"])
-    assert two["distinct_tutors_90d"] == 0
+    assert two["recency_days"] == pytest.approx(14.0)  # = age
+    assert two["lifetime_sessions"] == 0
+    assert np.isnan(two["mean_gap_days"])
+    assert np.isnan(two["gap_ratio"])
+    assert np.isnan(two["rating_last"])
+    assert two["session_trend"] == 1
     assert two["channel_paid_search"] == 1
 
     three = features.loc[3]
-    assert three["days_since_last_session"] == pytest.approx(151.0)  # 2024-10-01
-    assert three["distinct_tutors_90d"] == 0
-    assert three["inbound_calls_30d"] == 1
+    assert three["recency_days"] == pytest.approx(151.0)  # 2024-10-01
+    assert np.isnan(three["rating_avg_90d"])
+    assert three["rating_last"] == 3
+    assert three["support_calls_30d"] == 1
     assert three["channel_unknown"] == 1
 
+    assert features.loc[8, "bookings_ahead"] == 1  # booked on Feb 20 for Mar 20
+    assert "goal_progress_pct" not in features.columns  # today's value: not point-in-time
     assert list(features.columns[: len(NUMERIC_FEATURES)]) == list(NUMERIC_FEATURES)
     assert features.dtypes.eq("float64").all()
+
+
+def test_rows_after_the_cutoff_change_nothing(
+    conn: psycopg.Connection, warehouse_url: str, tmp_path: Path
+) -> None:
+    """The leakage test: sessions, bookings, calls and customers that arrive after as_of,
+    and a rebuild of the relations, leave the features at as_of exactly as they were."""
+    before = load_features(conn, AS_OF)
+    later_sessions = [
+        (1, 15, "2025-03-02", "completed", None, None, 1, None),
+        (2, 15, "2025-03-03", "cancelled", "tutor", None, None, "2025-03-02"),
+        (3, 15, "2025-06-01", "scheduled", None, None, None, "2025-03-20"),
+        (9, 15, "2025-03-04", "completed", None, None, 5, None),
+    ]
+    insert_sessions(conn, later_sessions, 100)
+    insert_calls(conn, [(1, "2025-03-01T00:00:01"), (2, "2025-04-01")], 100)
+    conn.cursor().execute(
+        "insert into raw.customers (id, status, signed_up_at, acquisition_channel, created_at,"
+        " updated_at) values (9, 'active', %s, 'tv', %s, %s)",
+        (ts("2025-03-01T12:00:00"), ts("2025-03-01T12:00:00"), ts("2025-03-01T12:00:00")),
+    )
+    conn.commit()
+    build_feature_relations(warehouse_url, tmp_path / "again", full_refresh=True)
+    after = load_features(conn, AS_OF)
+    pd.testing.assert_frame_equal(after, before)
+    # ... while a later cut-off does see them.
+    assert load_features(conn, ts("2025-03-05")).loc[1, "lifetime_sessions"] == 4
 
 
 def test_labels_by_hand(conn: psycopg.Connection) -> None:
@@ -156,7 +247,8 @@ def test_labels_need_data_past_the_horizon(conn: psycopg.Connection) -> None:
         label_churn(conn, datetime(2025, 4, 1, tzinfo=UTC), horizon_days=60)
 
 
-def test_an_empty_warehouse(warehouse_url: str) -> None:
+def test_an_empty_warehouse(warehouse_url: str, tmp_path: Path) -> None:
+    build_feature_relations(warehouse_url, tmp_path)
     with psycopg.connect(warehouse_url) as connection:
         assert data_range(connection) == (None, None)
         assert load_features(connection, AS_OF).empty
