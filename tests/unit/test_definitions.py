@@ -118,7 +118,7 @@ def test_code_location_import_avoids_heavy_libraries() -> None:
     code = (
         "import sys, orchestration.definitions;"
         "heavy = [m for m in ('mlflow', 'shap', 'prophet', 'great_expectations', 'sklearn',"
-        " 'dagster_dbt', 'dbt', 'networkx', 'sqlglot') if m in sys.modules];"
+        " 'dagster_dbt', 'dbt', 'networkx', 'sqlglot', 'statsforecast') if m in sys.modules];"
         " print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
