@@ -20,6 +20,10 @@ CADENCE: dict[str, str] = {
     # churn: retrain weekly (Sunday), score daily
     "train_churn_model": "0 1 * * 0",
     "score_churn": "0 3 * * *",
+    # forecasting: monitor yesterday's accuracy, forecast daily, retrain weekly (Sunday)
+    "monitor_demand_forecast": "30 1 * * *",
+    "forecast_demand": "0 2 * * *",
+    "retrain_demand_forecast": "0 4 * * 0",
 }
 
 

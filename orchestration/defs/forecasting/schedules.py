@@ -9,6 +9,7 @@ from orchestration.defs.forecasting.assets import (
     FORECAST_BACKTESTS,
     MODEL_MONITORING,
 )
+from orchestration.lib.schedules import running_schedules
 
 forecast_job = dg.define_asset_job(
     "forecast_demand",
@@ -27,14 +28,4 @@ monitor_job = dg.define_asset_job(
     description="Yesterday's forecast accuracy per subject; alerts on sustained degradation.",
 )
 
-SCHEDULES = [
-    dg.ScheduleDefinition(
-        job=forecast_job, cron_schedule="0 2 * * *", default_status=dg.DefaultScheduleStatus.RUNNING
-    ),
-    dg.ScheduleDefinition(
-        job=retrain_job, cron_schedule="0 4 * * 0", default_status=dg.DefaultScheduleStatus.RUNNING
-    ),
-    dg.ScheduleDefinition(
-        job=monitor_job, cron_schedule="30 1 * * *", default_status=dg.DefaultScheduleStatus.RUNNING
-    ),
-]
+SCHEDULES = running_schedules(forecast_job, retrain_job, monitor_job)
