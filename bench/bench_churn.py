@@ -51,7 +51,7 @@ def run_scale(scale: int, days: int) -> None:
         )
         migrate(warehouse_url)
         ingest(warehouse_url, source_url)
-        dbt_build(warehouse_url, ["--select", *DBT_MODELS])
+        dbt_build(warehouse_url, ["--select", *DBT_MODELS, "--resource-type", "model"])
         tracking_uri = f"sqlite:///{tmp}/mlflow.db"
         # MLflow's local artifact store goes to ./mlruns: keep it in the temporary folder.
         with contextlib.chdir(tmp), psycopg.connect(warehouse_url) as conn:
@@ -68,7 +68,7 @@ def run_scale(scale: int, days: int) -> None:
                 (scored_at,),
             ).fetchall()
         with psycopg.connect(source_url) as conn:
-            truth = dict(
+            truth: dict[int, bool] = dict(
                 conn.execute("select customer_id, churned from truth.customer_outcomes").fetchall()
             )
     ids = [r[0] for r in rows]

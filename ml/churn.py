@@ -13,8 +13,9 @@ Pure functions over DataFrames (no database, no MLflow): fit, calibrate, score, 
   caller has one (`recalibrate`), otherwise on out-of-fold predictions of the training rows.
   Calibration is monotone, so it never changes the ranking (ROC-AUC).
 - The decision threshold is the one with the highest recall whose precision is at least
-  `min_precision` on the calibration rows (see `ml.churn_metrics.choose_threshold`); it is
-  stored with the model.
+  `min_precision` on the calibration rows, flagging at most `max_flagged_rate` of them (the
+  team's calling capacity; see `ml.churn_metrics.choose_threshold`); it is stored with the
+  model.
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from ml.churn_metrics import Evaluation, choose_threshold, evaluate_probabilities
+from ml.churn_metrics import (
+    MAX_FLAGGED_RATE,
+    MIN_PRECISION,
+    Evaluation,
+    choose_threshold,
+    evaluate_probabilities,
+)
 from ml.features import CHANNEL_PREFIX
 
 OTHER_CHANNEL = CHANNEL_PREFIX + "other"
@@ -57,8 +64,10 @@ class ChurnParams:
     # Rows a fit uses at most (a random sample beyond that): weekly training stays within
     # minutes at a million customers times several cut-offs, at no measurable loss of ranking.
     max_fit_rows: int = 600_000
-    # The decision threshold: highest recall with at least this precision.
-    min_precision: float = 0.5
+    # The decision threshold: highest recall with at least this precision, flagging at most
+    # this share of customers (the team's calling capacity).
+    min_precision: float = MIN_PRECISION
+    max_flagged_rate: float = MAX_FLAGGED_RATE
     random_state: int = 42
 
     def as_dict(self) -> dict[str, float | int | str]:
@@ -149,16 +158,22 @@ def fit_churn_model(
         cv=StratifiedKFold(folds, shuffle=True, random_state=params.random_state),
         method="decision_function",
     )
-    return _calibrated(model, out_of_fold, y.to_numpy(), params.min_precision)
+    return _calibrated(
+        model, out_of_fold, y.to_numpy(), params.min_precision, params.max_flagged_rate
+    )
 
 
 def recalibrate(
-    model: ChurnModel, features: pd.DataFrame, labels: pd.Series, min_precision: float = 0.5
+    model: ChurnModel,
+    features: pd.DataFrame,
+    labels: pd.Series,
+    min_precision: float = MIN_PRECISION,
+    max_flagged_rate: float = MAX_FLAGGED_RATE,
 ) -> ChurnModel:
     """The same fitted model with Platt calibration and threshold learnt on these rows (an
     out-of-time fold the model was not trained on)."""
     x, y = joined(features, labels)
-    return _calibrated(model, model.log_odds(x), y.to_numpy(), min_precision)
+    return _calibrated(model, model.log_odds(x), y.to_numpy(), min_precision, max_flagged_rate)
 
 
 def fit_platt(log_odds: np.ndarray, truth: np.ndarray) -> Calibration:
@@ -191,11 +206,15 @@ def joined(features: pd.DataFrame, labels: pd.Series) -> tuple[pd.DataFrame, pd.
 
 
 def _calibrated(
-    model: ChurnModel, log_odds: np.ndarray, truth: np.ndarray, min_precision: float
+    model: ChurnModel,
+    log_odds: np.ndarray,
+    truth: np.ndarray,
+    min_precision: float,
+    max_flagged_rate: float,
 ) -> ChurnModel:
     calibration = fit_platt(log_odds, truth)
     proba = calibration.apply(log_odds)
-    threshold = choose_threshold(truth, proba, min_precision).threshold
+    threshold = choose_threshold(truth, proba, min_precision, max_flagged_rate).threshold
     return replace(model, calibration=calibration, threshold=threshold)
 
 

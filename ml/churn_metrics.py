@@ -21,6 +21,10 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 # The default minimum precision at the decision threshold: at least one in two customers the
 # team calls would otherwise have churned.
 MIN_PRECISION = 0.5
+# At most this share of customers is flagged: the team's calling capacity (the "top-k" the
+# issue allows). Without it, calibrated scores with a very precise top let a recall-first
+# rule flag half the customers at a low probability.
+MAX_FLAGGED_RATE = 0.2
 # A threshold must flag at least this many rows, so a lucky handful never sets it.
 MIN_FLAGGED = 20
 # A replacement must beat the serving model by this much ROC-AUC (with the bootstrap interval's
@@ -106,11 +110,15 @@ def evaluate_probabilities(truth: np.ndarray, proba: np.ndarray, threshold: floa
 
 
 def choose_threshold(
-    truth: np.ndarray, proba: np.ndarray, min_precision: float = MIN_PRECISION
+    truth: np.ndarray,
+    proba: np.ndarray,
+    min_precision: float = MIN_PRECISION,
+    max_flagged_rate: float = MAX_FLAGGED_RATE,
 ) -> ThresholdChoice:
     """The lowest threshold (so the highest recall) at which the flagged rows have at least
-    `min_precision` precision, among thresholds that flag at least MIN_FLAGGED rows. When no
-    threshold reaches it, the one with the best precision (meets_min_precision False)."""
+    `min_precision` precision, among thresholds that flag at least MIN_FLAGGED rows and at
+    most `max_flagged_rate` of them. When no threshold reaches the precision, the one with the
+    best precision (meets_min_precision False)."""
     truth = np.asarray(truth, dtype="int64")
     proba = np.asarray(proba, dtype="float64")
     if len(truth) == 0 or truth.sum() == 0:
@@ -122,7 +130,10 @@ def choose_threshold(
     # Only cut between distinct probabilities: the last row of each run of ties.
     last_of_tie = np.r_[sorted_p[1:] != sorted_p[:-1], True]
     enough = flagged >= min(MIN_FLAGGED, len(truth))
-    candidates = np.flatnonzero(last_of_tie & enough)
+    within = flagged <= max(max_flagged_rate * len(truth), MIN_FLAGGED)
+    candidates = np.flatnonzero(last_of_tie & enough & within)
+    if len(candidates) == 0:  # one tie run covers everything: flag it all or nothing
+        candidates = np.flatnonzero(last_of_tie)[:1]
     precision = hits / flagged
     recall = hits / truth.sum()
     ok = candidates[precision[candidates] >= min_precision]

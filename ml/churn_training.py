@@ -140,9 +140,10 @@ def select_model(
         if comparison.candidate_wins
         else (linear, params, boosted)
     )
-    final = recalibrate(chosen, x, y, chosen_params.min_precision)
+    rule = (chosen_params.min_precision, chosen_params.max_flagged_rate)
+    final = recalibrate(chosen, x, y, *rule)
     truth, proba = cross_fitted_probabilities(chosen, x, y, params.random_state)
-    other_final = recalibrate(other, x, y, chosen_params.min_precision)
+    other_final = recalibrate(other, x, y, *rule)
     other_truth, other_proba = cross_fitted_probabilities(other, x, y, params.random_state)
     return Selection(
         model=final,

@@ -102,3 +102,15 @@ def test_evaluation_against_the_base_rate() -> None:
     curve = reliability_curve(truth, 1 / (1 + np.exp(-score)))
     assert len(curve) == 10
     assert curve["observed_rate"].iloc[-1] > curve["observed_rate"].iloc[0]
+
+
+def test_threshold_never_flags_more_than_the_team_can_call() -> None:
+    """A very precise top lets a recall-first rule flag far too many; capacity caps it."""
+    truth, score = scored()
+    proba = 1 / (1 + np.exp(-(score - 1.5)))
+    loose = choose_threshold(truth, proba, min_precision=0.3, max_flagged_rate=1.0)
+    capped = choose_threshold(truth, proba, min_precision=0.3, max_flagged_rate=0.1)
+    assert loose.flagged_rate > 0.1
+    assert capped.flagged_rate <= 0.1
+    assert capped.threshold > loose.threshold
+    assert capped.precision >= 0.3
