@@ -24,6 +24,8 @@ from opsdash_core import accounts
 
 OVERVIEW = ("views/overview.py", "overview", "Overview", "📊")
 ADMIN = ("views/admin.py", "admin", "Admin", "🛠️")
+# Read-only pages every role sees, in navigation order (Material icons render without emoji fonts).
+READ_ONLY = (("views/customers.py", "customers", "Customers", ":material/groups:"),)
 LOGIN_ICON = "🔐"
 
 
@@ -39,6 +41,10 @@ def _logged_out_pages() -> list[StreamlitPage]:
     admin = st.Page(
         _login_then(st.rerun), title=ADMIN[2], icon=ADMIN[3], url_path=ADMIN[1], visibility="hidden"
     )
+    read_only = [
+        st.Page(_login_then(st.rerun), title=t, icon=i, url_path=u, visibility="hidden")
+        for _, u, t, i in READ_ONLY
+    ]
     entry = st.Page(
         _login_then(lambda: st.switch_page(overview)),
         title="Log in",
@@ -46,7 +52,7 @@ def _logged_out_pages() -> list[StreamlitPage]:
         url_path="login",
         default=True,
     )
-    return [entry, overview, admin]
+    return [entry, overview, *read_only, admin]
 
 
 def _login_then(on_success: Callable[[], None]) -> Callable[[], None]:
@@ -59,6 +65,7 @@ def _login_then(on_success: Callable[[], None]) -> Callable[[], None]:
 def _logged_in_pages(user: accounts.User) -> list[StreamlitPage]:
     overview = st.Page(OVERVIEW[0], title=OVERVIEW[2], icon=OVERVIEW[3], default=True)
     pages = [overview]
+    pages += [st.Page(path, title=t, icon=i, url_path=u) for path, u, t, i in READ_ONLY]
     if accounts.has_role(user, "admin"):
         pages.append(st.Page(ADMIN[0], title=ADMIN[2], icon=ADMIN[3]))
     # A logged-in user opening /login (bookmark, back button) lands on the overview.

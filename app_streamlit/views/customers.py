@@ -1,0 +1,306 @@
+"""Customers: a searchable, filterable, sortable, paginated list of marts.customer_health, and a
+detail view (`?customer_id=`) with the score history, the components, the churn score and the
+latest sessions. Filters live in the URL so a view can be shared. Read-only for every role.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+import psycopg
+import streamlit as st
+
+from app_streamlit import customers_data, session
+from app_streamlit.charts import TIER_COLORS
+from app_streamlit.view_charts import contributions_chart, score_history_chart
+from app_streamlit.view_params import (
+    CUSTOMER_SORTS,
+    TIERS,
+    TRENDS,
+    CustomerFilters,
+    page_count,
+    parse_customer_filters,
+    parse_id,
+    to_query_params,
+)
+from app_streamlit.view_text import markdown_text
+
+EMPTY_MESSAGE = (
+    "No customer health data yet: run the pipeline (`opsdash materialize`, or wait for the "
+    "schedule) to build marts.customer_health."
+)
+NO_MATCH_MESSAGE = "No customer matches these filters. Clear the search or pick another tier."
+NOT_FOUND_MESSAGE = "Customer {customer_id} is not in marts.customer_health (inactive or unknown)."
+WAREHOUSE_DOWN = "The warehouse is not reachable right now; reload the page in a minute."
+SORT_LABELS = {
+    "risk_desc": "Risk score, highest first",
+    "risk_asc": "Risk score, lowest first",
+    "change_desc": "Rising fastest (7 days)",
+    "last_session": "Longest without a session",
+    "customer_id": "Customer id",
+}
+
+
+def tier_style(tier: object) -> str:
+    """Cell style of a tier badge: the tier colour with white text."""
+    color = TIER_COLORS.get(str(tier))
+    return f"background-color: {color}; color: white" if color else ""
+
+
+def render() -> None:
+    session.require_user()
+    params = st.query_params.to_dict()
+    customer_id = parse_id(params, "customer_id")
+    try:
+        if customer_id is not None:
+            _detail(customer_id)
+        else:
+            _list(parse_customer_filters(params))
+    except psycopg.OperationalError:
+        st.error(WAREHOUSE_DOWN)
+
+
+# ------------------------------------------------------------------------------------- list
+
+
+def _list(initial: CustomerFilters) -> None:
+    st.title("Customers")
+    cols = st.columns([3, 1, 1, 1, 2])
+    q = cols[0].text_input(
+        "Search name, e-mail or id", value=initial.q, key="customers_q", max_chars=100
+    )
+    tier = cols[1].selectbox(
+        "Tier",
+        ["", *TIERS],
+        index=["", *TIERS].index(initial.tier),
+        key="customers_tier",
+        format_func=lambda v: v or "any",
+    )
+    trend = cols[2].selectbox(
+        "Trend (7 days)",
+        ["", *TRENDS],
+        index=["", *TRENDS].index(initial.trend),
+        key="customers_trend",
+        format_func=lambda v: v or "any",
+    )
+    channel_options = ["", *customers_data.channels()]
+    if initial.channel and initial.channel not in channel_options:
+        channel_options.append(initial.channel)
+    channel = cols[3].selectbox(
+        "Channel",
+        channel_options,
+        index=channel_options.index(initial.channel),
+        key="customers_channel",
+        format_func=lambda v: v or "any",
+    )
+    sort = cols[4].selectbox(
+        "Sort by",
+        CUSTOMER_SORTS,
+        index=CUSTOMER_SORTS.index(initial.sort),
+        key="customers_sort",
+        format_func=SORT_LABELS.__getitem__,
+    )
+    filters = CustomerFilters(q=q.strip(), tier=tier, trend=trend, channel=channel, sort=sort)
+    same_filters = filters == CustomerFilters(**{**initial.__dict__, "page": 1})
+    if same_filters:
+        filters = initial
+    result = customers_data.customer_page(filters)
+    if result is None:
+        st.info(EMPTY_MESSAGE)
+        return
+    rows, total = result
+    pages = page_count(total)
+    signature = hashlib.sha256(repr(filters.__dict__ | {"page": 0}).encode()).hexdigest()[:8]
+    page = st.number_input(
+        f"Page (of {pages:,})",
+        min_value=1,
+        max_value=pages,
+        value=min(filters.page, pages),
+        key=f"customers_page_{signature}",
+    )
+    if page != filters.page:
+        filters = CustomerFilters(**{**filters.__dict__, "page": int(page)})
+        result = customers_data.customer_page(filters)
+        rows = result[0] if result else []
+    _sync_url(to_query_params(filters))
+    st.caption(f"{total:,} customers match · page {filters.page:,} of {pages:,}")
+    if not rows:
+        st.info(NO_MATCH_MESSAGE)
+        return
+    _table(rows)
+    _open_form()
+
+
+def _sync_url(wanted: dict[str, str]) -> None:
+    if st.query_params.to_dict() != wanted:
+        st.query_params.from_dict(wanted)
+
+
+def _table(rows: list[dict]) -> None:
+    frame = pd.DataFrame(rows)
+    frame["detail"] = [f"?customer_id={int(c)}" for c in frame["customer_id"]]
+    frame = frame[
+        [
+            "customer_id",
+            "full_name",
+            "email",
+            "risk_tier",
+            "risk_score",
+            "risk_score_change_7d",
+            "top_risk_component",
+            "days_since_last_session",
+            "sessions_30d",
+            "inbound_calls_30d",
+            "acquisition_channel",
+            "detail",
+        ]
+    ]
+    st.dataframe(
+        frame.style.map(tier_style, subset=["risk_tier"]),
+        hide_index=True,
+        key="customers_table",
+        column_config={
+            "customer_id": st.column_config.NumberColumn("Customer", format="%d"),
+            "full_name": st.column_config.TextColumn("Name"),
+            "email": st.column_config.TextColumn("E-mail"),
+            "risk_tier": st.column_config.TextColumn("Tier"),
+            "risk_score": st.column_config.ProgressColumn(
+                "Risk score", min_value=0, max_value=100, format="%.0f"
+            ),
+            "risk_score_change_7d": st.column_config.NumberColumn("Change (7 d)", format="%+.1f"),
+            "top_risk_component": "Main driver",
+            "days_since_last_session": "Days since last session",
+            "sessions_30d": "Sessions (30 d)",
+            "inbound_calls_30d": "Support calls (30 d)",
+            "acquisition_channel": "Channel",
+            "detail": st.column_config.LinkColumn("Detail", display_text="Open"),
+        },
+    )
+
+
+def _open_form() -> None:
+    with st.form("open_customer"):
+        cols = st.columns([1, 3])
+        wanted = cols[0].number_input("Customer id", min_value=1, step=1, key="customers_open_id")
+        if st.form_submit_button("Open customer"):
+            st.query_params.from_dict({"customer_id": str(int(wanted))})
+            st.rerun()
+
+
+# ----------------------------------------------------------------------------------- detail
+
+
+def _detail(customer_id: int) -> None:
+    if st.button("Back to the list", key="customers_back"):
+        st.query_params.clear()
+        st.rerun()
+    health = customers_data.customer_detail(customer_id)
+    if health is None:
+        st.title(f"Customer {customer_id}")
+        st.warning(NOT_FOUND_MESSAGE.format(customer_id=customer_id))
+        return
+    st.title(f"Customer {customer_id}")
+    name = health.get("full_name") or "(no name on file)"
+    st.subheader(markdown_text(str(name)))
+    if health.get("email"):
+        st.caption(markdown_text(str(health["email"])))
+    cols = st.columns(4)
+    cols[0].metric(
+        "Risk score",
+        f"{float(health['risk_score']):.0f}",
+        _change(health.get("risk_score_change_7d")),
+        delta_color="inverse",
+    )
+    cols[1].metric("Tier", str(health["risk_tier"]))
+    churn = customers_data.latest_churn(customer_id)
+    probability = churn.get("churn_probability") if churn else None
+    cols[2].metric(
+        "Churn probability",
+        "—" if probability is None else f"{float(probability):.0%}",
+        help="Latest score in ml.churn_scores" if churn else "Not scored by the churn model yet",
+    )
+    cols[3].metric("Days since last session", _int(health.get("days_since_last_session")))
+    if health.get("risk_forced_reason"):
+        st.caption(markdown_text(f"Tier raised: {health['risk_forced_reason']}"))
+
+    left, right = st.columns(2)
+    history = customers_data.score_history(customer_id)
+    with left:
+        if history:
+            st.altair_chart(score_history_chart(history), width="stretch")
+        else:
+            st.info("No score history yet: marts.customer_health_history fills in daily.")
+    parts = customers_data.contributions(health)
+    with right:
+        if parts:
+            st.altair_chart(contributions_chart(parts), width="stretch")
+        else:
+            st.info("No component breakdown for this customer.")
+
+    st.subheader("Churn model")
+    _churn(churn)
+    st.subheader("Recent sessions")
+    sessions = customers_data.recent_sessions(customer_id)
+    if not sessions:
+        st.caption("No sessions on record for this customer.")
+    else:
+        frame = pd.DataFrame(sessions)
+        frame["scheduled_at"] = pd.to_datetime(frame["scheduled_at"], utc=True)
+        st.dataframe(
+            frame,
+            hide_index=True,
+            column_config={
+                "session_id": st.column_config.NumberColumn("Session", format="%d"),
+                "scheduled_at": st.column_config.DatetimeColumn(
+                    "Scheduled (UTC)", format="YYYY-MM-DD HH:mm"
+                ),
+                "status": "Status",
+                "rating": "Rating",
+                "tutor_id": st.column_config.NumberColumn("Tutor", format="%d"),
+                "subject_id": st.column_config.NumberColumn("Subject", format="%d"),
+                "duration_minutes": "Minutes",
+            },
+        )
+
+
+def _churn(churn: dict | None) -> None:
+    if churn is None:
+        st.caption("The churn model has not scored this customer yet.")
+        return
+    model = " ".join(str(churn[k]) for k in ("model_name", "model_version") if churn.get(k))
+    st.caption(
+        markdown_text(f"Scored {churn.get('scored_at', '?')} (UTC) by {model or 'the model'}")
+    )
+    factors = churn.get("top_factors")
+    if isinstance(factors, list) and factors:
+        st.dataframe(pd.DataFrame(factor_rows(factors[:3])), hide_index=True)
+    else:
+        st.caption("No top factors recorded for this score.")
+
+
+def factor_rows(factors: list) -> list[dict[str, str]]:
+    """Factors as text cells, whatever shape the model wrote (dicts or plain strings)."""
+    rows = []
+    for factor in factors:
+        if isinstance(factor, dict):
+            rows.append({str(k): _cell(v) for k, v in factor.items()})
+        else:
+            rows.append({"factor": str(factor)})
+    return rows
+
+
+def _cell(value: object) -> str:
+    return f"{value:+.3f}" if isinstance(value, float) else str(value)
+
+
+def _change(value: object) -> str | None:
+    return None if value is None else f"{float(value):+.1f} in 7 days"  # type: ignore[arg-type]
+
+
+def _int(value: object) -> str:
+    return "—" if value is None else f"{int(value):,}"  # type: ignore[call-overload]
+
+
+if __name__ == "__main__":  # run as a page script by `st.navigation` in app.py
+    render()
