@@ -25,7 +25,7 @@ trap cleanup EXIT
 
 # PYTEST_ARGS (a plain string) narrows the run, e.g. PYTEST_ARGS="tests/unit -x".
 read -r -a pytest_args <<< "${PYTEST_ARGS:-tests}"
-.venv/bin/pytest "${pytest_args[@]}" -p no:cacheprovider
+.venv/bin/pytest "${pytest_args[@]}" -p no:cacheprovider --durations=25
 rc=$?
 if [ "$rc" -eq 5 ]; then
   echo "[test] pytest collected no tests: failing the run" >&2
