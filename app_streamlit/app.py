@@ -25,7 +25,11 @@ from opsdash_core import accounts
 OVERVIEW = ("views/overview.py", "overview", "Overview", "📊")
 ADMIN = ("views/admin.py", "admin", "Admin", "🛠️")
 # Read-only pages every role sees, in navigation order (Material icons render without emoji fonts).
-READ_ONLY = (("views/customers.py", "customers", "Customers", ":material/groups:"),)
+READ_ONLY = (
+    ("views/customers.py", "customers", "Customers", ":material/groups:"),
+    ("views/tutors.py", "tutors", "Tutors", ":material/school:"),
+    ("views/forecasts.py", "forecasts", "Forecasts & supply", ":material/insights:"),
+)
 LOGIN_ICON = "🔐"
 
 
