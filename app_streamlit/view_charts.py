@@ -91,7 +91,8 @@ def tutor_trend_chart(rows: Rows) -> alt.Chart:
             x=alt.X("performance_date:T", title="Day (UTC)"),
             y=alt.Y("rate:Q", title="%", scale=alt.Scale(domain=[0, 100])),
             color=alt.Color("metric:N", scale=alt.Scale(range=list(OKABE_ITO)), title=None),
-            strokeDash=alt.StrokeDash("metric:N", legend=None),
+            # Same field as the colour: Vega-Lite merges both into one legend (hiding one hides both).
+            strokeDash=alt.StrokeDash("metric:N", title=None),
             tooltip=[
                 alt.Tooltip("performance_date:T", title="Day"),
                 alt.Tooltip("metric:N", title="Metric"),
@@ -152,7 +153,7 @@ def forecast_chart(actuals: Rows, forecast: Rows, subject: str) -> alt.LayerChar
                 ),
                 title=None,
             ),
-            strokeDash=alt.StrokeDash("series:N", legend=None),
+            strokeDash=alt.StrokeDash("series:N", title=None),
             tooltip=[
                 alt.Tooltip("hour_at:T", title="Hour (UTC)", format="%a %d %b %H:00"),
                 alt.Tooltip("series:N", title="Series"),

@@ -56,6 +56,8 @@ def test_tutor_trend_in_percent_and_skips_missing_days() -> None:
     assert sorted(frame["rate"]) == [10.0, 50.0]
     spec = tutor_trend_chart(rows).to_dict()
     assert spec["encoding"]["color"]["scale"]["range"] == list(OKABE_ITO)
+    # colour and dash share one legend; disabling the dash legend would hide the colour one too
+    assert "legend" not in spec["encoding"]["strokeDash"]
 
 
 def test_forecast_frame_joins_actuals_and_band() -> None:
@@ -76,6 +78,7 @@ def test_forecast_frame_joins_actuals_and_band() -> None:
         view_charts.FORECAST_COLOR,
     ]
     assert spec["title"] == "Algebra: demand, last 7 days and next 7 days"
+    assert "legend" not in lines["encoding"]["strokeDash"]
 
 
 def test_forecast_chart_without_actuals() -> None:
