@@ -106,8 +106,8 @@ def log_and_register(
     import mlflow
     import mlflow.sklearn
 
-    with _tracking(tracking_uri):
-        client = _client(tracking_uri)
+    with tracking_context(tracking_uri):
+        client = registry_client(tracking_uri)
         found = client.get_experiment_by_name(experiment)
         experiment_id = found.experiment_id if found else client.create_experiment(experiment)
         with mlflow.start_run(experiment_id=experiment_id) as run:
@@ -155,8 +155,8 @@ def load_champion(tracking_uri: str, name: str = MODEL_NAME) -> LoadedModel:
     _quiet()
     from ml.safe_load import load_trusted_sklearn
 
-    with _tracking(tracking_uri):
-        client = _client(tracking_uri)
+    with tracking_context(tracking_uri):
+        client = registry_client(tracking_uri)
         found = client.get_model_version_by_alias(name, CHAMPION)
         version = found.version
         # Load by number, not alias, so the version we report is the one we scored with.
@@ -175,13 +175,13 @@ def load_champion(tracking_uri: str, name: str = MODEL_NAME) -> LoadedModel:
 
 def champion_version(tracking_uri: str, name: str = MODEL_NAME) -> str | None:
     """The version number under `champion`, or None."""
-    client = _client(tracking_uri)
+    client = registry_client(tracking_uri)
     return _alias_version(client, name, CHAMPION)
 
 
 def promote(tracking_uri: str, name: str, version: str) -> str:
     """Make `version` the champion; the old champion becomes `previous_champion`."""
-    client = _client(tracking_uri)
+    client = registry_client(tracking_uri)
     client.get_model_version(name, str(version))  # fails clearly on an unknown version
     _promote(client, name, str(version))
     return str(version)
@@ -189,7 +189,7 @@ def promote(tracking_uri: str, name: str, version: str) -> str:
 
 def rollback(tracking_uri: str, name: str = MODEL_NAME) -> str:
     """Give `champion` back to the version that held it before; returns that version."""
-    client = _client(tracking_uri)
+    client = registry_client(tracking_uri)
     current = _alias_version(client, name, CHAMPION)
     if current is None:
         raise LookupError(f"model {name} has no champion to roll back")
@@ -266,7 +266,7 @@ def _quiet() -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
-def _client(tracking_uri: str) -> MlflowClient:
+def registry_client(tracking_uri: str) -> MlflowClient:
     _quiet()
     from mlflow import MlflowClient
 
@@ -277,14 +277,18 @@ _URI_VARIABLES = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
 
 
 @contextmanager
-def _tracking(tracking_uri: str) -> Iterator[None]:
+def tracking_context(tracking_uri: str) -> Iterator[None]:
     """The fluent API (start_run, log_model, models:/ URIs) reads a process-wide URI; set it
     only for the duration of one call and put the previous one back."""
     _quiet()
     import mlflow
+    from mlflow.tracking._model_registry import utils as registry_utils
+    from mlflow.tracking._tracking_service import utils as tracking_utils
 
-    previous_tracking = mlflow.get_tracking_uri()
-    previous_registry = mlflow.get_registry_uri()
+    # The module globals, not the resolved getters: restoring a resolved default would pin the
+    # registry to this call's server for every later caller that sets only a tracking URI.
+    previous_tracking = tracking_utils._tracking_uri
+    previous_registry = registry_utils._registry_uri
     # set_tracking_uri also writes these variables, which child processes would inherit.
     saved_env = {k: os.environ.get(k) for k in _URI_VARIABLES}
     mlflow.set_tracking_uri(tracking_uri)
@@ -292,8 +296,8 @@ def _tracking(tracking_uri: str) -> Iterator[None]:
     try:
         yield
     finally:
-        mlflow.set_tracking_uri(previous_tracking)
-        mlflow.set_registry_uri(previous_registry)
+        tracking_utils._tracking_uri = previous_tracking
+        registry_utils._registry_uri = previous_registry
         for key, value in saved_env.items():
             if value is None:
                 os.environ.pop(key, None)

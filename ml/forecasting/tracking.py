@@ -67,13 +67,13 @@ def log_run(
     """Log the run and register a new version; returns version, alias and MLflow run id."""
     import mlflow
 
-    from ml.registry import _client, _tracking, promote
+    from ml.registry import promote, registry_client, tracking_context
 
-    client = _client(tracking_uri)
+    client = registry_client(tracking_uri)
     champion_choices = _champion_choices(client, tracking_uri)
     ranked = run.ranking
     served = run.choices[run.choices["rank"].notna()]
-    with _tracking(tracking_uri), tempfile.TemporaryDirectory() as tmp:
+    with tracking_context(tracking_uri), tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         found = client.get_experiment_by_name(EXPERIMENT)
         experiment_id = found.experiment_id if found else client.create_experiment(EXPERIMENT)

@@ -50,9 +50,9 @@ def subset_selection(
     """The `--select` arguments and DBT_INDIRECT_SELECTION value for the selected assets and
     checks; none when the run selects everything (dbt's default selection then applies).
 
-    Models are selected by fully qualified name and their tests follow them (indirect
-    selection), unless a check on a selected model was left out: then every test is listed
-    and indirect selection is turned off.
+    Models and tests are both listed by fully qualified name and indirect selection is off:
+    left to dbt's eager default, a test with several parents (a `relationships` test) would
+    run as soon as one parent is selected, against a model this run does not build.
     """
     if set(assets) == set(specs.unique_id_by_key) and set(checks) == set(specs.unique_id_by_check):
         return [], None
@@ -61,15 +61,8 @@ def subset_selection(
         return ".".join(node(manifest, unique_id)["fqn"])
 
     resources = [fqn(specs.unique_id_by_key[k]) for k in sorted(assets, key=str)]
-    excluded = set(specs.unique_id_by_check) - set(checks)
-    indirect = None
-    if any(c.asset_key in assets for c in excluded):
-        tests = checks
-        indirect = "empty"
-    else:
-        tests = {c for c in checks if c.asset_key not in assets}
-    resources += [fqn(specs.unique_id_by_check[c]) for c in sorted(tests, key=str)]
-    return ["--select", " ".join(resources)], indirect
+    resources += [fqn(specs.unique_id_by_check[c]) for c in sorted(checks, key=str)]
+    return ["--select", " ".join(resources)], "empty"
 
 
 def _metadata(raw: Mapping[str, Any]) -> dict[str, Any]:

@@ -123,6 +123,7 @@ def _register_pickled_champion(tracking_uri: str) -> str:
 
     model = LogisticRegression().fit(np.array([[0.0], [1.0]]), [0, 1])
     mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
     try:
         with mlflow.start_run():
             info = mlflow.sklearn.log_model(
@@ -134,6 +135,7 @@ def _register_pickled_champion(tracking_uri: str) -> str:
             )
     finally:
         mlflow.set_tracking_uri("")
+        mlflow.set_registry_uri("")
     version = str(info.registered_model_version)
     MlflowClient(tracking_uri, registry_uri=tracking_uri).set_registered_model_alias(
         MODEL_NAME, CHAMPION, version
@@ -171,12 +173,12 @@ def test_a_skops_model_on_the_stack_mlflow_still_loads(stack: Settings) -> None:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
-    from ml.registry import SKOPS_TRUSTED_TYPES, _tracking
+    from ml.registry import SKOPS_TRUSTED_TYPES, tracking_context
     from ml.safe_load import load_trusted_sklearn
 
     x = np.array([[0.0], [1.0], [np.nan], [3.0]])
     pipeline = make_pipeline(SimpleImputer(), LogisticRegression()).fit(x, [0, 1, 0, 1])
-    with _tracking(stack.mlflow_tracking_uri):
+    with tracking_context(stack.mlflow_tracking_uri):
         with mlflow.start_run():
             info = mlflow.sklearn.log_model(
                 pipeline,

@@ -37,11 +37,11 @@ def test_tracking_context_leaves_no_mlflow_uri_in_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Child processes (dbt, dagster CLIs) must not inherit a URI set for one call."""
-    from ml.registry import _tracking
+    from ml.registry import tracking_context
 
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
-    with _tracking("http://127.0.0.1:9"):
+    with tracking_context("http://127.0.0.1:9"):
         pass
     assert "MLFLOW_TRACKING_URI" not in os.environ
     assert "MLFLOW_REGISTRY_URI" not in os.environ
