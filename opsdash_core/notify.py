@@ -19,7 +19,6 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any, Literal, TypeVar
 
-import httpx
 import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
@@ -136,6 +135,8 @@ def send_email(
 
 
 def _post_once(url: str, payload: dict[str, Any]) -> None:
+    import httpx  # ~1 s to import here; every Dagster process loads this module, few post
+
     try:
         resp = httpx.post(url, json=payload, timeout=TIMEOUT_SECONDS)
     except httpx.HTTPError as exc:
