@@ -4,17 +4,9 @@ monitoring raising an alert through the outbox."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import dagster as dg
-import httpx
 import numpy as np
 import psycopg
 import pytest
@@ -24,61 +16,9 @@ from ml.forecasting.pipeline import forecast_subjects, monitor_day
 from ml.registry import promote, rollback
 from orchestration.defs.forecasting.assets import demand_forecasts
 from orchestration.defs.resources import MlflowResource, WarehouseResource
-from tests.integration.test_ml_mlflow import aliases, free_port
+from tests.integration.test_ml_mlflow import aliases
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def mlflow_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real `mlflow server` (SQLite backend, local artifacts) like the churn tests use, with
-    more time to start: on a busy 2-core machine it can take over 90 s."""
-    root = tmp_path_factory.mktemp("mlflow_fc")
-    port = free_port()
-    env = {
-        **os.environ,
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-        "DO_NOT_TRACK": "true",
-    }
-    command = [
-        str(Path(sys.executable).parent / "mlflow"),
-        "server",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--backend-store-uri",
-        f"sqlite:///{root}/mlflow.db",
-        "--artifacts-destination",
-        str(root / "artifacts"),
-    ]
-    with (root / "server.log").open("wb") as log:
-        server = subprocess.Popen(
-            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    uri = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            try:
-                if httpx.get(f"{uri}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("mlflow server did not start:\n" + (root / "server.log").read_text())
-            time.sleep(1)
-        yield uri
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
 
 
 NOW = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
