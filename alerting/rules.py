@@ -52,9 +52,9 @@ where
     and not exists (
         select 1
         from app.alerts as a
-        where a.dedupe_key = %(rule)s || ':' || h.customer_id and a.status <> 'resolved'
+        where a.dedupe_key = %(rule)s || ':' || h.customer_id and a.status in ('open', 'acknowledged')
     )
-on conflict (dedupe_key) where status <> 'resolved' do nothing
+on conflict (dedupe_key) where status in ('open', 'acknowledged') do nothing
 returning id, entity_id, details
 """
 
@@ -71,7 +71,7 @@ with recovered as (
     from app.alerts as a
     where
         a.rule = %(rule)s
-        and a.status <> 'resolved'
+        and a.status in ('open', 'acknowledged')
         and not exists (
             select 1
             from marts.customer_health as h
@@ -94,7 +94,7 @@ from resolved
 returning alert_id
 """
 
-STILL_OPEN_SQL = "select count(*) from app.alerts where rule = %(rule)s and status <> 'resolved'"
+STILL_OPEN_SQL = "select count(*) from app.alerts where rule = %(rule)s and status in ('open', 'acknowledged')"
 
 
 @dataclass(frozen=True)

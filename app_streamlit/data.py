@@ -92,7 +92,7 @@ where status = 'open'
 LATEST_ALERTS_SQL = """
 select id, severity, status, title, rule, entity_type, entity_id, created_at
 from app.alerts
-where status <> 'resolved'
+where status in ('open', 'acknowledged')
 order by created_at desc, id desc
 limit %(limit)s
 """

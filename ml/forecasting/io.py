@@ -206,7 +206,7 @@ ALERT_RULE = "forecast_degraded"
 OPEN_ALERT_SQL = """
 insert into app.alerts (rule, entity_type, entity_id, severity, title, details, dedupe_key)
 values (%(rule)s, 'subject', %(subject_id)s, 'warning', %(title)s, %(details)s, %(dedupe)s)
-on conflict (dedupe_key) where status <> 'resolved' do nothing
+on conflict (dedupe_key) where status in ('open', 'acknowledged') do nothing
 returning id
 """
 
