@@ -54,9 +54,17 @@ def freshness_label(computed_at: datetime | None, now: datetime) -> str:
 
 
 def format_factors(top_factors: object, limit: int = 3) -> str:
-    """SHAP factors as one readable cell: "days_since_last_session (+0.31), …"."""
+    """The churn model's factors as one readable cell, in the plain words it stored with each
+    score ("no session in 23 days; 3 support calls in the last 30 days -> Call to ..."); scores
+    written before factors carried words fall back to "feature (+0.31), …"."""
     if not isinstance(top_factors, list):
         return ""
+    worded = [f for f in top_factors[:limit] if isinstance(f, Mapping) and f.get("reason")]
+    if worded:
+        raising = [f for f in worded if f.get("direction", "raises") == "raises"] or worded
+        action = next((f["action"] for f in raising if f.get("action")), None)
+        words = "; ".join(str(f["reason"]) for f in raising)
+        return f"{words} -> {action}" if action else words
     parts = []
     for factor in top_factors[:limit]:
         if isinstance(factor, Mapping):

@@ -74,6 +74,37 @@ def test_format_factors_accepts_dicts_and_strings() -> None:
     assert format_factors(None) == ""
 
 
+def test_format_factors_shows_the_plain_words_and_action_of_the_raising_factors() -> None:
+    factors = [
+        {
+            "feature": "recency_days",
+            "shap": 1.2,
+            "direction": "raises",
+            "reason": "no session in 23 days",
+            "action": "Call to re-engage and book the next session",
+        },
+        {
+            "feature": "lifetime_sessions",
+            "shap": -0.4,
+            "direction": "lowers",
+            "reason": "40 sessions so far",
+            "action": None,
+        },
+        {
+            "feature": "support_calls_30d",
+            "shap": 0.3,
+            "direction": "raises",
+            "reason": "3 support calls in the last 30 days",
+            "action": "Customer success follows up on their support contacts",
+        },
+    ]
+    assert format_factors(factors) == (
+        "no session in 23 days; 3 support calls in the last 30 days"
+        " -> Call to re-engage and book the next session"
+    )
+    assert "recency_days" not in format_factors(factors)
+
+
 def test_risk_table_has_fixed_columns() -> None:
     frame = risk_table([{"customer_id": 1, "risk_score": 90.0, "top_factors": ["x"]}])
     assert list(frame.columns)[:4] == [
