@@ -18,11 +18,20 @@ _lock = threading.Lock()
 
 
 def pool(url: str, max_size: int = 4) -> ConnectionPool:
-    """A process-wide pool for `url`, opened on first use."""
+    """A process-wide pool for `url`, opened on first use.
+
+    Every connection is checked (a round trip) before it is handed out: after a PostgreSQL
+    restart the pooled connections are dead, and without the check each one would fail one
+    request of the app before the pool noticed."""
     with _lock:
         if url not in _pools:
             _pools[url] = ConnectionPool(
-                url, min_size=0, max_size=max_size, open=True, kwargs={"autocommit": False}
+                url,
+                min_size=0,
+                max_size=max_size,
+                open=True,
+                kwargs={"autocommit": False},
+                check=ConnectionPool.check_connection,
             )
         return _pools[url]
 

@@ -12,6 +12,7 @@ import dagster as dg
 
 from ml.jobs import score_active_customers, train_and_register
 from orchestration.defs.resources import MlflowResource, WarehouseResource
+from orchestration.lib.retries import MODEL_RUN_RETRY
 
 CHURN_MODEL = dg.AssetKey(["ml", "churn_model"])
 # The relations `ml.features` reads (features and labels).
@@ -66,6 +67,7 @@ def churn_model(warehouse: WarehouseResource, mlflow: MlflowResource) -> dg.Mate
     group_name="churn",
     deps=[CHURN_MODEL, *FEATURE_SOURCES],
     kinds={"postgres"},
+    retry_policy=MODEL_RUN_RETRY,
 )
 def churn_scores(warehouse: WarehouseResource, mlflow: MlflowResource) -> dg.MaterializeResult:
     """Calibrated churn risk of every active customer now, from the champion model, with the

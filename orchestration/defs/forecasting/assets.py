@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 
 from orchestration.defs.resources import MlflowResource, WarehouseResource
+from orchestration.lib.retries import MODEL_RUN_RETRY
 
 SUPPLY_DEMAND = dg.AssetKey(["marts", "supply_demand_hourly"])
 DEMAND_FORECASTS = dg.AssetKey(["ml", "demand_forecasts"])
@@ -61,6 +62,7 @@ class MonitoringConfig(dg.Config):
             ),
         ),
     ],
+    retry_policy=MODEL_RUN_RETRY,
 )
 def demand_forecasts(
     config: ForecastConfig, warehouse: WarehouseResource, mlflow: MlflowResource

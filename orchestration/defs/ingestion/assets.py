@@ -6,6 +6,7 @@ from orchestration.defs.ingestion.resources import SupportApiResource
 from orchestration.defs.resources import SourceDbResource, WarehouseResource
 from orchestration.lib.ingest.loader import Fetcher, IngestReport, ingest_table, source_fetcher
 from orchestration.lib.ingest.tables import TABLES, TableSpec
+from orchestration.lib.retries import INGESTION_RETRY
 
 
 def _metadata(report: IngestReport) -> dict[str, dg.MetadataValue]:
@@ -29,6 +30,7 @@ def build_ingestion_asset(spec: TableSpec) -> dg.AssetsDefinition:
         f"{spec.cadence_minutes} min; invalid rows go to raw.quarantine.",
         kinds={"postgres"} if spec.source else {"api", "postgres"},
         tags={"cadence_minutes": str(spec.cadence_minutes)},
+        retry_policy=INGESTION_RETRY,
     )
     def _ingest(
         context: dg.AssetExecutionContext,
