@@ -45,6 +45,11 @@ def pidfile(s: Settings, name: str) -> Path:
 
 
 def pid_alive(pid: int) -> bool:
+    # A service this process started and that has exited stays a zombie (and answers kill 0)
+    # until it is reaped: reap it here, or stopping it waits out the full SIGKILL timeout.
+    with contextlib.suppress(ChildProcessError):
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

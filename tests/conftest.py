@@ -38,6 +38,16 @@ def _with_db(url: str, dbname: str) -> str:
 @pytest.fixture
 def scratch_db() -> Iterator[Callable[[str], str]]:
     """Factory: create an empty database with a unique name, dropped after the test."""
+    yield from _scratch_factory()
+
+
+@pytest.fixture(scope="module")
+def module_scratch_db() -> Iterator[Callable[[str], str]]:
+    """The same factory for a module's read-only tests that share one expensive set-up."""
+    yield from _scratch_factory()
+
+
+def _scratch_factory() -> Iterator[Callable[[str], str]]:
     created: list[str] = []
     admin = _with_db(get_settings().warehouse_url, "postgres")
 
@@ -64,6 +74,14 @@ def apply_source_schema(url: str) -> None:
 def warehouse_url(scratch_db: Callable[[str], str]) -> str:
     """A fresh warehouse database at the latest migration."""
     url = scratch_db("wh")
+    migrate_url(url)
+    return url
+
+
+@pytest.fixture(scope="module")
+def module_warehouse_url(module_scratch_db: Callable[[str], str]) -> str:
+    """A warehouse at the latest migration shared by one module (its tests must not write)."""
+    url = module_scratch_db("wh")
     migrate_url(url)
     return url
 

@@ -143,8 +143,7 @@ def insert_calls(conn: psycopg.Connection, rows: list[tuple[int, str]], first_id
     )
 
 
-@pytest.fixture
-def conn(warehouse_url: str, tmp_path: Path) -> Iterator[psycopg.Connection]:
+def _load_fixture_rows(warehouse_url: str, work: Path) -> None:
     with psycopg.connect(warehouse_url) as connection:
         connection.cursor().executemany(
             "insert into raw.customers (id, status, signed_up_at, deleted_at, goal_progress_pct,"
@@ -154,16 +153,35 @@ def conn(warehouse_url: str, tmp_path: Path) -> Iterator[psycopg.Connection]:
         insert_sessions(connection, SESSIONS, 1)
         insert_calls(connection, CALLS, 1)
         connection.commit()
-        build_feature_relations(warehouse_url, tmp_path)
+    build_feature_relations(warehouse_url, work)
+
+
+@pytest.fixture(scope="module")
+def shared_conn(
+    module_warehouse_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[psycopg.Connection]:
+    """One built warehouse for the tests that only read it (a dbt run costs ~15 s)."""
+    _load_fixture_rows(module_warehouse_url, tmp_path_factory.mktemp("dbt"))
+    with psycopg.connect(module_warehouse_url, autocommit=True) as connection:
         yield connection
 
 
-def test_population_is_point_in_time(conn: psycopg.Connection) -> None:
+@pytest.fixture
+def conn(warehouse_url: str, tmp_path: Path) -> Iterator[psycopg.Connection]:
+    """A warehouse of its own, for a test that appends rows."""
+    _load_fixture_rows(warehouse_url, tmp_path)
+    with psycopg.connect(warehouse_url) as connection:
+        yield connection
+
+
+def test_population_is_point_in_time(shared_conn: psycopg.Connection) -> None:
+    conn = shared_conn
     features = load_features(conn, AS_OF)
     assert list(features.index) == [1, 2, 3, 7, 8]
 
 
-def test_features_by_hand(conn: psycopg.Connection) -> None:
+def test_features_by_hand(shared_conn: psycopg.Connection) -> None:
+    conn = shared_conn
     features = load_features(conn, AS_OF)
     one = features.loc[1]
     assert one["recency_days"] == pytest.approx(9.0)  # Feb 20
@@ -236,12 +254,14 @@ def test_rows_after_the_cutoff_change_nothing(
     assert load_features(conn, ts("2025-03-05")).loc[1, "lifetime_sessions"] == 4
 
 
-def test_labels_by_hand(conn: psycopg.Connection) -> None:
+def test_labels_by_hand(shared_conn: psycopg.Connection) -> None:
+    conn = shared_conn
     labels = label_churn(conn, AS_OF, horizon_days=60)
     assert labels.to_dict() == {1: 0, 2: 0, 3: 1, 7: 1, 8: 0}
 
 
-def test_labels_need_data_past_the_horizon(conn: psycopg.Connection) -> None:
+def test_labels_need_data_past_the_horizon(shared_conn: psycopg.Connection) -> None:
+    conn = shared_conn
     assert data_range(conn) == (ts("2024-10-01"), ts("2025-05-15"))
     with pytest.raises(ValueError, match="labels need data"):
         label_churn(conn, datetime(2025, 4, 1, tzinfo=UTC), horizon_days=60)
