@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     pg_password: str = Field(default="", alias="OPSDASH_PG_PASSWORD")
     redis_port: int = Field(default=56379, alias="OPSDASH_REDIS_PORT")
     dagster_port: int = Field(default=3000, alias="DAGSTER_PORT")
+    # Host headers (`name` or `name:port`, comma-separated) the Dagster UI answers besides
+    # 127.0.0.1/localhost, e.g. a reverse proxy's name; any other Host is refused (DNS rebinding).
+    dagster_allowed_hosts: str = Field(default="", alias="DAGSTER_ALLOWED_HOSTS")
     mlflow_port: int = Field(default=5000, alias="MLFLOW_PORT")
     streamlit_port: int = Field(default=8501, alias="STREAMLIT_PORT")
     support_api_port: int = Field(default=8100, alias="SUPPORT_API_PORT")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from opsdash_core.settings import PROJECT_ROOT, Settings
+from opsdash_stack.dagster_ui import loopback_hosts
 from opsdash_stack.supervisor import Service, venv_bin
 
 WORKSPACE = PROJECT_ROOT / "workspace.yaml"
@@ -19,11 +20,19 @@ def dagster_home(s: Settings) -> Path:
 
 
 def webserver(s: Settings) -> Service:
+    """The UI through `opsdash_stack.dagster_ui`: dagster-webserver refusing foreign Host and
+    Origin headers (it has no login of its own; see that module)."""
     home = dagster_home(s)
+    allowed = loopback_hosts(s.dagster_port, s.dagster_allowed_hosts.split(","))
     return Service(
         "dagster-webserver",
         [
-            venv_bin("dagster-webserver"),
+            venv_bin("python"),
+            "-m",
+            "opsdash_stack.dagster_ui",
+            "--allowed-hosts",
+            ",".join(sorted(allowed)),
+            "--",
             "-h",
             "127.0.0.1",
             "-p",
