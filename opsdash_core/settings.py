@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field
@@ -65,6 +66,27 @@ class Settings(BaseSettings):
     alert_email_from: str = Field(default="opsdash@localhost", alias="ALERT_EMAIL_FROM")
     alert_email_to: str = Field(default="", alias="ALERT_EMAIL_TO")
     slack_webhook_url: str = Field(default="", alias="SLACK_WEBHOOK_URL")
+    # SMTP transport security and login; the password only ever comes from the environment.
+    smtp_security: Literal["none", "starttls", "ssl"] = Field(default="none", alias="SMTP_SECURITY")
+    smtp_username: str = Field(default="", alias="SMTP_USERNAME")
+    smtp_password: str = Field(default="", alias="SMTP_PASSWORD")
+    # Where notifications link to (deep links to an alert); default: the local Streamlit app.
+    app_base_url: str = Field(default="", alias="OPSDASH_APP_BASE_URL")
+    # Notification routing per alert severity: channels among email, slack, digest (the daily
+    # email digest), comma-separated; empty = not notified.
+    route_critical: str = Field(default="email,slack", alias="OPSDASH_ROUTE_CRITICAL")
+    route_warning: str = Field(default="slack", alias="OPSDASH_ROUTE_WARNING")
+    route_info: str = Field(default="digest", alias="OPSDASH_ROUTE_INFO")
+    # Outbox retries: exponential backoff with jitter up to this cap; give up by age.
+    outbox_backoff_cap_seconds: float = Field(default=1800.0, alias="OPSDASH_OUTBOX_BACKOFF_CAP_S")
+    outbox_give_up_hours: float = Field(default=24.0, alias="OPSDASH_OUTBOX_GIVE_UP_HOURS")
+    # Minutes without a completed alert-sensor tick before the watchdog emails (outside Dagster).
+    watchdog_stale_minutes: float = Field(default=10.0, alias="OPSDASH_WATCHDOG_STALE_MINUTES")
+    sink_http_port: int = Field(default=8025, alias="OPSDASH_SINK_HTTP_PORT")
+    app_cookie_secret: str = Field(default="", alias="OPSDASH_COOKIE_SECRET")
+
+    sim_live: bool | None = Field(default=None, alias="OPSDASH_SIM_LIVE")
+
     sink_http_port: int = Field(default=8025, alias="OPSDASH_SINK_HTTP_PORT")
     app_cookie_secret: str = Field(default="", alias="OPSDASH_COOKIE_SECRET")
 
@@ -83,6 +105,8 @@ class Settings(BaseSettings):
             self.mlflow_tracking_uri or f"http://127.0.0.1:{self.mlflow_port}"
         )
         self.support_api_url = self.support_api_url or f"http://127.0.0.1:{self.support_api_port}"
+        app_url = self.app_base_url or f"http://127.0.0.1:{self.streamlit_port}"
+        self.app_base_url = app_url.rstrip("/")
 
     @property
     def simulator_enabled(self) -> bool:

@@ -69,16 +69,29 @@ class SmtpSink:
     keep_in_memory: bool = True
     messages: list[Message] = field(default_factory=list)
     envelopes: list[dict[str, Any]] = field(default_factory=list)
+    # Faults for tests of the sender: every transmitted message lands in `received`; with
+    # `reply_after_data` set (e.g. "451 4.3.0 try later") it is refused with that reply, with
+    # `drop_after_data` the connection closes without any reply (the sender cannot know).
+    received: list[Message] = field(default_factory=list)
+    reply_after_data: str | None = None
+    drop_after_data: bool = False
 
     def wait_for(self, count: int, timeout: float = 5.0) -> bool:
         """True once at least `count` messages arrived (False after `timeout` seconds)."""
         return _wait(self.messages, count, timeout)
 
     async def handle_DATA(  # noqa: N802 - aiosmtpd's hook name
-        self, _server: object, _session: object, envelope: Any
+        self, server: Any, _session: object, envelope: Any
     ) -> str:
-        """aiosmtpd hook: called once per accepted message."""
+        """aiosmtpd hook: called once per transmitted message."""
         raw: bytes = envelope.original_content or envelope.content
+        if self.keep_in_memory:
+            self.received.append(email.message_from_bytes(raw, policy=email.policy.default))
+        if self.drop_after_data:
+            server.transport.abort()
+            return "421 connection dropped by the test sink"
+        if self.reply_after_data:
+            return self.reply_after_data
         if self.directory is not None:
             (self.directory / _file_name(".eml")).write_bytes(raw)
         if self.keep_in_memory:
@@ -123,6 +136,9 @@ class WebhookReceiver:
     keep_in_memory: bool = True
     payloads: list[dict[str, Any]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    # A fault for tests of the sender: answer this status (e.g. 503) without recording.
+    fail_status: int | None = None
 
     @property
     def url(self) -> str:
@@ -133,11 +149,14 @@ class WebhookReceiver:
         """True once at least `count` payloads arrived (False after `timeout` seconds)."""
         return _wait(self.payloads, count, timeout)
 
-    def record(self, path: str, payload: dict[str, Any], raw: bytes) -> None:
+    def record(
+        self, path: str, payload: dict[str, Any], raw: bytes, headers: dict[str, str] | None = None
+    ) -> None:
         if self.directory is not None:
             (self.directory / _file_name(".json")).write_bytes(raw)
         if self.keep_in_memory:
             self.paths.append(path)
+            self.headers.append(headers or {})
             self.payloads.append(payload)
 
 
@@ -172,7 +191,11 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(payload, dict):
             self._answer(HTTPStatus.BAD_REQUEST, "invalid_payload")
             return
-        self.server.receiver.record(path, payload, raw)
+        receiver = self.server.receiver
+        if receiver.fail_status is not None:
+            self._answer(HTTPStatus(receiver.fail_status), "unavailable")
+            return
+        receiver.record(path, payload, raw, dict(self.headers.items()))
         self._answer(HTTPStatus.OK, "ok")  # what Slack's incoming webhooks answer
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -16,7 +17,7 @@ from psycopg.rows import dict_row
 
 from alerting.rules import EvaluationSummary, evaluate_customer_critical
 from opsdash_core.db import connect
-from opsdash_core.notify import MAX_ATTEMPTS, DeliveryReport, deliver_pending, enqueue
+from opsdash_core.notify import DeliveryReport, deliver_pending, enqueue
 from opsdash_core.settings import get_settings, reset_settings
 from opsdash_stack.sinks import WebhookReceiver, free_port, smtp_sink, webhook_receiver
 from orchestration.defs.alerting.sensors import (
@@ -88,8 +89,8 @@ def evaluate(url: str) -> EvaluationSummary:
         return evaluate_customer_critical(conn)
 
 
-def deliver(url: str) -> DeliveryReport:
-    return deliver_pending(url, get_settings(), backoff_s=0.01)
+def deliver(url: str, now: datetime | None = None) -> DeliveryReport:
+    return deliver_pending(url, get_settings(), backoff_s=0.01, now=now)
 
 
 def rows(url: str, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
@@ -190,10 +191,12 @@ def test_smtp_down_keeps_email_pending_until_the_sink_is_up(env: Env) -> None:
     assert "unreachable" in row["last_error"]
     assert "after 3 tries" in row["last_error"]
 
+    assert deliver(env.url).attempted == 0  # backing off: not retried at once
+    later = datetime.now(UTC) + timedelta(hours=1)
     with smtp_sink(env.smtp_port) as mail:
-        up = deliver(env.url)
+        up = deliver(env.url, now=later)
         assert up.sent == [email_id]
-        assert deliver(env.url).attempted == 0
+        assert deliver(env.url, now=later).attempted == 0
         assert len(mail.messages) == 1
         assert "customer 301" in mail.messages[0].get_body().get_content()  # type: ignore[union-attr]
     (row,) = rows(env.url, "select * from app.notification_outbox where id = %s", (email_id,))
@@ -201,18 +204,17 @@ def test_smtp_down_keeps_email_pending_until_the_sink_is_up(env: Env) -> None:
     assert len(env.hooks.payloads) == 1
 
 
-def test_email_gives_up_after_max_attempts(env: Env) -> None:
+def test_email_gives_up_by_age_not_by_count(env: Env) -> None:
     with connect(env.url) as conn:
         outbox_id = enqueue(conn, "email", "s", "b")
-        conn.execute(
-            "update app.notification_outbox set attempts = %s where id = %s",
-            (MAX_ATTEMPTS - 1, outbox_id),
-        )
-    report = deliver(env.url)
+        conn.execute("update app.notification_outbox set attempts = 50 where id = %s", (outbox_id,))
+    assert deliver(env.url).retrying == [outbox_id]  # 51 attempts, still young: keeps trying
+    report = deliver(env.url, now=datetime.now(UTC) + timedelta(hours=25))
     assert report.failed == [outbox_id]
-    (row,) = rows(env.url, "select status, attempts from app.notification_outbox")
-    assert (row["status"], row["attempts"]) == ("failed", MAX_ATTEMPTS)
-    assert deliver(env.url).attempted == 0
+    (row,) = rows(env.url, "select status, attempts, given_up_at from app.notification_outbox")
+    assert (row["status"], row["attempts"]) == ("given_up", 52)
+    assert row["given_up_at"] is not None
+    assert deliver(env.url, now=datetime.now(UTC) + timedelta(days=3)).attempted == 0
 
 
 def test_unconfigured_channel_is_recorded_as_skipped(

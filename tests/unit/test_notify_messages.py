@@ -79,14 +79,30 @@ class _FlakySmtp:
         if type(self).calls <= type(self).failures:
             raise ConnectionRefusedError(111, "Connection refused")
 
-    def __enter__(self) -> _FlakySmtp:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
+    def ehlo_or_helo_if_needed(self) -> None:
         return None
 
-    def send_message(self, msg: object) -> None:
-        type(self).sent.append(msg)
+    def mail(self, sender: str) -> tuple[int, bytes]:
+        return 250, b"ok"
+
+    def rcpt(self, rcpt: str) -> tuple[int, bytes]:
+        return 250, b"ok"
+
+    def docmd(self, cmd: str) -> tuple[int, bytes]:
+        assert cmd == "data"
+        return 354, b"go ahead"
+
+    def send(self, data: bytes) -> None:
+        type(self).sent.append(data)
+
+    def getreply(self) -> tuple[int, bytes]:
+        return 250, b"queued"
+
+    def quit(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
 
 
 @pytest.fixture
@@ -127,9 +143,9 @@ def test_permanent_smtp_refusal_is_not_retried(
     calls: list[int] = []
 
     class Refusing(_FlakySmtp):
-        def send_message(self, msg: object) -> None:
+        def getreply(self) -> tuple[int, bytes]:
             calls.append(1)
-            raise smtplib.SMTPDataError(554, b"rejected")
+            return 554, b"rejected"
 
     monkeypatch.setattr(smtplib, "SMTP", Refusing)
     with pytest.raises(notify.NotificationError, match=r"after 1 try.*554") as err:
@@ -146,7 +162,7 @@ def test_slack_status_codes(
 ) -> None:
     seen: list[dict[str, Any]] = []
 
-    def fake_post(url: str, json: dict[str, Any], timeout: float) -> httpx.Response:
+    def fake_post(url: str, json: dict[str, Any], **_k: object) -> httpx.Response:
         seen.append(json)
         return httpx.Response(status, text="nope")
 
