@@ -87,11 +87,6 @@ class Settings(BaseSettings):
 
     sim_live: bool | None = Field(default=None, alias="OPSDASH_SIM_LIVE")
 
-    sink_http_port: int = Field(default=8025, alias="OPSDASH_SINK_HTTP_PORT")
-    app_cookie_secret: str = Field(default="", alias="OPSDASH_COOKIE_SECRET")
-
-    sim_live: bool | None = Field(default=None, alias="OPSDASH_SIM_LIVE")
-
     def model_post_init(self, _context: object) -> None:
         auth = self.pg_user + (f":{self.pg_password}" if self.pg_password else "")
         base = f"postgresql://{auth}@127.0.0.1:{self.pg_port}"
