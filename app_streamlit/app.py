@@ -22,33 +22,37 @@ from app_streamlit import session
 from app_streamlit.views import login
 from opsdash_core import accounts
 
-OVERVIEW = ("views/overview.py", "overview", "Overview", "📊")
-ADMIN = ("views/admin.py", "admin", "Admin", "🛠️")
-# Read-only pages every role sees, in navigation order (Material icons render without emoji fonts).
-READ_ONLY = (
-    ("views/customers.py", "customers", "Customers", ":material/groups:"),
-    ("views/tutors.py", "tutors", "Tutors", ":material/school:"),
-    ("views/forecasts.py", "forecasts", "Forecasts & supply", ":material/insights:"),
+# (script, url path, title, icon, lowest role). Navigation order. Icons are Material Symbols:
+# Streamlit ships the font, so they render offline (emoji need a colour-emoji font that
+# Debian's Chromium lacks).
+PAGES = (
+    ("views/overview.py", "overview", "Overview", ":material/dashboard:", "viewer"),
+    ("views/alerts.py", "alerts", "Alerts", ":material/notifications:", "viewer"),
+    (
+        "views/recommendations.py",
+        "recommendations",
+        "Recommendations",
+        ":material/task_alt:",
+        "viewer",
+    ),
+    ("views/customers.py", "customers", "Customers", ":material/groups:", "viewer"),
+    ("views/tutors.py", "tutors", "Tutors", ":material/school:", "viewer"),
+    ("views/forecasts.py", "forecasts", "Forecasts & supply", ":material/insights:", "viewer"),
+    # Service health, failed deliveries and links into MLflow (which has no login of its own):
+    # for the people who run the stack, not for read-only viewers.
+    ("views/models.py", "models", "Models & data", ":material/monitor_heart:", "operator"),
+    ("views/admin.py", "admin", "Admin", ":material/admin_panel_settings:", "admin"),
 )
-LOGIN_ICON = "🔐"
+LOGIN_ICON = ":material/login:"
 
 
 def _logged_out_pages() -> list[StreamlitPage]:
     """The login form under every URL; after login, stay on (or go to) the requested page."""
-    overview = st.Page(
-        _login_then(st.rerun),
-        title=OVERVIEW[2],
-        icon=OVERVIEW[3],
-        url_path=OVERVIEW[1],
-        visibility="hidden",
-    )
-    admin = st.Page(
-        _login_then(st.rerun), title=ADMIN[2], icon=ADMIN[3], url_path=ADMIN[1], visibility="hidden"
-    )
-    read_only = [
+    gated = [
         st.Page(_login_then(st.rerun), title=t, icon=i, url_path=u, visibility="hidden")
-        for _, u, t, i in READ_ONLY
+        for _, u, t, i, _role in PAGES
     ]
+    overview = gated[0]
     entry = st.Page(
         _login_then(lambda: st.switch_page(overview)),
         title="Log in",
@@ -56,7 +60,7 @@ def _logged_out_pages() -> list[StreamlitPage]:
         url_path="login",
         default=True,
     )
-    return [entry, overview, *read_only, admin]
+    return [entry, *gated]
 
 
 def _login_then(on_success: Callable[[], None]) -> Callable[[], None]:
@@ -67,11 +71,12 @@ def _login_then(on_success: Callable[[], None]) -> Callable[[], None]:
 
 
 def _logged_in_pages(user: accounts.User) -> list[StreamlitPage]:
-    overview = st.Page(OVERVIEW[0], title=OVERVIEW[2], icon=OVERVIEW[3], default=True)
-    pages = [overview]
-    pages += [st.Page(path, title=t, icon=i, url_path=u) for path, u, t, i in READ_ONLY]
-    if accounts.has_role(user, "admin"):
-        pages.append(st.Page(ADMIN[0], title=ADMIN[2], icon=ADMIN[3]))
+    pages = [
+        st.Page(path, title=t, icon=i, url_path=u, default=(u == "overview"))
+        for path, u, t, i, role in PAGES
+        if accounts.has_role(user, role)
+    ]
+    overview = pages[0]
     # A logged-in user opening /login (bookmark, back button) lands on the overview.
     pages.append(
         st.Page(
@@ -89,13 +94,13 @@ def _sidebar(user: accounts.User) -> None:
     with st.sidebar:
         st.markdown(f"Signed in as `{user.username}` ({user.role})")
         session.render_cookie_writer()
-        if st.button("Log out", key="logout", icon="🚪"):
+        if st.button("Log out", key="logout", icon=":material/logout:"):
             session.logout()
             st.rerun()
 
 
 def main() -> None:
-    st.set_page_config(page_title="opsdash", page_icon="📊", layout="wide")
+    st.set_page_config(page_title="opsdash", page_icon=":material/dashboard:", layout="wide")
     try:
         user = session.current_user()
     except psycopg.OperationalError:

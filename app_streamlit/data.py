@@ -203,7 +203,7 @@ class HealthSummary:
     computed_at: datetime | None
 
 
-def _parse_ts(value: object) -> datetime | None:
+def parse_ts(value: object) -> datetime | None:
     return datetime.fromisoformat(value) if isinstance(value, str) else None
 
 
@@ -217,7 +217,7 @@ def health_summary() -> HealthSummary | None:
         customers=int(row["customers"]),
         at_risk=int(row["at_risk"]),
         critical=int(row["critical"]),
-        computed_at=_parse_ts(row["computed_at"]),
+        computed_at=parse_ts(row["computed_at"]),
     )
 
 

@@ -197,3 +197,71 @@ def gap_heatmap(rows: Rows) -> alt.Chart:
             ],
         )
     )
+
+
+def monitoring_chart(rows: Rows, date_field: str, metrics: Sequence[str], title: str) -> alt.Chart:
+    """One line per metric over days (long format), Okabe-Ito colours, a tooltip per point."""
+    frame = pd.DataFrame(list(rows))
+    frame[date_field] = pd.to_datetime(frame[date_field])
+    long = frame.melt(id_vars=[date_field], value_vars=list(metrics), var_name="metric")
+    long["value"] = pd.to_numeric(long["value"], errors="coerce")
+    return (
+        alt.Chart(long, title=title)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X(f"{date_field}:T", title="Day (UTC)"),
+            y=alt.Y("value:Q", title=None),
+            color=alt.Color(
+                "metric:N",
+                scale=alt.Scale(domain=list(metrics), range=list(OKABE_ITO[: len(metrics)])),
+                title=None,
+                legend=alt.Legend(orient="bottom"),
+            ),
+            tooltip=[
+                alt.Tooltip(f"{date_field}:T", title="Day"),
+                alt.Tooltip("metric:N", title="Metric"),
+                alt.Tooltip("value:Q", title="Value", format=".3f"),
+            ],
+        )
+        .properties(height=260)
+    )
+
+
+def effectiveness_chart(rows: Rows) -> alt.Chart:
+    """Share of customers who booked again within 14 days, per week, accepted vs dismissed."""
+    frame = pd.DataFrame(list(rows))
+    frame["week_start_date"] = pd.to_datetime(frame["week_start_date"])
+    frame["rebooked_share"] = pd.to_numeric(frame["rebooked_share"], errors="coerce")
+    grouped = (
+        frame.groupby(["week_start_date", "outcome"], as_index=False)[
+            ["customers_measured", "customers_rebooked"]
+        ]
+        .sum()
+        .assign(
+            share=lambda f: (
+                f["customers_rebooked"] / f["customers_measured"].where(f["customers_measured"] > 0)
+            )
+        )
+    )
+    outcomes = ["accepted", "dismissed"]
+    return (
+        alt.Chart(grouped, title="Customers who booked again within 14 days")
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("week_start_date:T", title="Week of the decision"),
+            y=alt.Y("share:Q", title="Booked again", axis=alt.Axis(format="%")),
+            color=alt.Color(
+                "outcome:N",
+                scale=alt.Scale(domain=outcomes, range=[OKABE_ITO[2], OKABE_ITO[5]]),
+                title="Recommendation",
+                legend=alt.Legend(orient="bottom"),
+            ),
+            tooltip=[
+                alt.Tooltip("week_start_date:T", title="Week"),
+                alt.Tooltip("outcome:N", title="Decision"),
+                alt.Tooltip("share:Q", title="Booked again", format=".0%"),
+                alt.Tooltip("customers_measured:Q", title="Customers measured"),
+            ],
+        )
+        .properties(height=280)
+    )

@@ -15,7 +15,7 @@ from opsdash_core import accounts
 
 def render() -> None:
     session.require_page_role("admin")
-    st.title("🛠️ Admin")
+    st.title("Admin")
     _add_user_form()
     st.subheader("Users")
     with session.warehouse_conn() as conn:

@@ -15,7 +15,7 @@ FAILED_MESSAGE = "Invalid username or password."
 
 def render(on_success: Callable[[], None] = st.rerun) -> None:
     """Show the form; after a successful login call `on_success` (a rerun or page switch)."""
-    st.title("🔐 opsdash")
+    st.title(":material/lock: opsdash")
     st.caption("Operations dashboard — please log in.")
     with st.form("login", clear_on_submit=False):
         username = st.text_input("Username", key="login_username", autocomplete="username")
