@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     watchdog_stale_minutes: float = Field(default=10.0, alias="OPSDASH_WATCHDOG_STALE_MINUTES")
     sink_http_port: int = Field(default=8025, alias="OPSDASH_SINK_HTTP_PORT")
     app_cookie_secret: str = Field(default="", alias="OPSDASH_COOKIE_SECRET")
+    # Minutes without a click before an app session ends (0 = never; timer refreshes don't count).
+    app_idle_minutes: int = Field(default=30, ge=0, alias="OPSDASH_SESSION_IDLE_MINUTES")
+    # Host names the app answers to (Streamlit server.allowedHosts), comma-separated.
+    app_allowed_hosts: str = Field(default="127.0.0.1,localhost", alias="STREAMLIT_ALLOWED_HOSTS")
 
     sim_live: bool | None = Field(default=None, alias="OPSDASH_SIM_LIVE")
 
