@@ -2,17 +2,27 @@
 between the training population and today's.
 
 PSI = sum over bins of (actual% - expected%) * ln(actual% / expected%), with bins at the
-training distribution's quantiles (a value of its own for missing values). Rule of thumb,
-used as the default alert level: below 0.1 stable, 0.1-0.2 moderate, above 0.2 a shift the
-model was not trained for (retrain, and look at why).
+training distribution's quantiles (a value of its own for missing values; for a feature with
+few distinct values, such as a 0/1 channel column whose quantiles would all coincide, one bin
+per value plus one below and one above them). Rule of thumb, used as the default alert level: below 0.1 stable, 0.1-0.2
+moderate, above 0.2 a shift the model was not trained for (retrain, and look at why).
+
+`write_drift` keeps the daily history in `ml.churn_drift` (one row per day, model and
+feature); the alert rules read it, and the Dagster monitoring asset asks for retraining when a
+feature drifted.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    import psycopg
 
 PSI_ALERT = 0.2
 BINS = 10
@@ -33,8 +43,17 @@ def psi(expected: pd.Series, actual: pd.Series, bins: int = BINS) -> float:
     """PSI of `actual` against `expected` (the training values of one feature)."""
     reference = expected.dropna().to_numpy(dtype="float64")
     current = actual.dropna().to_numpy(dtype="float64")
-    edges = np.quantile(reference, np.linspace(0, 1, bins + 1)) if len(reference) else np.empty(0)
-    inner = np.unique(edges)[1:-1]
+    distinct = np.unique(reference)
+    if len(distinct) == 0:
+        inner = distinct
+    elif len(distinct) <= bins:
+        # One bin per value seen in training, and one each for values below and above them
+        # (a count that was always 0 in training and is 3 today has drifted).
+        inner = np.concatenate(
+            [distinct[:1], (distinct[1:] + distinct[:-1]) / 2, [np.nextafter(distinct[-1], np.inf)]]
+        )
+    else:
+        inner = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)))[1:-1]
 
     def shares(values: np.ndarray, missing: int, total: int) -> np.ndarray:
         counts = np.bincount(np.searchsorted(inner, values, side="right"), minlength=len(inner) + 1)
@@ -57,3 +76,37 @@ def feature_drift(
         for c in common
     ]
     return sorted(drift, key=lambda d: -d.psi)
+
+
+UPSERT_DRIFT_SQL = """
+insert into ml.churn_drift
+    (monitored_date, model_name, model_version, feature, psi, is_drifted, threshold)
+values (%s, %s, %s, %s, %s, %s, %s)
+on conflict (monitored_date, model_name, feature) do update set
+    model_version = excluded.model_version,
+    psi = excluded.psi,
+    is_drifted = excluded.is_drifted,
+    threshold = excluded.threshold,
+    computed_at = now()
+"""
+
+
+def write_drift(
+    conn: psycopg.Connection,
+    monitored_date: date,
+    model_name: str,
+    model_version: str,
+    drift: list[FeatureDrift],
+    threshold: float,
+) -> int:
+    """Store one day's PSI per feature (a rerun the same day replaces that day's values), in
+    the caller's transaction. Returns the number of rows written."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            UPSERT_DRIFT_SQL,
+            [
+                (monitored_date, model_name, model_version, d.feature, d.psi, d.drifted, threshold)
+                for d in drift
+            ],
+        )
+    return len(drift)

@@ -1,4 +1,5 @@
-"""The churn use cases: train and register a model, score every active customer.
+"""The churn use cases: train and register a model, score every active customer, monitor the
+serving model (feature drift, realized accuracy of past scores).
 
 Each takes a warehouse connection and an MLflow tracking URI, so a notebook, a script or the
 Dagster assets (`orchestration/defs/churn/`) run them the same way. sklearn, shap and mlflow are
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     import psycopg
 
     from ml.churn import ChurnModel
+    from ml.churn_accuracy import RealizedAccuracy
+    from ml.churn_drift import FeatureDrift
     from ml.churn_metrics import AucComparison, Evaluation
     from ml.churn_training import CutoffPlan
     from ml.registry import Alias, Registration
@@ -49,6 +52,29 @@ class ScoringOutcome:
     seconds: dict[str, float]
 
 
+@dataclass(frozen=True)
+class MonitoringOutcome:
+    """One monitoring run: each feature's drift against the champion's training rows (empty
+    when there is no champion yet), and the scoring days whose outcome became known."""
+
+    monitored_date: date
+    model_name: str | None
+    model_version: str | None
+    psi_threshold: float
+    reference: str
+    drift: list[FeatureDrift]
+    accuracy: list[RealizedAccuracy]
+
+    @property
+    def drifted(self) -> list[str]:
+        """The features whose PSI crossed the threshold, most drifted first."""
+        return [d.feature for d in self.drift if d.drifted]
+
+
+# Training rows logged with each model version as the reference for drift monitoring.
+TRAINING_SAMPLE_ROWS = 10_000
+
+
 def train_and_register(conn: psycopg.Connection, tracking_uri: str) -> TrainingOutcome:
     """Train on the out-of-time plan's cut-offs, choose between the logistic regression and
     the gradient-boosting challenger on the holdout, calibrate, then register: the new version
@@ -65,7 +91,7 @@ def train_and_register(conn: psycopg.Connection, tracking_uri: str) -> TrainingO
     )
     from ml.churn_training import plan_cutoffs, select_model, stack, stack_labels
     from ml.features import data_range, label_churn, load_features
-    from ml.registry import CHALLENGER, CHAMPION, log_and_register
+    from ml.registry import CHALLENGER, CHAMPION, TRAINING_SAMPLE, log_and_register
 
     oldest, newest = data_range(conn)
     if oldest is None or newest is None:
@@ -113,7 +139,13 @@ def train_and_register(conn: psycopg.Connection, tracking_uri: str) -> TrainingO
         run_params,
         tracking_uri,
         alias=alias,
-        tables={"threshold_table": table, "reliability_curve": curve},
+        tables={
+            "threshold_table": table,
+            "reliability_curve": curve,
+            TRAINING_SAMPLE: model.align(
+                train_x.sample(min(len(train_x), TRAINING_SAMPLE_ROWS), random_state=0)
+            ),
+        },
         figures=figures,
         input_example=model.align(x.head(5)),
         champion_auc=vs_champion.baseline_auc if vs_champion else None,
@@ -217,4 +249,64 @@ def score_active_customers(
         model_version=loaded.version,
         threshold=loaded.model.threshold,
         seconds={k: round(v, 2) for k, v in seconds.items()},
+    )
+
+
+def monitor_churn(
+    conn: psycopg.Connection,
+    tracking_uri: str,
+    now: datetime,
+    psi_threshold: float | None = None,
+    horizon_days: int = 60,
+) -> MonitoringOutcome:
+    """Compare the features of the customers at `now` with the champion's training rows
+    (PSI per feature, stored in ml.churn_drift for `now`'s date), then evaluate the scoring
+    days whose `horizon_days` outcome became known (ml.churn_accuracy). Both in the caller's
+    transaction. The reference is the training sample logged with the version; for a version
+    logged before samples were, the population at its holdout cut-off."""
+    from mlflow.exceptions import MlflowException
+
+    from ml.churn_accuracy import record_realized_accuracy
+    from ml.churn_drift import PSI_ALERT, feature_drift, write_drift
+    from ml.features import load_features
+    from ml.registry import load_champion, training_reference, version_threshold
+
+    threshold = PSI_ALERT if psi_threshold is None else psi_threshold
+    day = now.date()
+    drift: list[FeatureDrift] = []
+    try:
+        loaded = load_champion(tracking_uri)
+    except MlflowException:  # nothing registered yet: nothing to drift from
+        loaded = None
+    reference = "no champion yet"
+    if loaded is not None:
+        known = training_reference(tracking_uri, loaded.version, loaded.name)
+        training = known.sample
+        reference = "training sample"
+        if training is None and known.valid_cutoff is not None:
+            training = load_features(conn, known.valid_cutoff)
+            reference = f"population at {known.valid_cutoff.isoformat()}"
+        if training is not None:
+            current = loaded.model.align(load_features(conn, now))
+            drift = feature_drift(loaded.model.align(training), current, threshold)
+            write_drift(conn, day, loaded.name, loaded.version, drift, threshold)
+        else:
+            reference = "no training reference logged"
+
+    thresholds: dict[tuple[str, str], float | None] = {}
+
+    def threshold_of(name: str, version: str) -> float | None:
+        if (name, version) not in thresholds:
+            thresholds[(name, version)] = version_threshold(tracking_uri, version, name)
+        return thresholds[(name, version)]
+
+    accuracy = record_realized_accuracy(conn, now, threshold_of, horizon_days)
+    return MonitoringOutcome(
+        monitored_date=day,
+        model_name=loaded.name if loaded else None,
+        model_version=loaded.version if loaded else None,
+        psi_threshold=threshold,
+        reference=reference,
+        drift=drift,
+        accuracy=accuracy,
     )

@@ -32,6 +32,9 @@ CHAMPION: Final = "champion"
 CHALLENGER: Final = "challenger"
 PREVIOUS_CHAMPION = "previous_champion"
 HISTORY_TAG = "champion_history"
+# A random sample of each version's training rows (model columns), logged as
+# `<TRAINING_SAMPLE>.csv`: the reference distribution drift monitoring compares with.
+TRAINING_SAMPLE = "training_sample"
 # Types inside the pipelines that skops does not trust by default (the imputer's fitted dtype,
 # the gradient-boosting challenger's trees).
 SKOPS_TRUSTED_TYPES = [
@@ -171,6 +174,60 @@ def load_champion(tracking_uri: str, name: str = MODEL_NAME) -> LoadedModel:
         pipeline, calibration=calibration, threshold=float(tags.get("threshold", 0.5))
     )
     return LoadedModel(model=model, name=name, version=str(version))
+
+
+@dataclass(frozen=True)
+class TrainingReference:
+    """What a version was trained on, for drift monitoring: the sample of its training rows
+    logged with it (None for a version logged before samples were), and the run's holdout
+    cut-off (None when the run did not record one)."""
+
+    sample: pd.DataFrame | None
+    valid_cutoff: datetime | None
+
+
+def training_reference(
+    tracking_uri: str, version: str, name: str = MODEL_NAME
+) -> TrainingReference:
+    """The training sample and holdout cut-off of `version`'s run."""
+    import tempfile
+
+    import pandas as pd
+    from mlflow.artifacts import download_artifacts
+    from mlflow.exceptions import MlflowException
+
+    client = registry_client(tracking_uri)
+    run_id = client.get_model_version(name, str(version)).run_id
+    cutoff = client.get_run(run_id).data.params.get("valid_cutoff") if run_id else None
+    sample = None
+    if run_id:
+        with tempfile.TemporaryDirectory(prefix="churn_reference_") as tmp:
+            try:
+                path = download_artifacts(
+                    run_id=run_id,
+                    artifact_path=f"{TRAINING_SAMPLE}.csv",
+                    dst_path=tmp,
+                    tracking_uri=tracking_uri,
+                )
+            except (MlflowException, OSError):  # logged before training samples were
+                path = None
+            if path is not None:
+                sample = pd.read_csv(path)
+    return TrainingReference(
+        sample=sample, valid_cutoff=datetime.fromisoformat(cutoff) if cutoff else None
+    )
+
+
+def version_threshold(tracking_uri: str, version: str, name: str = MODEL_NAME) -> float | None:
+    """The decision threshold `version` was registered with (None when unknown)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        tags = registry_client(tracking_uri).get_model_version(name, str(version)).tags or {}
+    except MlflowException:  # the version was deleted from the registry
+        return None
+    threshold = tags.get("threshold")
+    return float(threshold) if threshold is not None else None
 
 
 def champion_version(tracking_uri: str, name: str = MODEL_NAME) -> str | None:

@@ -17,9 +17,10 @@ CADENCE: dict[str, str] = {
     # ingestion: support calls every 15 minutes, slow dimensions hourly
     "ingest_support_calls": "*/15 * * * *",
     "ingest_dimensions": "7 * * * *",
-    # churn: retrain weekly (Sunday), score daily
+    # churn: retrain weekly (Sunday), score daily, monitor drift and realized accuracy after
     "train_churn_model": "0 1 * * 0",
     "score_churn": "0 3 * * *",
+    "monitor_churn": "30 3 * * *",
     # forecasting: monitor yesterday's accuracy, forecast daily, retrain weekly (Sunday)
     "monitor_demand_forecast": "30 1 * * *",
     "forecast_demand": "0 2 * * *",

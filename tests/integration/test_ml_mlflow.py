@@ -1,11 +1,12 @@
 """The churn model against a real MLflow server (temp dir, free port): registration, aliases,
-promotion, rollback, loading the champion with its calibration and threshold, and both Dagster
-churn assets end to end over the relations dbt builds."""
+promotion, rollback, loading the champion with its calibration and threshold, and the Dagster
+churn assets end to end over the relations dbt builds (train, score, monitor: drift asks for
+retraining, past scores get their realized accuracy)."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -24,7 +25,8 @@ from ml.registry import (
     promote,
     rollback,
 )
-from orchestration.defs.churn.assets import churn_model, churn_scores
+from orchestration.defs.churn.assets import churn_model, churn_monitoring, churn_scores
+from orchestration.defs.churn.sensors import retrain_churn_on_drift
 from orchestration.defs.resources import MlflowResource, WarehouseResource
 from tests.integration.test_ml_features_sql import build_feature_relations
 
@@ -187,6 +189,55 @@ def test_churn_assets_end_to_end(mlflow_uri: str, warehouse_url: str, tmp_path: 
         ).fetchone()[0]
         assert set(first) == {"feature", "label", "value", "shap", "direction", "reason", "action"}
 
+        # Scores of 90 days ago, whose 60-day outcome is known by now; then every customer
+        # calls support three times this week, which no training customer ever did.
+        past = datetime.now(UTC).replace(microsecond=0) - timedelta(days=90)
+        score_active_customers(conn, mlflow_uri, past)
+        conn.execute(
+            "insert into raw.inbound_calls (id, customer_id, reason_code, called_at, created_at,"
+            " updated_at) select n, n % 1500 + 1, 'billing', now() - n * interval '1 minute',"
+            " now(), now() from generate_series(1, 4500) as n"
+        )
+        conn.commit()
+    instance = dg.DagsterInstance.ephemeral()
+    monitored = dg.materialize([churn_monitoring], resources=resources, instance=instance)
+    assert monitored.success
+    meta = monitored.asset_materializations_for_node("ml__churn_monitoring")[0].metadata
+    assert "support_calls_30d" in meta["drifted"].value.split(", ")
+    assert meta["reference"].value == "training sample"
+    (request,) = retrain_churn_on_drift.evaluate_tick(
+        dg.build_sensor_context(instance=instance)
+    ).run_requests
+    assert request.run_key == f"churn_drift_{meta['monitored_date'].value}"
+    assert retrain_churn_on_drift.job_name == "train_churn_model"
+    with psycopg.connect(warehouse_url) as conn:
+        drift = {
+            row[0]: row[1:]
+            for row in conn.execute(
+                "select feature, is_drifted, threshold, model_version, monitored_date"
+                " from ml.churn_drift"
+            )
+        }
+        monitored_date = meta["monitored_date"].value
+        assert drift["support_calls_30d"] == (
+            True,
+            0.2,
+            version,
+            date.fromisoformat(monitored_date),
+        )
+        assert len(drift) == meta["features"].value > 10
+        # Only the day whose outcome window has closed: not today's scores.
+        (realized,) = conn.execute(
+            "select scored_date, model_version, customers, churned, roc_auc, recall, precision,"
+            " threshold from ml.churn_accuracy"
+        ).fetchall()
+        assert realized[:3] == (past.date(), version, 1500)
+        assert 0 < realized[3] < 1500
+        assert realized[4] > 0.75
+        assert realized[5] > 0  # recall at the threshold the version scored with
+        assert realized[7] == pytest.approx(load_champion(mlflow_uri).model.threshold)
+
+    with psycopg.connect(warehouse_url) as conn:
         # Rescoring with the same timestamp replaces that run instead of adding to it.
         at = datetime(2030, 1, 1, tzinfo=UTC)
         for _ in range(2):

@@ -11,7 +11,13 @@ from dagster._core.events import StepMaterializationData
 from ml.scores_io import copy_text
 from opsdash_core.settings import PROJECT_ROOT
 from orchestration.defs.churn import defs
-from orchestration.defs.churn.sensors import promoted_version, score_churn_after_promotion
+from orchestration.defs.churn.assets import ChurnMonitoringConfig
+from orchestration.defs.churn.sensors import (
+    drift_retraining_key,
+    promoted_version,
+    retrain_churn_on_drift,
+    score_churn_after_promotion,
+)
 from orchestration.defs.resources import shared_resources
 
 
@@ -28,7 +34,9 @@ def test_asset_graph() -> None:
     }
     assert graph.get(model).parent_keys == reads
     assert graph.get(scores).parent_keys == {model, *reads}
-    for key in (model, scores):
+    monitoring = dg.AssetKey(["ml", "churn_monitoring"])
+    assert graph.get(monitoring).parent_keys == {model, scores, *reads}
+    for key in (model, scores, monitoring):
         assert graph.get(key).group_name == "churn"
         assert "Grain:" in (full.resolve_assets_def(key).descriptions_by_key[key] or "")
 
@@ -48,8 +56,10 @@ def test_churn_code_location_imports_without_heavy_libraries() -> None:
     subprocess.run([sys.executable, "-c", code], check=True, cwd=PROJECT_ROOT, timeout=60)
 
 
-def _materialization_event(metadata: dict[str, object]) -> dg.EventLogEntry:
-    materialization = dg.AssetMaterialization(asset_key=["ml", "churn_model"], metadata=metadata)
+def _materialization_event(
+    metadata: dict[str, object], key: tuple[str, ...] = ("ml", "churn_model")
+) -> dg.EventLogEntry:
+    materialization = dg.AssetMaterialization(asset_key=list(key), metadata=metadata)
     event = dg.DagsterEvent(
         event_type_value=dg.DagsterEventType.ASSET_MATERIALIZATION.value,
         job_name="train_churn_model",
@@ -72,3 +82,20 @@ def test_a_promotion_triggers_scoring_and_a_challenger_does_not() -> None:
     assert promoted_version(waiting) is None
     assert promoted_version(_materialization_event({"version": "9"})) is None
     assert score_churn_after_promotion.job_name == "score_churn"
+
+
+def test_drift_asks_for_one_retraining_per_day_and_no_drift_for_none() -> None:
+    def monitored(metadata: dict[str, object]) -> dg.EventLogEntry:
+        return _materialization_event(metadata, ("ml", "churn_monitoring"))
+
+    drifted = monitored({"drifted_features": 2, "monitored_date": "2026-11-30"})
+    assert drift_retraining_key(drifted) == "churn_drift_2026-11-30"
+    assert drift_retraining_key(monitored({"drifted_features": 0})) is None
+    assert drift_retraining_key(monitored({"monitored_date": "2026-11-30"})) is None
+    assert retrain_churn_on_drift.job_name == "train_churn_model"
+
+
+def test_the_psi_threshold_defaults_to_the_library_alert_level() -> None:
+    from ml.churn_drift import PSI_ALERT
+
+    assert ChurnMonitoringConfig().psi_threshold == PSI_ALERT

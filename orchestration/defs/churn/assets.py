@@ -1,20 +1,23 @@
-"""Churn assets: thin wrappers over `ml.jobs` (train + register, score every active customer).
+"""Churn assets: thin wrappers over `ml.jobs` (train + register, score every active customer,
+monitor the champion: feature drift and the realized accuracy of past scores).
 
 `ml` imports sklearn, shap and mlflow inside its functions, so loading the code location
 stays fast.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: Dagster reads the config and resource annotations.
 
 from datetime import UTC, datetime
 
 import dagster as dg
 
-from ml.jobs import score_active_customers, train_and_register
+from ml.jobs import monitor_churn, score_active_customers, train_and_register
 from orchestration.defs.resources import MlflowResource, WarehouseResource
 from orchestration.lib.retries import MODEL_RUN_RETRY
 
 CHURN_MODEL = dg.AssetKey(["ml", "churn_model"])
+CHURN_SCORES = dg.AssetKey(["ml", "churn_scores"])
+CHURN_MONITORING = dg.AssetKey(["ml", "churn_monitoring"])
 # The relations `ml.features` reads (features and labels).
 FEATURE_SOURCES = [
     dg.AssetKey(["intermediate", "int_sessions_deduplicated"]),
@@ -63,7 +66,7 @@ def churn_model(warehouse: WarehouseResource, mlflow: MlflowResource) -> dg.Mate
 
 
 @dg.asset(
-    key=["ml", "churn_scores"],
+    key=CHURN_SCORES,
     group_name="churn",
     deps=[CHURN_MODEL, *FEATURE_SOURCES],
     kinds={"postgres"},
@@ -84,5 +87,58 @@ def churn_scores(warehouse: WarehouseResource, mlflow: MlflowResource) -> dg.Mat
             "scored_at": outcome.scored_at.isoformat(),
             "model_version": outcome.model_version,
             **{f"seconds_{step}": value for step, value in outcome.seconds.items()},
+        }
+    )
+
+
+class ChurnMonitoringConfig(dg.Config):
+    """PSI above `psi_threshold` marks a feature drifted (and asks for retraining); scores are
+    judged once `horizon_days` (the model's churn horizon) have passed."""
+
+    # ml.churn_drift.PSI_ALERT, not imported: it would load pandas with the code location.
+    psi_threshold: float = 0.2
+    horizon_days: int = 60
+
+
+@dg.asset(
+    key=CHURN_MONITORING,
+    group_name="churn",
+    deps=[CHURN_MODEL, CHURN_SCORES, *FEATURE_SOURCES],
+    kinds={"postgres"},
+    retry_policy=MODEL_RUN_RETRY,
+)
+def churn_monitoring(
+    config: ChurnMonitoringConfig, warehouse: WarehouseResource, mlflow: MlflowResource
+) -> dg.MaterializeResult:
+    """Is the serving churn model still right? PSI of each feature today against the
+    champion's training rows, into ml.churn_drift: PSI above the threshold = drifted, which
+    the sensor `retrain_churn_on_drift` answers with a retraining run and the alert rules
+    with an alert. For each scoring day whose 60-day outcome is now known, realized ROC-AUC,
+    recall and precision into ml.churn_accuracy. Forecast accuracy lives apart, in
+    ml.model_monitoring. Grain: ml.churn_drift one row per day, model and feature;
+    ml.churn_accuracy one row per scoring day and model version."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    with warehouse.connect() as conn:
+        outcome = monitor_churn(
+            conn, mlflow.resolved_uri(), now, config.psi_threshold, config.horizon_days
+        )
+    top = outcome.drift[0] if outcome.drift else None
+    return dg.MaterializeResult(
+        metadata={
+            "monitored_date": outcome.monitored_date.isoformat(),
+            "model_version": outcome.model_version or "none",
+            "reference": outcome.reference,
+            "psi_threshold": outcome.psi_threshold,
+            "features": len(outcome.drift),
+            "drifted_features": len(outcome.drifted),
+            "drifted": ", ".join(outcome.drifted) or "none",
+            "max_psi": top.psi if top else 0.0,
+            "max_psi_feature": top.feature if top else "none",
+            "scoring_days_evaluated": len(outcome.accuracy),
+            "latest_realized_auc": (
+                outcome.accuracy[-1].roc_auc
+                if outcome.accuracy and outcome.accuracy[-1].roc_auc is not None
+                else float("nan")
+            ),
         }
     )

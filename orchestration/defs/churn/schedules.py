@@ -1,4 +1,5 @@
-"""ML cadence from the seed: retrain weekly (Sunday), score every active customer daily."""
+"""ML cadence from the seed: retrain weekly (Sunday), score every active customer daily, and
+monitor the serving model daily after scoring."""
 
 import dagster as dg
 
@@ -15,4 +16,10 @@ score_churn_job = dg.define_asset_job(
     description="Churn probability and top-3 SHAP factors for every active customer.",
 )
 
-SCHEDULES = running_schedules(train_churn_job, score_churn_job)
+monitor_churn_job = dg.define_asset_job(
+    "monitor_churn",
+    selection=dg.AssetSelection.assets(dg.AssetKey(["ml", "churn_monitoring"])),
+    description="Feature drift (PSI) of the churn champion and realized accuracy of past scores.",
+)
+
+SCHEDULES = running_schedules(train_churn_job, score_churn_job, monitor_churn_job)

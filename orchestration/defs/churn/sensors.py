@@ -1,13 +1,16 @@
 """Score right after a promotion: when a churn_model materialization made its version the
-champion, run the scoring job so ml.churn_scores never waits a day for the new model."""
+champion, run the scoring job so ml.churn_scores never waits a day for the new model.
+Retrain on drift: when a churn_monitoring materialization found a drifted feature, run the
+training job (at most once per monitored day)."""
 
 from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.defs.churn.schedules import score_churn_job
+from orchestration.defs.churn.schedules import score_churn_job, train_churn_job
 
 CHURN_MODEL = dg.AssetKey(["ml", "churn_model"])
+CHURN_MONITORING = dg.AssetKey(["ml", "churn_monitoring"])
 
 
 def promoted_version(asset_event: dg.EventLogEntry) -> str | None:
@@ -41,3 +44,40 @@ def score_churn_after_promotion(
     if version is None:
         return dg.SkipReason("the new churn model version is not champion; scores unchanged")
     return dg.RunRequest(run_key=f"churn_champion_{version}_{asset_event.run_id}")
+
+
+def drift_retraining_key(asset_event: dg.EventLogEntry) -> str | None:
+    """The run key of the retraining a churn_monitoring materialization asks for (one per
+    monitored day), or None when no feature drifted."""
+    materialization = asset_event.asset_materialization
+    if materialization is None:
+        return None
+    metadata = materialization.metadata
+    drifted = metadata.get("drifted_features")
+    if drifted is None or not drifted.value:
+        return None
+    day = metadata.get("monitored_date")
+    return f"churn_drift_{day.value if day is not None else asset_event.run_id}"
+
+
+@dg.asset_sensor(
+    asset_key=CHURN_MONITORING,
+    job=train_churn_job,
+    name="retrain_churn_on_drift",
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description=(
+        "After each materialization of ml/churn_monitoring that found a feature whose PSI is "
+        "above the threshold: retrains the churn model (the train_churn_model job), once per "
+        "monitored day. The new version still has to beat the champion to serve."
+    ),
+)
+def retrain_churn_on_drift(
+    context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry
+) -> dg.RunRequest | dg.SkipReason:
+    key = drift_retraining_key(asset_event)
+    if key is None:
+        return dg.SkipReason("no churn feature drifted; the weekly retraining is enough")
+    drifted = asset_event.asset_materialization.metadata.get("drifted")  # type: ignore[union-attr]
+    context.log.info(f"churn features drifted ({drifted.value if drifted else '?'}); retraining")
+    return dg.RunRequest(run_key=key)
