@@ -1,5 +1,7 @@
-"""The customer_critical rule, the outbox and the sensors against a real PostgreSQL scratch
-database (Alembic migrations applied), a real SMTP sink and a real webhook receiver."""
+"""The alert engine (rules from YAML, baseline summaries, dedup, grouping, silences,
+inhibition, timers), the outbox and the sensors against a real PostgreSQL scratch database
+(Alembic migrations applied), a real SMTP sink and a real webhook receiver. Time is simulated:
+every evaluation takes `now`, nothing sleeps."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -15,27 +18,34 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from alerting.rules import EvaluationSummary, evaluate_customer_critical
+from alerting import operations as ops
+from alerting.config import RulesConfig, load_rules
+from alerting.engine import TickReport, raise_event_alert, run_tick, sensor_heartbeat_age
+from opsdash_core.accounts import User
 from opsdash_core.db import connect
 from opsdash_core.notify import DeliveryReport, deliver_pending, enqueue
 from opsdash_core.settings import get_settings, reset_settings
 from opsdash_stack.sinks import WebhookReceiver, free_port, smtp_sink, webhook_receiver
 from orchestration.defs.alerting.sensors import (
     CUSTOMER_HEALTH,
-    customer_critical_alert_sensor,
+    customer_health_alert_sensor,
     notification_outbox_sensor,
 )
 from orchestration.defs.resources import WarehouseResource
 
 pytestmark = pytest.mark.integration
 
-# The dbt mart's columns the rule reads; the real model is built by dbt.
+OPERATOR = User(id=2, username="otto", role="operator")
+
+# The dbt mart's columns the customer rules read; the real model is built by dbt.
 CUSTOMER_HEALTH_DDL = """
 create schema if not exists marts;
 create table marts.customer_health (
     customer_id bigint primary key,
     risk_score double precision not null,
     risk_tier text not null check (risk_tier in ('low', 'medium', 'high', 'critical')),
+    risk_score_change_7d double precision,
+    top_risk_component text,
     days_since_last_session integer,
     sessions_30d integer,
     avg_rating_30d numeric(3, 2),
@@ -53,20 +63,56 @@ on conflict (customer_id) do update
 set risk_score = excluded.risk_score, risk_tier = excluded.risk_tier, computed_at = now()
 """
 
+RULES_YAML = """
+defaults: {group_wait: 0s, group_interval: 1m, repeat_interval: 4h, ack_timeout: 2h}
+rules:
+  - name: customer_critical
+    kind: customer_risk
+    severity: critical
+    entity_type: customer
+    trigger: customer_health
+    summary: "{count} customers already critical"
+    params: {tiers: [critical]}
+    inhibited_by: [sessions_stale]
+  - name: sessions_stale
+    kind: sessions_stale
+    severity: critical
+    entity_type: table
+    category: pipeline
+    for: 5m
+    params: {max_age_minutes: 30}
+"""
+
+T0 = datetime.now(UTC).replace(microsecond=0)
+
+
+def at(minutes: float) -> datetime:
+    return T0 + timedelta(minutes=minutes)
+
 
 @dataclass
 class Env:
     url: str
     smtp_port: int
     hooks: WebhookReceiver
+    config: RulesConfig
+
+    def tick(self, minutes: float, **kwargs: Any) -> TickReport:
+        with connect(self.url) as conn:
+            return run_tick(conn, self.config, now=at(minutes), **kwargs)
+
+    def rule(self, name: str) -> Any:
+        return self.config.rule(name)
 
 
 @pytest.fixture
-def env(warehouse_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+def env(warehouse_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Env]:
     """A migrated scratch warehouse with a hand-made customer_health, settings pointing at it,
-    a free SMTP port (no server yet) and a running webhook receiver."""
+    a free SMTP port (no server yet), a running webhook receiver and a small rules file."""
     with connect(warehouse_url) as conn:
         conn.execute(CUSTOMER_HEALTH_DDL)
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text(RULES_YAML)
     smtp_port = free_port()
     with webhook_receiver(0) as hooks:
         monkeypatch.setenv("WAREHOUSE_URL", warehouse_url)
@@ -74,19 +120,16 @@ def env(warehouse_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
         monkeypatch.setenv("SMTP_PORT", str(smtp_port))
         monkeypatch.setenv("ALERT_EMAIL_TO", "ops@example.test")
         monkeypatch.setenv("SLACK_WEBHOOK_URL", hooks.url)
+        monkeypatch.setenv("ALERT_RULES_PATH", str(rules_file))
         reset_settings()
-        yield Env(warehouse_url, smtp_port, hooks)
+        config = load_rules(rules_file, override=False)
+        yield Env(warehouse_url, smtp_port, hooks, config)
     reset_settings()
 
 
 def set_health(url: str, *rows: tuple[int, float, str]) -> None:
     with connect(url) as conn, conn.cursor() as cur:
         cur.executemany(UPSERT_HEALTH, rows)
-
-
-def evaluate(url: str) -> EvaluationSummary:
-    with connect(url) as conn:
-        return evaluate_customer_critical(conn)
 
 
 def deliver(url: str, now: datetime | None = None) -> DeliveryReport:
@@ -99,89 +142,257 @@ def rows(url: str, query: str, params: tuple[Any, ...] = ()) -> list[dict[str, A
         return cur.fetchall()
 
 
-def test_new_critical_customer_alerts_once_and_notifies_once(env: Env) -> None:
-    set_health(env.url, (101, 0.93, "critical"), (102, 0.61, "high"), (103, 0.05, "low"))
+def outbox(url: str) -> list[dict[str, Any]]:
+    return rows(url, "select * from app.notification_outbox order by id")
+
+
+def test_persisting_condition_alerts_once_notifies_once_and_resolves_once(env: Env) -> None:
+    only = [env.rule("customer_critical")]
+    first = env.tick(0, rules=only)  # empty mart: the baseline is "nothing matches"
+    assert first.outcomes[0].firing == 0
+    set_health(env.url, (101, 93.0, "critical"), (102, 61.0, "high"), (103, 5.0, "low"))
     with smtp_sink(env.smtp_port) as mail:
-        summary = evaluate(env.url)
-        assert (summary.new, summary.resolved, summary.still_open) == (1, 0, 1)
-        assert len(summary.notification_ids) == 2
-        report = deliver(env.url)
-        assert sorted(report.sent) == sorted(summary.notification_ids)
-
-        alerts = rows(env.url, "select * from app.alerts")
-        assert len(alerts) == 1
-        alert = alerts[0]
-        assert (
-            alert["rule"],
-            alert["entity_type"],
-            alert["entity_id"],
-            alert["severity"],
-            alert["status"],
-            alert["dedupe_key"],
-        ) == ("customer_critical", "customer", 101, "critical", "open", "customer_critical:101")
-        assert alert["details"]["risk_score"] == 0.93
-        assert alert["details"]["avg_rating_30d"] == 2.5
-        events = rows(env.url, "select * from app.alert_events")
-        assert [(e["alert_id"], e["from_status"], e["to_status"], e["actor"]) for e in events] == [
-            (alert["id"], None, "open", "system")
-        ]
-
+        report = env.tick(1, rules=only)
+        assert len(report.outcomes[0].opened) == 1
+        assert report.outcomes[0].summary_id is None
+        assert len(report.dispatch.notification_ids) >= 1
+        assert deliver(env.url).sent
+        (alert,) = rows(env.url, "select * from app.alerts")
+        assert (alert["rule"], alert["entity_id"], alert["status"], alert["dedupe_key"]) == (
+            "customer_critical",
+            101,
+            "open",
+            "customer_critical:101",
+        )
+        assert alert["details"]["risk_score"] == 93.0
+        assert alert["notify_count"] == 1
         assert len(mail.messages) == 1
-        body = mail.messages[0].get_body().get_content()  # type: ignore[union-attr]
-        assert "customer 101" in body
-        assert "customer 102" not in body
-        assert mail.messages[0]["To"] == "ops@example.test"
+        assert "Customer 101 is at critical churn risk" in mail.messages[0]["Subject"]
         assert len(env.hooks.payloads) == 1
-        assert "customer 101" in str(env.hooks.payloads[0]["blocks"])
 
-        again = evaluate(env.url)
-        assert (again.new, again.resolved, again.still_open) == (0, 0, 1)
-        assert again.notification_ids == []
+        again = env.tick(2, rules=only)  # the condition persists: one more occurrence
+        assert again.outcomes[0].occurrences == [alert["id"]]
+        assert again.dispatch.notification_ids == []
         assert deliver(env.url).attempted == 0
+        (alert,) = rows(env.url, "select * from app.alerts")
+        assert (alert["occurrences"], alert["last_seen_at"]) == (2, at(2))
+
+        set_health(env.url, (101, 40.0, "medium"))  # cleared: resolved, one resolved message
+        cleared = env.tick(3, rules=only)
+        assert cleared.outcomes[0].resolved == [alert["id"]]
+        assert deliver(env.url).sent
+        assert len(mail.messages) == 2
+        assert mail.messages[1]["Subject"].startswith("[opsdash] CRITICAL: Resolved: Customer 101")
+        assert len(env.hooks.payloads) == 2
+        assert env.tick(4, rules=only).outcomes[0].resolved == []
+        assert deliver(env.url).attempted == 0
+    with connect(env.url) as conn:
+        kinds = [e["kind"] for e in ops.alert_events(conn, alert["id"])]
+    assert kinds == ["status", "notified", "occurrence", "status", "notified"]
+
+    set_health(env.url, (101, 97.0, "critical"))  # relapse: a new alert, the old one stays closed
+    env.tick(5, rules=only)
+    statuses = rows(env.url, "select status from app.alerts where entity_id = 101 order by id")
+    assert [s["status"] for s in statuses] == ["resolved", "open"]
+
+
+def test_first_evaluation_over_a_populated_mart_raises_one_summary(env: Env) -> None:
+    with connect(env.url) as conn:
+        conn.execute(
+            "insert into marts.customer_health (customer_id, risk_score, risk_tier) "
+            "select i, 80 + i / 100.0, 'critical' from generate_series(1, 563) as i"
+        )
+    only = [env.rule("customer_critical")]
+    with smtp_sink(env.smtp_port) as mail:
+        report = env.tick(0, rules=only)
+        assert report.outcomes[0].baselined == 563
+        assert deliver(env.url).sent
+        assert len(mail.messages) == 1
+        assert mail.messages[0]["Subject"] == "[opsdash] CRITICAL: 563 customers already critical"
+    (summary,) = rows(env.url, "select * from app.alerts")
+    assert (summary["is_summary"], summary["details"]["count"]) == (True, 563)
+
+    # Later: a newcomer alerts on its own; baseline customers who recover leave the summary.
+    set_health(env.url, (900, 99.0, "critical"), (1, 10.0, "low"))
+    env.tick(1, rules=only)
+    with connect(env.url) as conn:
+        live = ops.list_alerts(conn, status="live")
+    assert sorted((a["entity_id"] or 0, a["is_summary"]) for a in live) == [(0, True), (900, False)]
+    (summary,) = [a for a in live if a["is_summary"]]
+    assert summary["title"] == "562 customers already critical"
+    set_health(env.url, (1, 99.0, "critical"))  # back after clearing: now a real alert
+    env.tick(2, rules=only)
+    with connect(env.url) as conn:
+        assert len(ops.list_alerts(conn, status="live", entity_id=1)) == 1
+
+
+def test_alerts_within_the_group_window_go_out_as_one_notification(env: Env) -> None:
+    rule = env.rule("customer_critical").model_copy(
+        update={"group_wait": timedelta(minutes=5), "group_interval": timedelta(minutes=10)}
+    )
+    env.config.rules[0] = rule
+    env.tick(0, rules=[rule])
+    set_health(env.url, (1, 90.0, "critical"), (2, 91.0, "critical"))
+    assert env.tick(1, rules=[rule]).dispatch.notified == []  # group_wait
+    set_health(env.url, (3, 92.0, "critical"))
+    assert env.tick(3, rules=[rule]).dispatch.notified == []
+    grouped = env.tick(6, rules=[rule])
+    assert len(grouped.dispatch.notified) == 3
+    (email,) = [o for o in outbox(env.url) if o["channel"] == "email"]
+    assert email["subject"] == "[opsdash] CRITICAL: 3 customer critical alerts"
+    assert sorted(email["alert_ids"]) == sorted(grouped.dispatch.notified)
+    set_health(env.url, (4, 93.0, "critical"))
+    assert env.tick(7, rules=[rule]).dispatch.notified == []  # group_interval since the last
+    assert len(env.tick(16, rules=[rule]).dispatch.notified) == 1
+
+
+def test_a_silenced_rule_records_but_sends_nothing(env: Env) -> None:
+    only = [env.rule("customer_critical")]
+    env.tick(0, rules=only)
+    with connect(env.url) as conn:
+        silence_id = ops.create_silence(
+            conn, OPERATOR, rule="customer_critical", ends_at=at(60), comment="data backfill"
+        )
+    set_health(env.url, (11, 90.0, "critical"))
+    with smtp_sink(env.smtp_port) as mail:
+        env.tick(1, rules=only)
+        env.tick(2, rules=only)
+        assert deliver(env.url).attempted == 0
+        assert mail.messages == []
+    assert env.hooks.payloads == []
+    assert outbox(env.url) == []
+    (alert,) = rows(env.url, "select * from app.alerts")
+    assert (alert["status"], alert["suppressed_by"]) == ("open", f"silence:{silence_id}")
+
+    with connect(env.url) as conn:  # the silence ends: the alert is notified
+        ops.expire_silence(conn, silence_id, OPERATOR)
+    assert env.tick(3, rules=only).dispatch.notified == [alert["id"]]
+    (alert,) = rows(env.url, "select * from app.alerts")
+    assert alert["suppressed_by"] is None
+
+
+def test_stale_sessions_inhibit_business_alerts(env: Env) -> None:
+    with connect(env.url) as conn:
+        conn.execute(
+            "insert into raw.sessions (id, customer_id, tutor_id, subject_id, scheduled_at,"
+            " duration_minutes, status, is_first_session, created_at, updated_at, _ingested_at)"
+            " values (1, 1, 1, 1, %(t)s, 60, 'completed', false, %(t)s, %(t)s, %(t)s)",
+            {"t": at(-10)},
+        )
+    env.tick(0)  # baseline of both rules; sessions are fresh
+    set_health(env.url, (21, 95.0, "critical"))
+    pending = env.tick(25)  # stale since minute 20, pending for 5 minutes
+    assert [o.pending for o in pending.outcomes] == [0, 1]
+    assert [a["rule"] for a in rows(env.url, "select rule from app.alerts")] == [
+        "customer_critical"
+    ]
+    assert len(pending.dispatch.notified) == 1
+    set_health(env.url, (22, 96.0, "critical"))
+    report = env.tick(31)
+    stale = rows(env.url, "select * from app.alerts where rule = 'sessions_stale'")
+    assert len(stale) == 1
+    assert stale[0]["title"].startswith("No new sessions ingested for 41 min")
+    (customer,) = rows(env.url, "select * from app.alerts where entity_id = 22")
+    assert customer["suppressed_by"] == f"inhibited:{stale[0]['id']}"
+    assert report.dispatch.notified == [stale[0]["id"]]
+    notified = {i for o in outbox(env.url) for i in o["alert_ids"]}
+    assert customer["id"] not in notified
+
+
+def test_ack_stops_repeats_and_times_out_back_to_open(env: Env) -> None:
+    only = [env.rule("customer_critical")]
+    env.tick(0, rules=only)
+    set_health(env.url, (31, 90.0, "critical"), (32, 91.0, "critical"))
+    env.tick(1, rules=only)
+    acked, other = (a["id"] for a in rows(env.url, "select id from app.alerts order by entity_id"))
+    with connect(env.url) as conn:
+        ops.acknowledge(conn, acked, OPERATOR, "on it")
+    repeat = env.tick(1 + 4 * 60, rules=only)  # repeat_interval 4h; ack_timeout 2h
+    assert repeat.dispatch.reopened == [acked]
+    assert repeat.dispatch.repeated == [other]
+    with connect(env.url) as conn:
+        events = ops.alert_events(conn, acked)
+    reopened = [e for e in events if e["kind"] == "reopened"]
+    assert [(e["actor"], e["actor_type"], e["to_status"]) for e in reopened] == [
+        ("automation", "automation", "open")
+    ]
+    assert repeat.dispatch.notified == [acked]  # open again: notified again
+    subjects = [o["subject"] for o in outbox(env.url) if o["channel"] == "email"]
+    assert any("Still open: Customer 32" in s for s in subjects)
+
+
+def test_run_failures_raise_one_live_alert_per_job(env: Env) -> None:
+    rule = load_rules(override=False).rule("dagster_run_failed")
+    with connect(env.url) as conn:
+        first = raise_event_alert(
+            conn, rule, entity_key="dbt_build", title="t", details={"run_id": "a"}, now=at(0)
+        )
+        second = raise_event_alert(
+            conn, rule, entity_key="dbt_build", title="t", details={"run_id": "b"}, now=at(1)
+        )
+    assert first == second
+    (alert,) = rows(env.url, "select * from app.alerts")
+    assert (alert["occurrences"], alert["details"]["run_id"]) == (2, "b")
+
+
+def test_sensor_evaluates_on_new_materialization_and_records_the_heartbeat(env: Env) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    resources = {"warehouse": WarehouseResource(url=env.url)}
+    set_health(env.url, (401, 91.0, "critical"))
+
+    def tick(sensor: dg.SensorDefinition, cursor: str | None = None) -> Any:
+        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+        return sensor.evaluate_tick(context)
+
+    with smtp_sink(env.smtp_port) as mail:
+        idle = tick(customer_health_alert_sensor)
+        assert "No new materialization" in (idle.skip_message or "")
+        assert rows(env.url, "select 1 from app.alerts") == []
+
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=CUSTOMER_HEALTH))
+        fired = tick(customer_health_alert_sensor)
+        assert fired.run_requests == []
+        assert "customer_critical: 1 firing, 1 new, 0 resolved" in (fired.skip_message or "")
+        assert "2 sent" in (fired.skip_message or "")
+        assert fired.cursor is not None
         assert len(mail.messages) == 1
         assert len(env.hooks.payloads) == 1
-    outbox = rows(env.url, "select status, attempts, alert_ids from app.notification_outbox")
-    assert [(o["status"], o["attempts"], o["alert_ids"]) for o in outbox] == [
-        ("sent", 1, [alert["id"]])
-    ] * 2
-    assert len(rows(env.url, "select 1 from app.alerts")) == 1
+
+        after = tick(customer_health_alert_sensor, cursor=fired.cursor)
+        assert "No new materialization" in (after.skip_message or "")
+        retry = tick(notification_outbox_sensor)
+        assert retry.skip_message == "notifications: no pending notifications"
+    with connect(env.url) as conn:
+        age = sensor_heartbeat_age(conn)
+    assert age is not None
+    assert age < timedelta(minutes=1)
 
 
-def test_recovered_customer_alert_is_resolved(env: Env) -> None:
-    set_health(env.url, (201, 0.9, "critical"), (202, 0.95, "critical"))
-    evaluate(env.url)
-    with connect(env.url) as conn:  # someone acknowledged 202 in the app
-        conn.execute("update app.alerts set status = 'acknowledged' where entity_id = 202")
-
-    set_health(env.url, (201, 0.4, "medium"), (202, 0.7, "high"))
-    summary = evaluate(env.url)
-    assert (summary.new, summary.resolved, summary.still_open) == (0, 2, 0)
-    assert summary.notification_ids == []
-    alerts = rows(env.url, "select entity_id, status, resolved_at from app.alerts order by 1")
-    assert [(a["entity_id"], a["status"]) for a in alerts] == [(201, "resolved"), (202, "resolved")]
-    assert all(a["resolved_at"] is not None for a in alerts)
-    events = rows(
-        env.url,
-        "select a.entity_id, e.from_status, e.to_status from app.alert_events e "
-        "join app.alerts a on a.id = e.alert_id where e.to_status = 'resolved' "
-        "order by 1",
+def test_failed_evaluation_does_not_advance_the_cursor(env: Env) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=CUSTOMER_HEALTH))
+    missing_db = urlunsplit(urlsplit(env.url)._replace(path="/opsdash_no_such_database"))
+    context = dg.build_sensor_context(
+        instance=instance, resources={"warehouse": WarehouseResource(url=missing_db)}
     )
-    assert [(e["entity_id"], e["from_status"]) for e in events] == [
-        (201, "open"),
-        (202, "acknowledged"),
-    ]
-    assert evaluate(env.url).resolved == 0
+    with pytest.raises(psycopg.OperationalError):
+        customer_health_alert_sensor.evaluate_tick(context)
+    assert context.cursor is None
 
-    set_health(env.url, (201, 0.97, "critical"))  # relapse: a new live alert, a new summary
-    relapse = evaluate(env.url)
-    assert (relapse.new, relapse.still_open, len(relapse.notification_ids)) == (1, 1, 2)
-    assert len(rows(env.url, "select 1 from app.alerts where entity_id = 201")) == 2
+    set_health(env.url, (501, 90.0, "critical"))
+    context = dg.build_sensor_context(
+        instance=instance, resources={"warehouse": WarehouseResource(url=env.url)}
+    )
+    with smtp_sink(env.smtp_port):
+        result = customer_health_alert_sensor.evaluate_tick(context)
+    assert "1 new" in (result.skip_message or "")
+    assert result.cursor is not None
 
 
 def test_smtp_down_keeps_email_pending_until_the_sink_is_up(env: Env) -> None:
-    set_health(env.url, (301, 0.99, "critical"))
-    summary = evaluate(env.url)
-    email_id, slack_id = summary.notification_ids
+    with connect(env.url) as conn:  # a critical alert's two rows
+        email_id = enqueue(conn, "email", "customer 301", "customer 301 is critical")
+        slack_id = enqueue(conn, "slack", "customer 301", "customer 301 is critical")
 
     down = deliver(env.url)  # nothing listens on SMTP_PORT
     assert down.sent == [slack_id]
@@ -229,40 +440,6 @@ def test_unconfigured_channel_is_recorded_as_skipped(
     assert (row["status"], row["last_error"]) == ("failed", "skipped: ALERT_EMAIL_TO is empty")
 
 
-def test_thousands_of_new_critical_customers_make_one_summary(env: Env) -> None:
-    with connect(env.url) as conn:
-        conn.execute(
-            "insert into marts.customer_health (customer_id, risk_score, risk_tier) "
-            "select i, i / 3000.0, 'critical' from generate_series(1, 3000) as i"
-        )
-    with smtp_sink(env.smtp_port) as mail:
-        summary = evaluate(env.url)
-        assert (summary.new, summary.still_open, len(summary.notification_ids)) == (3000, 3000, 2)
-        assert len(deliver(env.url).sent) == 2
-        assert len(mail.messages) == 1
-    body = mail.messages[0].get_body().get_content()  # type: ignore[union-attr]
-    assert mail.messages[0]["Subject"] == "[opsdash] 3,000 customers entered the critical risk tier"
-    assert body.count("  - customer ") == 20
-    assert "  - customer 3000: risk 1.00" in body
-    assert "...and 2,980 more" in body
-    assert len(env.hooks.payloads) == 1
-    (row,) = rows(
-        env.url,
-        "select cardinality(alert_ids) as n from app.notification_outbox where channel = 'email'",
-    )
-    assert row["n"] == 3000
-    assert len(rows(env.url, "select 1 from app.alert_events")) == 3000
-
-
-def test_missing_mart_is_reported_not_raised(env: Env) -> None:
-    with connect(env.url) as conn:
-        conn.execute("alter table marts.customer_health rename to customer_health_later")
-        summary = evaluate_customer_critical(conn)
-        conn.rollback()
-    assert summary.skipped_reason == "marts.customer_health does not exist yet"
-    assert (summary.new, summary.notification_ids) == (0, [])
-
-
 def test_concurrent_deliverers_never_send_a_row_twice(env: Env) -> None:
     with connect(env.url) as conn:
         ids = [enqueue(conn, "email", f"message {i}", "b") for i in range(12)]
@@ -279,55 +456,3 @@ def test_concurrent_deliverers_never_send_a_row_twice(env: Env) -> None:
         assert sorted(m["Subject"] for m in mail.messages) == sorted(
             f"message {i}" for i in range(12)
         )
-
-
-def test_sensors_evaluate_on_new_materialization_only(env: Env) -> None:
-    instance = dg.DagsterInstance.ephemeral()
-    resources = {"warehouse": WarehouseResource(url=env.url)}
-    set_health(env.url, (401, 0.91, "critical"))
-
-    def tick(sensor: dg.SensorDefinition, cursor: str | None = None) -> Any:
-        context = dg.build_sensor_context(instance=instance, cursor=cursor, resources=resources)
-        return sensor.evaluate_tick(context)
-
-    with smtp_sink(env.smtp_port) as mail:
-        idle = tick(customer_critical_alert_sensor)
-        assert "No new materialization" in (idle.skip_message or "")
-        assert rows(env.url, "select 1 from app.alerts") == []
-
-        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=CUSTOMER_HEALTH))
-        fired = tick(customer_critical_alert_sensor)
-        assert fired.run_requests == []
-        assert "1 new, 0 resolved, 1 open" in (fired.skip_message or "")
-        assert "2 sent" in (fired.skip_message or "")
-        assert fired.cursor is not None
-        assert len(mail.messages) == 1
-        assert len(env.hooks.payloads) == 1
-
-        after = tick(customer_critical_alert_sensor, cursor=fired.cursor)
-        assert "No new materialization" in (after.skip_message or "")
-
-        retry = tick(notification_outbox_sensor)
-        assert retry.skip_message == "notifications: no pending notifications"
-    assert len(rows(env.url, "select 1 from app.alerts")) == 1
-
-
-def test_failed_evaluation_does_not_advance_the_cursor(env: Env) -> None:
-    instance = dg.DagsterInstance.ephemeral()
-    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=CUSTOMER_HEALTH))
-    missing_db = urlunsplit(urlsplit(env.url)._replace(path="/opsdash_no_such_database"))
-    context = dg.build_sensor_context(
-        instance=instance, resources={"warehouse": WarehouseResource(url=missing_db)}
-    )
-    with pytest.raises(psycopg.OperationalError):
-        customer_critical_alert_sensor.evaluate_tick(context)
-    assert context.cursor is None
-
-    set_health(env.url, (501, 0.9, "critical"))
-    context = dg.build_sensor_context(
-        instance=instance, resources={"warehouse": WarehouseResource(url=env.url)}
-    )
-    with smtp_sink(env.smtp_port):
-        result = customer_critical_alert_sensor.evaluate_tick(context)
-    assert "1 new" in (result.skip_message or "")
-    assert result.cursor is not None

@@ -12,11 +12,22 @@ from orchestration.defs.resources import shared_resources
 def test_sensors_snapshot() -> None:
     merged = dg.Definitions.merge(defs, dg.Definitions(resources=shared_resources()))
     sensors = {s.name: s for s in merged.get_repository_def().sensor_defs}
-    assert sorted(sensors) == ["customer_critical_alert_sensor", "notification_outbox_sensor"]
-    for sensor in sensors.values():
+    assert sorted(sensors) == [
+        "alert_rules_sensor",
+        "customer_health_alert_sensor",
+        "notification_outbox_sensor",
+        "run_failure_alert_sensor",
+    ]
+    for name in (
+        "alert_rules_sensor",
+        "customer_health_alert_sensor",
+        "notification_outbox_sensor",
+    ):
+        sensor = sensors[name]
         assert sensor.minimum_interval_seconds == 60
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
         assert sensor.required_resource_keys == {"warehouse"}
-    alert_sensor = sensors["customer_critical_alert_sensor"]
+    assert sensors["run_failure_alert_sensor"].default_status == dg.DefaultSensorStatus.RUNNING
+    alert_sensor = sensors["customer_health_alert_sensor"]
     assert isinstance(alert_sensor, dg.AssetSensorDefinition)
     assert alert_sensor.asset_key == CUSTOMER_HEALTH == dg.AssetKey(["marts", "customer_health"])

@@ -1,10 +1,20 @@
-"""Alerting: rules over the marts, and the sensors that evaluate them and send notifications."""
+"""Alerting: the sensors that evaluate the alert rules, raise run-failure alerts and send
+notifications."""
 
 import dagster as dg
 
 from orchestration.defs.alerting.sensors import (
-    customer_critical_alert_sensor,
+    alert_rules_sensor,
+    customer_health_alert_sensor,
     notification_outbox_sensor,
+    run_failure_alert_sensor,
 )
 
-defs = dg.Definitions(sensors=[customer_critical_alert_sensor, notification_outbox_sensor])
+defs = dg.Definitions(
+    sensors=[
+        customer_health_alert_sensor,
+        alert_rules_sensor,
+        run_failure_alert_sensor,
+        notification_outbox_sensor,
+    ]
+)
