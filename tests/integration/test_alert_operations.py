@@ -131,3 +131,35 @@ def test_silences_need_matcher_comment_and_end_and_can_be_expired(conn: psycopg.
     assert ended["expired_by"] == "ada"
     actions = [r["action"] for r in table(conn, "select action from app.audit_log order by id")]
     assert actions == ["silence_created", "silence_expired"]
+
+
+def test_cli_acts_through_the_same_operations(
+    conn: psycopg.Connection, warehouse_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from click.testing import CliRunner
+
+    from opsdash_core.settings import reset_settings
+    from opsdash_stack.alert_commands import alerts
+
+    monkeypatch.setenv("WAREHOUSE_URL", warehouse_url)
+    reset_settings()
+    alert_id = open_alert(conn, 9)
+    runner = CliRunner()
+    listed = runner.invoke(alerts, ["list"])
+    assert listed.exit_code == 0, listed.output
+    assert "Tutor underperforming" in listed.output
+    acked = runner.invoke(alerts, ["ack", str(alert_id), "-m", "looking", "--user", "root"])
+    assert acked.exit_code == 0, acked.output
+    assert f"alert {alert_id} is now acknowledged" in acked.output
+    again = runner.invoke(alerts, ["ack", str(alert_id), "--user", "root"])
+    assert again.exit_code == 1
+    assert "acknowledging needs it open" in again.output
+    silenced = runner.invoke(
+        alerts,
+        ["silence", "--rule", "support_surge", "--for", "2h", "-m", "drill", "--user", "root"],
+    )
+    assert silenced.exit_code == 0, silenced.output
+    (audit,) = table(conn, "select username from app.audit_log where action = 'alert_acknowledged'")
+    assert audit["username"] == "root"
+    assert ops.list_silences(conn)[0]["created_by"] == "root"
+    reset_settings()
