@@ -71,7 +71,7 @@ order by at, id
 EFFECTIVENESS_SQL = """
 select *
 from marts.recommendation_effectiveness
-order by action_week desc, rec_type, outcome
+order by week_start_date desc, rec_type, outcome
 """
 
 

@@ -91,6 +91,21 @@ class Settings(BaseSettings):
 
     sim_live: bool | None = Field(default=None, alias="OPSDASH_SIM_LIVE")
 
+    # Recommendations (alerting/recommendations.py): at most this many open per type, an entity
+    # enrolled in the same type at most N times per period, a pause after one was acted on.
+    recommendations_max_open_per_type: int = Field(
+        default=100, alias="RECOMMENDATIONS_MAX_OPEN_PER_TYPE"
+    )
+    recommendations_max_enrollments: int = Field(default=2, alias="RECOMMENDATIONS_MAX_ENROLLMENTS")
+    recommendations_enrollment_days: int = Field(
+        default=30, alias="RECOMMENDATIONS_ENROLLMENT_DAYS"
+    )
+    recommendations_cooldown_days: int = Field(default=7, alias="RECOMMENDATIONS_COOLDOWN_DAYS")
+    recommendations_expire_days: int = Field(default=14, alias="RECOMMENDATIONS_EXPIRE_DAYS")
+    recommendations_supply_horizon_hours: int = Field(
+        default=48, alias="RECOMMENDATIONS_SUPPLY_HORIZON_HOURS"
+    )
+
     def model_post_init(self, _context: object) -> None:
         auth = self.pg_user + (f":{self.pg_password}" if self.pg_password else "")
         base = f"postgresql://{auth}@127.0.0.1:{self.pg_port}"

@@ -146,6 +146,9 @@ def _mount_optional() -> None:
     from opsdash_stack.model_commands import models
 
     main.add_command(models)
+    from opsdash_stack.recommendation_commands import recs
+
+    main.add_command(recs)
     from opsdash_stack.alert_commands import alerts
 
     main.add_command(alerts)

@@ -6,7 +6,15 @@ import importlib
 
 import dagster as dg
 
-DOMAINS = ("ingestion", "quality", "transform", "churn", "alerting", "forecasting")
+DOMAINS = (
+    "ingestion",
+    "quality",
+    "transform",
+    "churn",
+    "alerting",
+    "forecasting",
+    "recommendations",
+)
 
 
 def all_domain_defs() -> list[dg.Definitions]:

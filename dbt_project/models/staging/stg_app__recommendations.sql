@@ -1,0 +1,26 @@
+with source as (
+    select * from {{ source('app', 'recommendations') }}
+),
+
+renamed as (
+    select
+        id as recommendation_id,
+        entity_type,
+        entity_id,
+        rec_type,
+        reason_code,
+        priority,
+        owner_role,
+        status as recommendation_status,
+        source_alert_id,
+        due_at,
+        expires_at,
+        snoozed_until,
+        acted_by,
+        acted_at,
+        created_at,
+        updated_at
+    from source
+)
+
+select * from renamed
