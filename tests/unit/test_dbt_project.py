@@ -90,9 +90,20 @@ def test_marts_contract_keeps_the_columns_others_read() -> None:
         "avg_rating_30d",
         "inbound_calls_30d",
         "tenure_days",
-        "churn_probability",
     ):
         assert column in types, column
+
+
+def test_customer_health_does_not_claim_a_churn_probability() -> None:
+    """The calibrated churn probability lives in ml.churn_scores (the app and the
+    recommendations join it); the marts neither carry an always-null column for it nor read
+    ml.* to fill one."""
+    docs = model_docs()
+    for model in ("customer_health", "customer_health_history"):
+        assert "churn_probability" not in {c["name"] for c in docs[model].get("columns", [])}
+        sql = (DBT / "models" / "marts" / f"{model}.sql").read_text()
+        assert "churn_probability" not in sql, model
+        assert "churn_scores" not in sql, model
 
 
 def test_only_staging_reads_sources() -> None:

@@ -215,8 +215,6 @@ final as (
         goal_progress_pct,
         tenure_days,
         acquisition_channel,
-        -- filled in by the churn model in a later step; never read back from ml.* here
-        null::double precision as churn_probability,
         as_of_date,
         computed_at
     from with_week_ago

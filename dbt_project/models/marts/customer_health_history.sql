@@ -61,7 +61,6 @@ final as (
         health.base_risk_score,
         health.risk_forced_reason,
         health.top_risk_component,
-        health.churn_probability,
         {{ run_ts() }} as computed_at
     from rescored
     left join health on rescored.customer_id = health.customer_id

@@ -1,5 +1,5 @@
--- The rows the latest build wrote to customer_health_history have their day and a churn
--- probability 0-1 (keys, score and tier: _marts.yml, over the whole history, daily).
+-- The rows the latest build wrote to customer_health_history have their day (keys, score and
+-- tier: _marts.yml, over the whole history, daily).
 with latest as (
     select max(computed_at) as computed_at
     from {{ ref('customer_health_history') }}
@@ -10,6 +10,4 @@ select
     history.snapshot_date
 from {{ ref('customer_health_history') }} as history
 inner join latest on history.computed_at = latest.computed_at
-where
-    history.snapshot_date is null
-    or history.churn_probability not between 0 and 1
+where history.snapshot_date is null
