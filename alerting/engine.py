@@ -200,23 +200,36 @@ on conflict (dedupe_key) where status in ('open', 'acknowledged') do nothing
 returning id, rule, severity, status, entity_type, entity_id, title
 """
 
+# One more occurrence on each live alert whose condition still holds: count and last seen on the
+# alert; a history event only when what people read (the title) changed, so an alert that lives
+# for days under a 5-minute evaluation does not write hundreds of identical events.
 OCCURRENCE_SQL = """
-update app.alerts as a
-set occurrences = a.occurrences + 1, last_seen_at = %(now)s, updated_at = %(now)s,
-    title = seen.title, details = seen.details
-from (
+with seen as (
     select * from unnest(%(ids)s::bigint[], %(titles)s::text[], %(details)s::jsonb[])
         as t (id, title, details)
-) as seen
-where a.id = seen.id
-returning a.id
-"""
+),
 
-OCCURRENCE_EVENTS_SQL = """
-insert into app.alert_events (alert_id, from_status, to_status, actor, actor_type, kind, at)
-select a.id, a.status, a.status, 'system', 'system', 'occurrence', %(now)s
-from app.alerts as a
-where a.id = any(%(ids)s::bigint[])
+changed as (
+    select a.id, a.status, a.title as old_title
+    from app.alerts as a
+    inner join seen on a.id = seen.id
+    where a.title is distinct from seen.title
+),
+
+updated as (
+    update app.alerts as a
+    set occurrences = a.occurrences + 1, last_seen_at = %(now)s, updated_at = %(now)s,
+        title = seen.title, details = seen.details
+    from seen
+    where a.id = seen.id
+    returning a.id
+)
+
+insert into app.alert_events (alert_id, from_status, to_status, actor, actor_type, kind, note, at)
+select changed.id, changed.status, changed.status, 'system', 'system', 'occurrence',
+    'was: ' || changed.old_title, %(now)s
+from changed
+where changed.id in (select id from updated)
 """
 
 SUMMARY_UPDATE_SQL = """
@@ -370,7 +383,6 @@ def evaluate_rule(
             OCCURRENCE_SQL,
             {"ids": seen_ids, "titles": seen_titles, "details": seen_details, "now": now},
         )
-        conn.execute(OCCURRENCE_EVENTS_SQL, {"ids": seen_ids, "now": now})
     outcome.opened = [r["id"] for r in new_alerts]
     outcome.occurrences = seen_ids
     report.created.extend(new_alerts)
@@ -452,7 +464,6 @@ def raise_event_alert(
         OCCURRENCE_SQL,
         {"ids": [alert_id], "titles": [title], "details": [Jsonb(details)], "now": now},
     )
-    conn.execute(OCCURRENCE_EVENTS_SQL, {"ids": [alert_id], "now": now})
     return alert_id
 
 

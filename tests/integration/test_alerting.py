@@ -188,7 +188,7 @@ def test_persisting_condition_alerts_once_notifies_once_and_resolves_once(env: E
         assert deliver(env.url).attempted == 0
     with connect(env.url) as conn:
         kinds = [e["kind"] for e in ops.alert_events(conn, alert["id"])]
-    assert kinds == ["status", "notified", "occurrence", "status", "notified"]
+    assert kinds == ["status", "notified", "status", "notified"]  # same title: no event
 
     set_health(env.url, (101, 97.0, "critical"))  # relapse: a new alert, the old one stays closed
     env.tick(5, rules=only)
@@ -330,9 +330,15 @@ def test_run_failures_raise_one_live_alert_per_job(env: Env) -> None:
         second = raise_event_alert(
             conn, rule, entity_key="dbt_build", title="t", details={"run_id": "b"}, now=at(1)
         )
-    assert first == second
+        third = raise_event_alert(
+            conn, rule, entity_key="dbt_build", title="t2", details={"run_id": "c"}, now=at(2)
+        )
+        conn.commit()
+        history = [(e["kind"], e["note"]) for e in ops.alert_events(conn, first)]
+    assert first == second == third
     (alert,) = rows(env.url, "select * from app.alerts")
-    assert (alert["occurrences"], alert["details"]["run_id"]) == (2, "b")
+    assert (alert["occurrences"], alert["details"]["run_id"], alert["title"]) == (3, "c", "t2")
+    assert history == [("status", rule.description), ("occurrence", "was: t")]
 
 
 def test_sensor_evaluates_on_new_materialization_and_records_the_heartbeat(env: Env) -> None:
