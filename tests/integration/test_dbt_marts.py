@@ -450,3 +450,33 @@ def test_continuous_aggregate_refresh_is_a_no_op_without_timescaledb(marts: Mart
 
     with psycopg.connect(marts.warehouse_url, autocommit=True) as conn:
         assert refresh_continuous_aggregates(conn) == []
+
+
+def test_alert_rules_run_over_the_built_marts_without_a_flood(marts: Marts) -> None:
+    """Every repository alert rule's SQL against the real marts (on a copy, so the module's
+    warehouse stays as dbt built it): no rule fails or is skipped, the first evaluation raises
+    at most one alert per rule, and a second one with unchanged data raises none."""
+    from alerting.config import load_rules
+    from alerting.engine import run_tick
+
+    copy = f"{marts.warehouse_url.rsplit('/', 1)[1]}_alerts"
+    _admin(f'create database "{copy}" template "{marts.warehouse_url.rsplit("/", 1)[1]}"')
+    try:
+        config = load_rules(override=False)
+        now = datetime.now(UTC)
+        with psycopg.connect(_with_db(marts.warehouse_url, copy)) as conn:
+            first = run_tick(conn, config, now=now, publish=False)
+            assert [o.describe() for o in first.errors] == []
+            assert {o.rule: o.skipped_reason for o in first.outcomes if o.skipped_reason} == {}
+            per_rule = conn.execute(
+                "select rule, count(*) from app.alerts group by rule"
+            ).fetchall()
+            assert all(count == 1 for _rule, count in per_rule), per_rule
+            critical = next(o for o in first.outcomes if o.rule == "customer_critical")
+            assert critical.firing > 1
+            assert critical.summary_id is not None
+            again = run_tick(conn, config, now=now + timedelta(minutes=1), publish=False)
+            assert again.errors == []
+            assert sum(len(o.opened) for o in again.outcomes) == 0
+    finally:
+        _admin(f'drop database if exists "{copy}" with (force)')
