@@ -462,3 +462,35 @@ def test_concurrent_deliverers_never_send_a_row_twice(env: Env) -> None:
         assert sorted(m["Subject"] for m in mail.messages) == sorted(
             f"message {i}" for i in range(12)
         )
+
+
+def test_run_failure_sensor_raises_a_pipeline_alert(env: Env) -> None:
+    from orchestration.defs.alerting.sensors import run_failure_alert_sensor
+
+    @dg.op
+    def explode() -> None:
+        raise RuntimeError("source database unreachable")
+
+    @dg.job
+    def nightly() -> None:
+        explode()
+
+    instance = dg.DagsterInstance.ephemeral()
+    result = nightly.execute_in_process(instance=instance, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE")
+    context = dg.build_run_status_sensor_context(
+        sensor_name="run_failure_alert_sensor",
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        dagster_event=failure,
+        resources={"warehouse": WarehouseResource(url=env.url)},
+    ).for_run_failure()
+    run_failure_alert_sensor(context)
+    (alert,) = rows(env.url, "select * from app.alerts")
+    assert (alert["rule"], alert["entity_type"], alert["title"]) == (
+        "dagster_run_failed",
+        "job",
+        "Dagster run of nightly failed",
+    )
+    assert alert["details"]["run_id"] == result.run_id
