@@ -152,12 +152,23 @@ where id = %(id)s
 INSERT_SQL = """
 insert into app.recommendations (
     entity_type, entity_id, rec_type, reason_code, reason, action, priority, owner_role,
-    status, details, due_at, expires_at, created_at, updated_at
+    status, details, due_at, expires_at, created_at, updated_at, source_alert_id
 )
 values (
     %(entity_type)s, %(entity_id)s, %(rec_type)s, %(reason_code)s, %(reason)s, %(action)s,
     %(priority)s, %(owner_role)s, 'active', %(details)s, %(due_at)s, %(expires_at)s, %(now)s,
-    %(now)s
+    %(now)s,
+    -- the entity's newest live alert, so the app links the recommendation to what raised it
+    (
+        select a.id
+        from app.alerts as a
+        where
+            a.entity_type = %(entity_type)s
+            and a.entity_id = %(entity_id)s
+            and a.status in ('open', 'acknowledged')
+        order by a.created_at desc, a.id desc
+        limit 1
+    )
 )
 on conflict (entity_type, entity_id, rec_type, reason_code)
 where status in ('active', 'snoozed') do nothing

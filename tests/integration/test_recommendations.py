@@ -180,6 +180,13 @@ def test_generation_opens_plain_word_recommendations_once_and_clears_them(wh: st
             " (4, 'Chemistry', %s, 5, 2.0, 4.0, -2.0, false)",
             (NOW + timedelta(hours=5), NOW + timedelta(hours=6), NOW + timedelta(hours=5)),
         )
+        # a live alert on the customer: the recommendation points at it
+        alert_id = run(
+            conn,
+            "insert into app.alerts (rule, entity_type, entity_id, severity, title, dedupe_key)"
+            " values ('customer_risk', 'customer', 101, 'critical', 'at risk', 'cr:101')"
+            " returning id",
+        )[0]["id"]
     before = events.latest_id()
 
     first = generate(wh)
@@ -201,6 +208,7 @@ def test_generation_opens_plain_word_recommendations_once_and_clears_them(wh: st
         assert call["expires_at"] == NOW + timedelta(days=14)
         # churn probability x (1 + sessions in the last 60 days)
         assert call["priority"] == pytest.approx(0.72 * 7)
+        assert call["source_alert_id"] == alert_id
         coaching = recs[("tutor", "coaching_session")]
         assert coaching["reason"].startswith("first-session success 20% < 30% (12 sessions")
         supply = recs[("subject", "open_slots")]

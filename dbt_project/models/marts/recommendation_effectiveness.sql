@@ -40,31 +40,62 @@ decided as (
         date_trunc('week', decisions.decided_at at time zone 'UTC')::date
 ),
 
-bookings as (
+decided_customers as (
     select
         customer_id,
-        created_at as booked_at
-    from {{ ref('stg_marketplace__session_requests') }}
+        min(decided_at) as first_decided_at
+    from decided
+    group by customer_id
+),
+
+bookings as (
+    -- only the decided customers' bookings after their first decision: the scans start at
+    -- the oldest decision (created_at index) and join on the few customers, not all history
+    select
+        requests.customer_id,
+        requests.created_at as booked_at
+    from {{ ref('stg_marketplace__session_requests') }} as requests
+    inner join decided_customers
+        on requests.customer_id = decided_customers.customer_id
+        and requests.created_at > decided_customers.first_decided_at
+    where
+        requests.created_at > (
+            select min(oldest.first_decided_at) from decided_customers as oldest
+        )
     union all
     select
-        customer_id,
-        created_at as booked_at
-    from {{ ref('int_sessions_deduplicated') }}
+        sessions.customer_id,
+        sessions.created_at as booked_at
+    from {{ ref('int_sessions_deduplicated') }} as sessions
+    inner join decided_customers
+        on sessions.customer_id = decided_customers.customer_id
+        and sessions.created_at > decided_customers.first_decided_at
+),
+
+rebooked as (
+    select distinct
+        decided.week_start_date,
+        decided.rec_type,
+        decided.outcome,
+        decided.customer_id
+    from decided
+    inner join bookings
+        on decided.customer_id = bookings.customer_id
+        and bookings.booked_at > decided.decided_at
+        and bookings.booked_at <= decided.decided_at + {{ window }}
 ),
 
 judged as (
     select
         decided.*,
         decided.decided_at + {{ window }} <= {{ as_of() }} as is_window_closed,
-        exists(
-            select 1
-            from bookings
-            where
-                bookings.customer_id = decided.customer_id
-                and bookings.booked_at > decided.decided_at
-                and bookings.booked_at <= decided.decided_at + {{ window }}
-        ) as has_booked_again
+        rebooked.customer_id is not null as has_booked_again
     from decided
+    left join rebooked
+        on decided.week_start_date = rebooked.week_start_date
+        and decided.rec_type = rebooked.rec_type
+        and decided.outcome = rebooked.outcome
+        and decided.customer_id = rebooked.customer_id
 ),
 
 counted as (
