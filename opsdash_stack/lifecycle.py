@@ -14,10 +14,46 @@ from opsdash_stack.console import log
 from opsdash_stack.probes import ServiceError
 from opsdash_stack.services import dagster, postgres, redis
 from opsdash_stack.services.catalog import python_services
-from opsdash_stack.supervisor import start_service, stop_service, venv_bin
+from opsdash_stack.supervisor import Service, start_service, stop_service, venv_bin
 
 DEFAULT_SCALE = 20_000
 DEFAULT_DAYS = 180
+
+# Every service starts with this umask (children inherit it): logs, the outbox, MLflow
+# artifacts, Data Docs and Dagster's files are readable by the deployment's user only.
+PRIVATE_UMASK = 0o077
+# What older releases left group/world-readable in OPSDASH_HOME (the home itself becomes 0700).
+PRIVATE_TREES = ("logs", "outbox", "mlflow-artifacts", "data_docs", "gx", "dagster", "redis", "run")
+
+
+def secure_home(s: Settings) -> None:
+    """OPSDASH_HOME mode 0700, and what is already in it private (group/other bits removed).
+
+    Symlinks are left alone (they may point outside the home); so is `pg/`, which belongs to
+    the cluster's own OS user."""
+    home = s.opsdash_home
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    home.chmod(0o700)
+    for name in PRIVATE_TREES:
+        top = home / name
+        if top.is_symlink() or not top.is_dir():
+            continue
+        for entry in [top, *top.rglob("*")]:  # rglob does not descend into symlinks
+            if entry.is_symlink():
+                continue
+            mode = entry.stat().st_mode
+            if mode & 0o077:
+                entry.chmod(mode & 0o7700)
+
+
+def start_services(s: Settings, services: list[Service]) -> None:
+    """Start `services` under the private umask (restored afterwards)."""
+    previous = os.umask(PRIVATE_UMASK)
+    try:
+        for svc in services:
+            start_service(s, svc)
+    finally:
+        os.umask(previous)
 
 
 def migrate(s: Settings) -> None:
@@ -106,7 +142,9 @@ def materialize_all(s: Settings) -> None:
 
 def infra_up(s: Settings) -> None:
     """PostgreSQL, Redis, databases and migrations: what every other part needs."""
-    postgres.start(s)
+    os.umask(PRIVATE_UMASK)
+    postgres.start(s)  # first: it may move an older release's cluster out of the home
+    secure_home(s)
     redis.start(s)
     postgres.create_databases(s)
     migrate(s)
@@ -132,14 +170,11 @@ def up(s: Settings, scale: int, days: int, materialize: bool = True) -> None:
     env_for_children = {**dagster_env(s)}
     os.environ.update(env_for_children)
     by_name = {svc.name: svc for svc in python_services(s)}
-    for name in ("sinks", "support-api", "mlflow"):
-        if name in by_name:
-            start_service(s, by_name[name])
+    first = ("sinks", "support-api", "mlflow")
+    start_services(s, [by_name[name] for name in first if name in by_name])
     if materialize and not warehouse_built(s):
         materialize_all(s)
-    for name, svc in by_name.items():
-        if name not in ("sinks", "support-api", "mlflow"):
-            start_service(s, svc)
+    start_services(s, [svc for name, svc in by_name.items() if name not in first])
     print_urls(s)
 
 

@@ -20,6 +20,9 @@ from opsdash_core.settings import Settings
 from opsdash_stack.supervisor import Service, venv_bin
 
 ENV = {
+    # A connection per request: pooled ones die with a PostgreSQL restart and would fail the
+    # next request each; MLflow's traffic here is a few requests a minute.
+    "MLFLOW_SQLALCHEMYSTORE_POOLCLASS": "NullPool",
     "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "true",
@@ -50,8 +53,9 @@ def service(s: Settings) -> Service:
     if s.mlflow_auth:
         argv += ["--app-name", "basic-auth"]
         env.update(_auth_env(s))
+    # On a busy 2-core machine the server has been seen to need more than 120 s to answer.
     return Service(
-        "mlflow", argv, s.mlflow_port, f"http://127.0.0.1:{s.mlflow_port}/health", 120, env
+        "mlflow", argv, s.mlflow_port, f"http://127.0.0.1:{s.mlflow_port}/health", 300, env
     )
 
 

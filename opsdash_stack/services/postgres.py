@@ -1,71 +1,167 @@
 """The local PostgreSQL 15 cluster: initdb once, start, stop, create the four databases.
 
-The server runs as the unprivileged `postgres` OS user (it refuses root), bound to 127.0.0.1,
-with its data under `OPSDASH_HOME/pg`.
+Bound to 127.0.0.1, its data, socket and log live in one cluster directory (`cluster_dir`):
+
+- run by a normal user, the cluster runs as that user under `OPSDASH_HOME/pg`;
+- run as root (CI, containers), it must run as the `postgres` OS user (the server refuses
+  root), which cannot enter `OPSDASH_HOME` (mode 0700). The cluster then lives in a directory of
+  its own under `/var/lib/opsdash/`, owned by `postgres` (like Debian's `/var/lib/postgresql`),
+  one per `OPSDASH_HOME` path. No directory above the project is ever chmod-ed.
+
+A home and its cluster directory share a random id (`OPSDASH_HOME/pg-cluster`, `<dir>/owner`):
+a home removed and created again at the same path (`scripts/test.sh` does so) finds a cluster
+that is not its own, and that one is stopped and wiped before a fresh initdb. A cluster that an
+older release kept at `OPSDASH_HOME/pg/data` while running as root moves to its directory under
+`/var/lib/opsdash` on the next start (its data kept).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
+import secrets
+import shutil
 import subprocess
 from pathlib import Path
 
 from opsdash_core.settings import Settings
 from opsdash_stack.console import log
-from opsdash_stack.probes import port_open, wait_for
+from opsdash_stack.probes import ServiceError, port_open, wait_for
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_LIB = Path("/usr/lib/postgresql/15/lib")
 PG_OS_USER = "postgres"
+ROOT_CLUSTERS = Path("/var/lib/opsdash")
 DATABASES = ("ops", "marketplace", "dagster", "mlflow")
 
 
+def _as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def cluster_dir(s: Settings) -> Path:
+    """The directory holding `data/`, the socket and (as root) the server log."""
+    if not _as_root():
+        return s.opsdash_home / "pg"
+    home = s.opsdash_home.resolve()
+    digest = hashlib.sha256(str(home).encode()).hexdigest()[:12]
+    return ROOT_CLUSTERS / f"{home.name.lstrip('.') or 'home'}-{digest}"
+
+
+def data_dir(s: Settings) -> Path:
+    return cluster_dir(s) / "data"
+
+
+def server_log(s: Settings) -> Path:
+    """As root the server cannot write into OPSDASH_HOME/logs: its log sits with its data (a
+    symlink in the logs directory points there)."""
+    return cluster_dir(s) / "postgres.log" if _as_root() else s.log_dir / "postgres.log"
+
+
 def _pg_run(args: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
-    """Run a PostgreSQL binary as the unprivileged OS user (the server refuses root)."""
+    """Run a PostgreSQL binary as the cluster's OS user (the server refuses root); from `/`,
+    since the postgres user may not be allowed into the caller's working directory."""
     cmd = [str(PG_BIN / args[0]), *args[1:]]
-    if os.geteuid() == 0:
+    if _as_root():
         cmd = ["runuser", "-u", PG_OS_USER, "--", *cmd]
-    return subprocess.run(cmd, check=True, text=True, capture_output=True, **kw)  # type: ignore[call-overload]
+    return subprocess.run(cmd, check=True, text=True, capture_output=True, cwd="/", **kw)  # type: ignore[call-overload]
 
 
 def _chown_tree(path: Path, user: str) -> None:
-    if os.geteuid() != 0:
+    if not _as_root():
         return
     pw = pwd.getpwnam(user)
     for p in [path, *path.rglob("*")]:
-        os.chown(p, pw.pw_uid, pw.pw_gid)
+        os.chown(p, pw.pw_uid, pw.pw_gid, follow_symlinks=False)
 
 
-def _ensure_traversable(path: Path) -> None:
-    """The postgres OS user must be able to reach a data directory that lives under our tree."""
-    for parent in [path, *path.parents]:
-        if parent == Path("/"):
-            break
-        mode = parent.stat().st_mode
-        if not mode & 0o001:
-            parent.chmod(mode | 0o001)
+def _private_dir(path: Path) -> None:
+    """mkdir -p with mode 0700 for what we create; owned by the cluster's OS user as root."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.chmod(0o700)
+    if _as_root():
+        pw = pwd.getpwnam(PG_OS_USER)
+        os.chown(path, pw.pw_uid, pw.pw_gid)
+
+
+def _stop_dir(data: Path) -> None:
+    if (data / "postmaster.pid").exists():
+        try:
+            _pg_run(["pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop"])
+        except subprocess.CalledProcessError as exc:
+            log(f"pg_ctl stop: {exc.stderr.strip()}")
+
+
+def _claim_cluster_dir(s: Settings) -> None:
+    """As root: make the cluster directory this home's own (see the module docstring)."""
+    cdir = cluster_dir(s)
+    _private_dir(ROOT_CLUSTERS)
+    marker = s.opsdash_home / "pg-cluster"
+    mine = marker.read_text().strip() if marker.exists() else ""
+    owner = cdir / "owner"
+    theirs = owner.read_text().strip() if owner.exists() else ""
+    if mine and mine == theirs:
+        return
+    if cdir.exists():
+        log(f"{cdir} belongs to an earlier {s.opsdash_home}: stopping and removing it")
+        _stop_dir(cdir / "data")
+        shutil.rmtree(cdir)
+    _private_dir(cdir)
+    ident = secrets.token_hex(16)
+    for path in (owner, marker):
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(ident + "\n")
+    _move_legacy_cluster(s, cdir)
+
+
+def _move_legacy_cluster(s: Settings, cdir: Path) -> None:
+    """An older release ran the root-owned deployment's cluster inside OPSDASH_HOME (and made
+    every parent directory world-traversable for it): move it, data and all."""
+    legacy = s.opsdash_home / "pg" / "data"
+    if not (legacy / "PG_VERSION").exists():
+        return
+    log(f"moving the PostgreSQL cluster from {legacy} to {cdir / 'data'}")
+    _stop_dir(legacy)
+    shutil.move(str(legacy), str(cdir / "data"))
+    _chown_tree(cdir, PG_OS_USER)
+    conf = cdir / "data" / "postgresql.conf"
+    conf.write_text(conf.read_text() + f"unix_socket_directories = '{cdir}'\n")
+
+
+def _link_log(s: Settings, logf: Path) -> None:
+    """`OPSDASH_HOME/logs/postgres.log` names the server log wherever it is."""
+    link = s.log_dir / "postgres.log"
+    if link == logf or link.is_symlink() or link.exists():
+        return
+    link.symlink_to(logf)
 
 
 def start(s: Settings) -> None:
     """Initialise the cluster on first use, then start it (a no-op when it already runs)."""
-    data = s.opsdash_home / "pg" / "data"
-    logf = s.log_dir / "postgres.log"
-    s.log_dir.mkdir(parents=True, exist_ok=True)
+    s.opsdash_home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if _as_root():
+        _claim_cluster_dir(s)
+    else:
+        _private_dir(cluster_dir(s))
+    data = data_dir(s)
+    logf = server_log(s)
+    s.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     if port_open(s.pg_port) and (data / "postmaster.pid").exists():
         log(f"PostgreSQL already running on 127.0.0.1:{s.pg_port}")
         return
     if not (data / "PG_VERSION").exists():
         log(f"initialising PostgreSQL cluster in {data}")
-        data.mkdir(parents=True, exist_ok=True)
-        pwfile = s.opsdash_home / "pg" / "pwfile"
+        _private_dir(data)
+        pwfile = cluster_dir(s) / "pwfile"
         pwfile.unlink(missing_ok=True)  # left by an interrupted run; O_EXCL needs it gone
         # 0600 from creation: there is never a moment when another user could read it.
         fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(s.pg_password + "\n")
-        _chown_tree(s.opsdash_home / "pg", PG_OS_USER)
-        _ensure_traversable(data.parent)
+        _chown_tree(pwfile, PG_OS_USER)
         _pg_run(
             [
                 "initdb",
@@ -86,16 +182,20 @@ def start(s: Settings) -> None:
         conf = data / "postgresql.conf"
         conf.write_text(conf.read_text() + _pg_conf(s))
     if not logf.exists():
-        logf.touch()
-    _chown_tree(logf, PG_OS_USER)
-    _ensure_traversable(s.log_dir)
+        fd = os.open(logf, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        os.close(fd)
+        _chown_tree(logf, PG_OS_USER)
+    _link_log(s, logf)
     log(f"starting PostgreSQL on 127.0.0.1:{s.pg_port}")
-    _pg_run(["pg_ctl", "-D", str(data), "-l", str(logf), "-w", "-t", "60", "start"])
+    try:
+        _pg_run(["pg_ctl", "-D", str(data), "-l", str(logf), "-w", "-t", "60", "start"])
+    except subprocess.CalledProcessError as exc:
+        raise ServiceError(f"PostgreSQL did not start: {exc.stderr.strip()} (log: {logf})") from exc
     wait_for(lambda: port_open(s.pg_port), "PostgreSQL", 60, logf)
 
 
 def _pg_conf(s: Settings) -> str:
-    socket_dir = s.opsdash_home / "pg"
+    socket_dir = cluster_dir(s)
     return (
         "\n# opsdash: loopback only, tuned for a small shared machine\n"
         "listen_addresses = '127.0.0.1'\n"
@@ -128,14 +228,11 @@ def _timescale_installed() -> bool:
 
 def stop(s: Settings) -> None:
     """Fast shutdown of the cluster opsdash started (its data stays)."""
-    data = s.opsdash_home / "pg" / "data"
+    data = data_dir(s)
     if not (data / "postmaster.pid").exists():
         return
     log("stopping PostgreSQL")
-    try:
-        _pg_run(["pg_ctl", "-D", str(data), "-m", "fast", "-w", "stop"])
-    except subprocess.CalledProcessError as exc:
-        log(f"pg_ctl stop: {exc.stderr.strip()}")
+    _stop_dir(data)
 
 
 def create_databases(s: Settings) -> None:

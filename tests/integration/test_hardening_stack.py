@@ -1,6 +1,7 @@
 """The test stack's own services, started the way `opsdash up` starts them: no process on the
 host shows a secret from `.env` on its command line, Redis refuses clients without the
-password, and scoring refuses a pickled champion registered on the stack's MLflow."""
+password, scoring refuses a pickled champion registered on the stack's MLflow, and what the
+services write (mail in the outbox, MLflow artifacts) only the deployment's user can read."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ import redis as redis_lib
 
 from opsdash_core.redis_client import redis_client
 from opsdash_core.settings import Settings, get_settings
+from opsdash_stack.lifecycle import start_services
 from opsdash_stack.services.catalog import python_services
-from opsdash_stack.supervisor import start_service, stop_service
+from opsdash_stack.supervisor import pidfile, read_pid, stop_service
 
 pytestmark = pytest.mark.integration
 
@@ -67,8 +69,8 @@ def stack() -> Iterator[Settings]:
     started: list[str] = []
     try:
         for name in STARTED:
-            start_service(s, by_name[name])
             started.append(name)
+            start_services(s, [by_name[name]])  # as `opsdash up` starts them
         yield s
     finally:
         for name in reversed(started):
@@ -191,3 +193,56 @@ def test_a_skops_model_on_the_stack_mlflow_still_loads(stack: Settings) -> None:
         uri = f"models:/hardening_skops_probe/{info.registered_model_version}"
         loaded = load_trusted_sklearn(uri, SKOPS_TRUSTED_TYPES)
     assert loaded.predict_proba(np.array([[2.0]])).shape == (1, 2)
+    # The server stored the model under OPSDASH_HOME, out of other users' reach.
+    artifacts = stack.opsdash_home / "mlflow-artifacts"
+    assert any(p.name == "MLmodel" for p in artifacts.rglob("*"))
+    assert _loose_files(artifacts) == []
+
+
+def _umask(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(
+        next(line for line in status.splitlines() if line.startswith("Umask:")).split()[1], 8
+    )
+
+
+def _loose_files(top: Path) -> list[str]:
+    """Files or directories under `top` that other users could read or enter."""
+    return [
+        str(p)
+        for p in [top, *top.rglob("*")]
+        if not p.is_symlink() and stat.S_IMODE(p.stat().st_mode) & 0o077
+    ]
+
+
+def test_services_run_with_umask_077_and_write_private_files(stack: Settings) -> None:
+    import smtplib
+    from email.message import EmailMessage
+
+    for name in STARTED:
+        pid = read_pid(pidfile(stack, name))
+        assert pid is not None, name
+        assert _umask(pid) == 0o077, name
+    mail = EmailMessage()
+    mail["From"], mail["To"], mail["Subject"] = "opsdash@localhost", "ops@localhost", "probe"
+    mail.set_content("customer 42 is at risk")
+    with smtplib.SMTP("127.0.0.1", stack.smtp_port, timeout=10) as smtp:
+        smtp.send_message(mail)
+    outbox = stack.opsdash_home / "outbox"
+    assert any(p.suffix == ".eml" for p in outbox.rglob("*"))
+    assert _loose_files(outbox) == []
+    logs = [stack.log_dir / f"{name}.log" for name in STARTED]
+    assert [str(p) for p in logs if stat.S_IMODE(p.stat().st_mode) & 0o077] == []
+
+
+def test_mlflow_answers_right_after_a_postgres_restart(stack: Settings) -> None:
+    """Last in this module: it restarts the test cluster under the running MLflow server."""
+    import httpx
+
+    from opsdash_stack.services import postgres
+
+    search = f"{stack.mlflow_tracking_uri}/api/2.0/mlflow/experiments/search"
+    assert httpx.post(search, json={"max_results": 1}, timeout=30).status_code == 200
+    postgres.stop(stack)
+    postgres.start(stack)
+    assert httpx.post(search, json={"max_results": 1}, timeout=30).status_code == 200
