@@ -16,9 +16,10 @@ from collections.abc import Callable
 
 import psycopg
 import streamlit as st
+from psycopg_pool import PoolTimeout
 from streamlit.navigation.page import StreamlitPage
 
-from app_streamlit import session
+from app_streamlit import live, session
 from app_streamlit.views import login
 from opsdash_core import accounts
 
@@ -44,6 +45,12 @@ PAGES = (
     ("views/admin.py", "admin", "Admin", ":material/admin_panel_settings:", "admin"),
 )
 LOGIN_ICON = ":material/login:"
+DATABASE_DOWN = (
+    "The opsdash database is not reachable right now (restarting or overloaded). "
+    "This usually passes within a minute: retry now, or wait - the page tries again every "
+    "10 s."
+)
+RETRY_S = 10
 
 
 def _logged_out_pages() -> list[StreamlitPage]:
@@ -94,25 +101,36 @@ def _sidebar(user: accounts.User) -> None:
     with st.sidebar:
         st.markdown(f"Signed in as `{user.username}` ({user.role})")
         session.render_cookie_writer()
+        live.refresh_toggle()
         if st.button("Log out", key="logout", icon=":material/logout:"):
             session.logout()
             st.rerun()
+    live.alert_toasts()
+
+
+def _database_down(exc: Exception) -> None:
+    """A short outage (PostgreSQL restarting, the pool exhausted): say so, offer a retry, and
+    never show a traceback (client.showErrorDetails is off too)."""
+    st.error(DATABASE_DOWN, icon=":material/cloud_off:")
+    st.caption(f"({type(exc).__name__})")
+    if st.button("Retry now", key="retry_database", icon=":material/refresh:"):
+        st.rerun()
+    live.retry_soon(RETRY_S)
 
 
 def main() -> None:
     st.set_page_config(page_title="opsdash", page_icon=":material/dashboard:", layout="wide")
     try:
         user = session.current_user()
-    except psycopg.OperationalError:
-        st.error("The opsdash database is not reachable. Please try again in a minute.")
-        return
-    if user is None:
-        nav = st.navigation(_logged_out_pages(), position="hidden")
-        session.render_cookie_writer()  # clears the cookie right after a logout
-    else:
-        nav = st.navigation(_logged_in_pages(user))
-        _sidebar(user)
-    nav.run()
+        if user is None:
+            nav = st.navigation(_logged_out_pages(), position="hidden")
+            session.render_cookie_writer()  # clears the cookie right after a logout
+        else:
+            nav = st.navigation(_logged_in_pages(user))
+            _sidebar(user)
+        nav.run()
+    except (psycopg.Error, PoolTimeout) as exc:
+        _database_down(exc)
 
 
 if __name__ == "__main__":

@@ -94,3 +94,16 @@ def _poll_events() -> None:
 def alert_toasts(every_s: int = TOAST_POLL_S) -> None:
     """Poll the event stream every `every_s` seconds (even while data refresh is paused)."""
     st.fragment(_poll_events, run_every=every_s)()
+
+
+def _rerun_on_timer() -> None:
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    if ctx is not None and ctx.fragment_ids_this_run:  # the timer fired, not the first draw
+        st.rerun(scope="app")
+
+
+def retry_soon(every_s: int = 10) -> None:
+    """Rerun the whole page in `every_s` seconds (after an outage message), without a click."""
+    st.fragment(_rerun_on_timer, run_every=every_s)()

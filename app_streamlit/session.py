@@ -10,12 +10,15 @@ session (reload, deep link, new tab) reads the cookie once and verifies it:
 
 The HMAC key is derived from the server secret (`OPSDASH_COOKIE_SECRET`, or a generated
 `<opsdash_home>/cookie-secret`, mode 600) and the user's current password hash, so changing a
-password ends all of that user's sessions. Logout revokes the token id (Redis, or memory while
-Redis is down) and clears the cookie. A logged-in session re-checks its token and the user row
-every minute, so deactivated users and role changes take effect without a reload.
+password ends all of that user's sessions. Each token also has a row in app.user_sessions:
+logout and idle expiry revoke it there (PostgreSQL, so a revocation survives restarts and
+Redis), and a session without a click for `OPSDASH_SESSION_IDLE_MINUTES` (default 30) ends,
+in this tab and for the cookie. A logged-in session re-checks its token, its row and the user
+row every minute, so deactivated users and role changes take effect without a reload.
 
 The cookie is set from JavaScript, so it cannot be HttpOnly; it is SameSite=Strict and Secure
-when the app is served over HTTPS.
+when the app is served over HTTPS. The idle timeout bounds how long a stolen cookie is useful
+once its owner stops using it.
 """
 
 from __future__ import annotations
@@ -36,13 +39,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
-import redis
 import streamlit as st
 
 from opsdash_core import accounts
 from opsdash_core.accounts import User
 from opsdash_core.db import pool
-from opsdash_core.redis_client import mark_redis_down, redis_client
 from opsdash_core.settings import Settings, get_settings
 
 COOKIE_NAME = "opsdash_session"
@@ -50,7 +51,6 @@ SESSION_TTL_S = 12 * 3600
 REVALIDATE_S = 60.0
 TOKEN_VERSION = "v1"  # noqa: S105 - a format tag, not a secret
 _TOKEN_RE = re.compile(r"^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
-_REVOKED_PREFIX = "opsdash:session:revoked"
 
 # session_state keys
 _USER = "auth_user"
@@ -58,6 +58,9 @@ _TOKEN = "auth_token"  # noqa: S105 - a session_state key
 _CHECKED_AT = "auth_checked_at"
 _COOKIE_READ = "auth_cookie_read"
 _COOKIE_JS = "auth_cookie_js"
+_LAST_ACTIVE = "auth_last_active"
+_TOUCHED_AT = "auth_touched_at"
+_NOTICE = "auth_notice"
 
 # ------------------------------------------------------------------------- tokens (pure code)
 
@@ -182,38 +185,48 @@ def cookie_secret(settings: Settings | None = None) -> bytes:
     return load_or_create_secret(settings.opsdash_home / "cookie-secret")
 
 
-# ------------------------------------------------------------------------------- revocation
+# ------------------------------------------------------------------- server-side sessions
+# Every issued token has a row in app.user_sessions (migration 0011). A token whose row is
+# missing, revoked or idle for too long is refused: revocation lives in PostgreSQL, so it
+# survives app restarts and Redis losing keys (it fails closed: no database, no session).
 
-_revoked_local: dict[str, float] = {}
+INSERT_SESSION_SQL = """
+insert into app.user_sessions (jti, username, expires_at)
+values (%(jti)s, %(username)s, to_timestamp(%(exp)s))
+"""
+PRUNE_SESSIONS_SQL = "delete from app.user_sessions where expires_at < now() - interval '1 day'"
+SESSION_STATE_SQL = """
+select revoked_at is null as live,
+       (%(idle_s)s::int = 0 or last_seen_at > now() - make_interval(secs => %(idle_s)s::int))
+           as fresh
+from app.user_sessions
+where jti = %(jti)s and username = %(username)s
+"""
+REVOKE_SQL = """
+update app.user_sessions set revoked_at = now(), revoked_reason = %(reason)s
+where jti = %(jti)s and revoked_at is null
+"""
+TOUCH_SQL = "update app.user_sessions set last_seen_at = now() where jti = %(jti)s"
+TOUCH_EVERY_S = 60.0
 
 
-def revoke(claims: Claims, *, now: float | None = None) -> None:
-    """Refuse this token from now on (until it would have expired anyway)."""
-    now = time.time() if now is None else now
-    ttl = max(1, int(claims.exp - now))
-    _revoked_local[claims.jti] = claims.exp
-    url = get_settings().redis_url
-    client = redis_client(url)
-    if client is None:
-        return
-    try:
-        client.set(f"{_REVOKED_PREFIX}:{claims.jti}", 1, ex=ttl)
-    except redis.RedisError as exc:
-        mark_redis_down(url, exc)
+def idle_timeout_s(settings: Settings | None = None) -> int:
+    """Seconds without a click before a session ends; 0 turns the timeout off."""
+    return int((settings or get_settings()).app_idle_minutes) * 60
 
 
-def is_revoked(claims: Claims) -> bool:
-    if claims.jti in _revoked_local:
-        return True
-    url = get_settings().redis_url
-    client = redis_client(url)
-    if client is None:
-        return False
-    try:
-        return bool(client.exists(f"{_REVOKED_PREFIX}:{claims.jti}"))
-    except redis.RedisError as exc:
-        mark_redis_down(url, exc)
-        return False
+def revoke(claims: Claims, reason: str = "logout") -> None:
+    """Refuse this token from now on, in every app process and after restarts."""
+    with warehouse_conn() as conn:
+        conn.execute(REVOKE_SQL, {"jti": claims.jti, "reason": reason})
+
+
+def session_is_live(conn: psycopg.Connection, claims: Claims, idle_s: int) -> bool:
+    """The token's row exists, is not revoked and saw a click within `idle_s` seconds."""
+    row = conn.execute(
+        SESSION_STATE_SQL, {"jti": claims.jti, "username": claims.username, "idle_s": idle_s}
+    ).fetchone()
+    return bool(row and row[0] and row[1])
 
 
 # ------------------------------------------------------------------------ Streamlit session
@@ -227,18 +240,20 @@ def warehouse_conn() -> Iterator[psycopg.Connection]:
 
 
 def user_for_token(token: str) -> User | None:
-    """The active user a token belongs to, or None if it is forged, expired or revoked."""
+    """The active user a token belongs to, or None if it is forged, expired, revoked or idle."""
     claims = peek_claims(token)
     if claims is None:
         return None
     with warehouse_conn() as conn:
         found = accounts.get_user_with_hash(conn, claims.username)
-    if found is None:
-        return None
-    user, password_hash = found
-    verified = verify_token(token, password_hash, cookie_secret(), now=time.time())
-    if verified is None or not user.is_active or is_revoked(verified):
-        return None
+        if found is None:
+            return None
+        user, password_hash = found
+        verified = verify_token(token, password_hash, cookie_secret(), now=time.time())
+        if verified is None or not user.is_active:
+            return None
+        if not session_is_live(conn, verified, idle_timeout_s()):
+            return None
     return user
 
 
@@ -255,7 +270,11 @@ def client_ip() -> str | None:
 
 
 def current_user() -> User | None:
-    """The logged-in user of this session, restoring it from the cookie on the first run."""
+    """The logged-in user of this session, restoring it from the cookie on the first run.
+
+    Ends the session after `idle_timeout_s()` without a click; reruns of a live section on its
+    timer (fragment runs) are not clicks, so a dashboard left open still times out.
+    """
     state = st.session_state
     if _USER not in state and not state.get(_COOKIE_READ):
         token = read_cookie()
@@ -264,24 +283,61 @@ def current_user() -> User | None:
         if user is not None:
             _remember(user, token)  # type: ignore[arg-type]
     user = state.get(_USER)
-    if user is not None and time.monotonic() - state.get(_CHECKED_AT, 0.0) > REVALIDATE_S:
+    if user is None:
+        return None
+    now = time.monotonic()
+    idle_s = idle_timeout_s()
+    if idle_s and now - state.get(_LAST_ACTIVE, now) > idle_s:
+        logout(reason="idle")
+        state[_NOTICE] = (
+            f"You were signed out after {idle_s // 60} min without activity. Please log in again."
+        )
+        return None
+    if now - state.get(_CHECKED_AT, 0.0) > REVALIDATE_S:
         refreshed = user_for_token(state.get(_TOKEN, ""))
         if refreshed is None:
             _forget()
             return None
         _remember(refreshed, state[_TOKEN])
         user = refreshed
+    if not _timer_run():
+        state[_LAST_ACTIVE] = now
+        if now - state.get(_TOUCHED_AT, 0.0) > TOUCH_EVERY_S:
+            _touch(state.get(_TOKEN, ""))
+            state[_TOUCHED_AT] = now
     return user
+
+
+def _timer_run() -> bool:
+    """True while only a fragment reruns (a live section on its timer), not the whole page."""
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    ctx = get_script_run_ctx()
+    return bool(ctx is not None and ctx.fragment_ids_this_run)
+
+
+def _touch(token: str) -> None:
+    claims = peek_claims(token)
+    if claims is not None:
+        with warehouse_conn() as conn:
+            conn.execute(TOUCH_SQL, {"jti": claims.jti})
+
+
+def pop_notice() -> str | None:
+    """A message for the login page (why the session ended), shown once."""
+    notice = st.session_state.pop(_NOTICE, None)
+    return notice if isinstance(notice, str) else None
 
 
 def _remember(user: User, token: str) -> None:
     st.session_state[_USER] = user
     st.session_state[_TOKEN] = token
     st.session_state[_CHECKED_AT] = time.monotonic()
+    st.session_state.setdefault(_LAST_ACTIVE, time.monotonic())
 
 
 def _forget() -> None:
-    for key in (_USER, _TOKEN, _CHECKED_AT):
+    for key in (_USER, _TOKEN, _CHECKED_AT, _LAST_ACTIVE, _TOUCHED_AT):
         st.session_state.pop(key, None)
     st.session_state[_COOKIE_READ] = True
 
@@ -290,23 +346,32 @@ def login(user: User) -> None:
     """Start a session for a user `accounts.verify_login` just accepted, and persist it."""
     with warehouse_conn() as conn:
         found = accounts.get_user_with_hash(conn, user.username)
-    if found is None:
-        return
-    user, password_hash = found
-    token = issue_token(user.username, password_hash, cookie_secret(), now=time.time())
+        if found is None:
+            return
+        user, password_hash = found
+        token = issue_token(user.username, password_hash, cookie_secret(), now=time.time())
+        claims = peek_claims(token)
+        assert claims is not None
+        conn.execute(PRUNE_SESSIONS_SQL)
+        conn.execute(
+            INSERT_SESSION_SQL,
+            {"jti": claims.jti, "username": user.username, "exp": claims.exp},
+        )
+    st.session_state.pop(_LAST_ACTIVE, None)
     _remember(user, token)
     st.session_state[_COOKIE_JS] = set_cookie_js(token)
 
 
-def logout() -> None:
+def logout(reason: str = "logout") -> None:
     """End the session here, revoke its token and clear the browser cookie."""
     user: User | None = st.session_state.get(_USER)
     claims = peek_claims(st.session_state.get(_TOKEN, ""))
     if claims is not None:
-        revoke(claims)
+        revoke(claims, reason)
     if user is not None:
         with warehouse_conn() as conn:
-            accounts.audit(conn, user.username, "logout")
+            action = "logout" if reason == "logout" else "session_expired"
+            accounts.audit(conn, user.username, action, reason=reason)
     _forget()
     st.session_state[_COOKIE_JS] = clear_cookie_js()
 
@@ -336,3 +401,16 @@ def require_page_role(role: str) -> User:
         st.error(f"You need the {role} role to open this page.")
         st.stop()
         raise  # unreachable: st.stop() raises
+
+
+def require_fresh_role(role: str) -> User:
+    """Like `require_page_role`, but the user and role are read from the database now: for the
+    check right before a privileged write (the session's copy may be up to a minute old)."""
+    require_user()
+    fresh = user_for_token(st.session_state.get(_TOKEN, ""))
+    try:
+        return accounts.require_role(fresh, role)
+    except accounts.PermissionDeniedError:
+        st.error(f"You need the {role} role to do this (your role changed or your session ended).")
+        st.stop()
+        raise

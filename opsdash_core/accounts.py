@@ -214,6 +214,54 @@ def set_password(
         audit(conn, actor or name, "password_changed", user=name)
 
 
+SET_ROLE_SQL = f"update app.users set role = %s where username = %s returning {_USER_COLUMNS}"
+SET_ACTIVE_SQL = (
+    f"update app.users set is_active = %s where username = %s returning {_USER_COLUMNS}"
+)
+OTHER_ADMINS_SQL = """
+select count(*) from app.users
+where role = 'admin' and is_active and username <> %s
+"""
+
+
+def _keep_an_admin(conn: psycopg.Connection, name: str) -> None:
+    row = conn.execute(OTHER_ADMINS_SQL, (name,)).fetchone()
+    if not row or int(row[0]) == 0:
+        raise AuthError("That would leave no active admin; make someone else admin first.")
+
+
+def set_role(conn: psycopg.Connection, username: str, role: str, *, actor: str) -> User:
+    """Change a user's role (audited). The last active admin cannot be demoted."""
+    name = normalize_username(username)
+    validate_role(role)
+    with conn.transaction():
+        if role != "admin":
+            _keep_an_admin(conn, name)
+        with conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(SET_ROLE_SQL, (role, name))
+            row = cur.fetchone()
+        if row is None:
+            raise UnknownUserError(f"No user {name!r}.")
+        audit(conn, actor, "user_role_changed", user=name, role=role)
+    return _to_user(row)
+
+
+def set_active(conn: psycopg.Connection, username: str, active: bool, *, actor: str) -> User:
+    """Deactivate (or re-activate) a user (audited): a deactivated user's sessions stop at
+    their next check, within a minute. The last active admin cannot be deactivated."""
+    name = normalize_username(username)
+    with conn.transaction():
+        if not active:
+            _keep_an_admin(conn, name)
+        with conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(SET_ACTIVE_SQL, (active, name))
+            row = cur.fetchone()
+        if row is None:
+            raise UnknownUserError(f"No user {name!r}.")
+        audit(conn, actor, "user_activated" if active else "user_deactivated", user=name)
+    return _to_user(row)
+
+
 def verify_login(
     conn: psycopg.Connection,
     username: str,

@@ -1,7 +1,18 @@
-"""Failed-login throttling: lock an account name out after too many wrong passwords.
+"""Failed-login throttling: growing delays, never a hard lockout an attacker can aim at `admin`.
 
-Shared by every app process through Redis; a Redis outage falls back to a per-process limiter, so
-it weakens the limit but never blocks or breaks logins. The key (which account) is chosen by
+A limiter counts failures per key within a window. The first `free_failures` cost nothing;
+each one after that makes the key wait before its next attempt, doubling from `base_delay_s` up
+to `max_delay_s`. So a guesser gets at most one try per `max_delay_s` per key, while the real
+owner of an account somebody is hammering waits at most `max_delay_s` - never the 15-minute
+lockout that five requests from anyone used to cause.
+
+The login page uses three limiters (`LoginThrottle`): per account name, per browser session
+and one global bucket for the whole deployment (password spraying across many names). An
+attempt refused by the session or global bucket never reaches the password check, so it does
+not add to the account's delay: one noisy browser cannot push `admin`'s delay up.
+
+Shared by every app process through Redis; a Redis outage falls back to a per-process limiter,
+so it weakens the limit but never blocks or breaks logins. The account key is chosen by
 `accounts.limiter_key`; this module only counts.
 """
 
@@ -20,14 +31,14 @@ from opsdash_core.settings import get_settings
 
 
 class LoginLimiter(Protocol):
-    """Counts failed logins per username and locks the name out after too many."""
+    """Counts failed logins per key and makes the key wait, longer after each failure."""
 
     def locked_for(self, key: str) -> float:
-        """Seconds left on a lockout, 0 when logins are allowed."""
+        """Seconds before `key` may try again, 0 when an attempt is allowed now."""
         ...
 
     def record_failure(self, key: str) -> float:
-        """Count one failure; returns the lockout seconds it caused (0 if none)."""
+        """Count one failure; returns the wait it imposes (0 while failures are free)."""
         ...
 
     def reset(self, key: str) -> None:
@@ -35,62 +46,77 @@ class LoginLimiter(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class DelayPolicy:
+    """How long a key waits after its n-th failure within `window_s`."""
+
+    free_failures: int = 3
+    base_delay_s: float = 1.0
+    max_delay_s: float = 30.0
+    window_s: float = 900.0
+
+    def delay_after(self, failures: int) -> float:
+        """0 for the free failures, then base, 2 x base, 4 x base ... capped at max."""
+        extra = failures - self.free_failures - 1
+        if extra < 0:
+            return 0.0
+        return float(min(self.base_delay_s * 2 ** min(extra, 30), self.max_delay_s))
+
+
+# Per account name: three free tries, then 1, 2, 4 ... up to 30 s between tries.
+USER_POLICY = DelayPolicy()
+# Per browser session: five free tries, then 10 s doubling to 5 min for that session only.
+SESSION_POLICY = DelayPolicy(free_failures=5, base_delay_s=10.0, max_delay_s=300.0)
+# Whole deployment: 100 failures in 5 min (spraying) slow every login down, at most 60 s.
+GLOBAL_POLICY = DelayPolicy(free_failures=100, base_delay_s=5.0, max_delay_s=60.0, window_s=300)
+
+
 @dataclass
 class MemoryLoginLimiter:
-    """In-process sliding-window limiter: the fallback when Redis is down, and for tests."""
+    """In-process limiter: the fallback when Redis is down, and for tests."""
 
-    max_failures: int = 5
-    window_s: float = 300.0
-    lockout_s: float = 900.0
+    policy: DelayPolicy = USER_POLICY
     clock: Callable[[], float] = time.monotonic
     _failures: dict[str, list[float]] = field(default_factory=dict, repr=False)
-    _locked_until: dict[str, float] = field(default_factory=dict, repr=False)
+    _wait_until: dict[str, float] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def locked_for(self, key: str) -> float:
         with self._lock:
-            return max(0.0, self._locked_until.get(key, 0.0) - self.clock())
+            return max(0.0, self._wait_until.get(key, 0.0) - self.clock())
 
     def record_failure(self, key: str) -> float:
         now = self.clock()
         with self._lock:
-            recent = [t for t in self._failures.get(key, []) if t > now - self.window_s]
+            recent = [t for t in self._failures.get(key, []) if t > now - self.policy.window_s]
             recent.append(now)
             self._failures[key] = recent
-            if len(recent) >= self.max_failures:
-                self._locked_until[key] = now + self.lockout_s
-                self._failures.pop(key, None)
-                return self.lockout_s
-            return 0.0
+            delay = self.policy.delay_after(len(recent))
+            if delay > 0:
+                self._wait_until[key] = now + delay
+            return delay
 
     def reset(self, key: str) -> None:
         with self._lock:
             self._failures.pop(key, None)
-            self._locked_until.pop(key, None)
+            self._wait_until.pop(key, None)
 
 
 @dataclass
 class RedisLoginLimiter:
-    """Fixed-window limiter in Redis, shared by every app process.
-
-    Any Redis error hands the call to `fallback` (in-process), so a Redis outage weakens the
-    limit to per-process but never blocks or breaks logins.
-    """
+    """The same limiter in Redis (a failure counter with the window as TTL and a wait key),
+    shared by every app process. Any Redis error hands the call to `fallback`."""
 
     url: str
-    max_failures: int = 5
-    window_s: int = 300
-    lockout_s: int = 900
+    policy: DelayPolicy = USER_POLICY
     prefix: str = "opsdash:login"
     fallback: MemoryLoginLimiter = field(default_factory=MemoryLoginLimiter)
 
     def __post_init__(self) -> None:
-        self.fallback.max_failures = self.max_failures
-        self.fallback.window_s = self.window_s
-        self.fallback.lockout_s = self.lockout_s
+        self.fallback.policy = self.policy
 
     def _keys(self, key: str) -> tuple[str, str]:
-        return f"{self.prefix}:fail:{key}", f"{self.prefix}:lock:{key}"
+        return f"{self.prefix}:fail:{key}", f"{self.prefix}:wait:{key}"
 
     def locked_for(self, key: str) -> float:
         client = redis_client(self.url)
@@ -101,28 +127,25 @@ class RedisLoginLimiter:
         except redis.RedisError as exc:
             mark_redis_down(self.url, exc)
             return self.fallback.locked_for(key)
-        return max(0.0, int(ttl_ms) / 1000.0)  # -2 (no key) and -1 read as "not locked"
+        return max(0.0, int(ttl_ms) / 1000.0)  # -2 (no key) and -1 read as "may try"
 
     def record_failure(self, key: str) -> float:
         client = redis_client(self.url)
         if client is None:
             return self.fallback.record_failure(key)
-        fail_key, lock_key = self._keys(key)
+        fail_key, wait_key = self._keys(key)
         try:
             pipe = client.pipeline()
             pipe.incr(fail_key)
-            pipe.expire(fail_key, self.window_s, nx=True)
+            pipe.expire(fail_key, int(self.policy.window_s), nx=True)
             count = int(pipe.execute()[0])
-            if count < self.max_failures:
-                return 0.0
-            pipe = client.pipeline()
-            pipe.set(lock_key, 1, ex=self.lockout_s)
-            pipe.delete(fail_key)
-            pipe.execute()
+            delay = self.policy.delay_after(count)
+            if delay > 0:
+                client.set(wait_key, 1, px=max(1, int(delay * 1000)))
         except redis.RedisError as exc:
             mark_redis_down(self.url, exc)
             return self.fallback.record_failure(key)
-        return float(self.lockout_s)
+        return delay
 
     def reset(self, key: str) -> None:
         self.fallback.reset(key)
@@ -135,12 +158,60 @@ class RedisLoginLimiter:
             mark_redis_down(self.url, exc)
 
 
+GLOBAL_KEY = "all"
+
+
+@dataclass
+class LoginThrottle:
+    """The three buckets of the login page: account name, browser session, whole deployment."""
+
+    user: LoginLimiter
+    session: LoginLimiter
+    everyone: LoginLimiter
+
+    def refusal(self, session_key: str) -> tuple[str, float] | None:
+        """("session" | "global", seconds) when this browser may not try any account now."""
+        for reason, limiter, key in (
+            ("session", self.session, session_key),
+            ("global", self.everyone, GLOBAL_KEY),
+        ):
+            wait = limiter.locked_for(key)
+            if wait > 0:
+                return reason, wait
+        return None
+
+    def record_failure(self, session_key: str) -> None:
+        """The session and global side of a failed password check (the account side is
+        recorded by `accounts.verify_login`)."""
+        self.session.record_failure(session_key)
+        self.everyone.record_failure(GLOBAL_KEY)
+
+    def reset_session(self, session_key: str) -> None:
+        self.session.reset(session_key)
+
+
 _limiters: dict[str, RedisLoginLimiter] = {}
+_throttles: dict[str, LoginThrottle] = {}
 
 
 def default_limiter() -> RedisLoginLimiter:
-    """The process-wide limiter on `get_settings().redis_url`."""
+    """The process-wide per-account limiter on `get_settings().redis_url`."""
     url = get_settings().redis_url
     if url not in _limiters:
         _limiters[url] = RedisLoginLimiter(url)
     return _limiters[url]
+
+
+def default_throttle() -> LoginThrottle:
+    """The process-wide throttle: `default_limiter()` per account, plus session and global."""
+    url = get_settings().redis_url
+    user = default_limiter()
+    throttle = _throttles.get(url)
+    if throttle is None or throttle.user is not user:
+        throttle = LoginThrottle(
+            user=user,
+            session=RedisLoginLimiter(url, policy=SESSION_POLICY, prefix=f"{user.prefix}:session"),
+            everyone=RedisLoginLimiter(url, policy=GLOBAL_POLICY, prefix=f"{user.prefix}:global"),
+        )
+        _throttles[url] = throttle
+    return throttle

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import secrets
 from collections.abc import Callable
 
 import streamlit as st
@@ -9,14 +11,22 @@ import streamlit as st
 from app_streamlit import session
 from opsdash_core import accounts, login_limits
 
-LOCKED_MESSAGE = "Too many failed attempts for this user. Try again in {minutes} min."
+LOCKED_MESSAGE = "Too many failed attempts for this user. Wait {seconds} s and try again."
+THROTTLED_MESSAGES = {
+    "session": "Too many failed attempts from this browser. Wait {seconds} s and try again.",
+    "global": "Too many failed logins on this server right now. Wait {seconds} s and try again.",
+}
 FAILED_MESSAGE = "Invalid username or password."
+_SESSION_KEY = "login_session_key"
 
 
 def render(on_success: Callable[[], None] = st.rerun) -> None:
     """Show the form; after a successful login call `on_success` (a rerun or page switch)."""
     st.title(":material/lock: opsdash")
     st.caption("Operations dashboard — please log in.")
+    notice = session.pop_notice()
+    if notice:
+        st.info(notice, icon=":material/schedule:")
     with st.form("login", clear_on_submit=False):
         username = st.text_input("Username", key="login_username", autocomplete="username")
         password = st.text_input(
@@ -35,22 +45,48 @@ def render(on_success: Callable[[], None] = st.rerun) -> None:
     on_success()
 
 
+def _browser_key() -> str:
+    """A random id for this browser session: the key of its own failure bucket."""
+    if _SESSION_KEY not in st.session_state:
+        st.session_state[_SESSION_KEY] = secrets.token_urlsafe(12)
+    return str(st.session_state[_SESSION_KEY])
+
+
 def _attempt(username: str, password: str) -> accounts.User | None:
-    """One login attempt through the shared limiter; shows why it failed."""
-    limiter = login_limits.default_limiter()
-    key = accounts.limiter_key(username)
-    locked_s = limiter.locked_for(key)
-    if locked_s > 0:
-        st.error(LOCKED_MESSAGE.format(minutes=max(1, round(locked_s / 60))))
+    """One login attempt through the three buckets; every attempt is audited, refused or not.
+
+    A browser (or the whole deployment) over its budget is refused before the password check,
+    so its attempts never add to the account's delay; the account's own delay is checked and
+    audited inside `accounts.verify_login`.
+    """
+    throttle = login_limits.default_throttle()
+    browser = _browser_key()
+    refused = throttle.refusal(browser)
+    if refused is not None:
+        reason, wait_s = refused
+        with session.warehouse_conn() as conn, conn.transaction():
+            accounts.audit(
+                conn,
+                accounts.normalize_username(username)[:64],
+                "login_failure",
+                reason=f"{reason}_throttled",
+                ip=session.client_ip(),
+                wait_s=round(wait_s, 1),
+            )
+        throttle.record_failure(browser)
+        st.error(THROTTLED_MESSAGES[reason].format(seconds=math.ceil(wait_s)))
         return None
     with session.warehouse_conn() as conn:
         user = accounts.verify_login(
-            conn, username, password, limiter=limiter, client_ip=session.client_ip()
+            conn, username, password, limiter=throttle.user, client_ip=session.client_ip()
         )
-    if user is None:
-        locked_s = limiter.locked_for(key)
-        if locked_s > 0:
-            st.error(LOCKED_MESSAGE.format(minutes=max(1, round(locked_s / 60))))
-        else:
-            st.error(FAILED_MESSAGE)
-    return user
+    if user is not None:
+        throttle.reset_session(browser)
+        return user
+    throttle.record_failure(browser)
+    wait_s = throttle.user.locked_for(accounts.limiter_key(username))
+    if wait_s > 0:
+        st.error(LOCKED_MESSAGE.format(seconds=math.ceil(wait_s)))
+    else:
+        st.error(FAILED_MESSAGE)
+    return None

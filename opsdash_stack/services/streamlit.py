@@ -1,4 +1,9 @@
-"""The Streamlit operations app (`app_streamlit/app.py`), headless on 127.0.0.1."""
+"""The Streamlit operations app (`app_streamlit/app.py`), headless on 127.0.0.1.
+
+Security flags: the websocket answers only the host names in `STREAMLIT_ALLOWED_HOSTS`
+(DNS-rebinding defence; default 127.0.0.1 and localhost) and users never see tracebacks
+(`client.showErrorDetails none`; the app shows its own message when PostgreSQL is down).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,12 @@ from opsdash_core.settings import PROJECT_ROOT, Settings
 from opsdash_stack.supervisor import Service, venv_bin
 
 
+def allowed_hosts(s: Settings) -> list[str]:
+    return [h.strip() for h in s.app_allowed_hosts.split(",") if h.strip()]
+
+
 def service(s: Settings) -> Service:
+    host_flags = [flag for host in allowed_hosts(s) for flag in ("--server.allowedHosts", host)]
     return Service(
         "streamlit",
         [
@@ -21,6 +31,9 @@ def service(s: Settings) -> Service:
             "true",
             "--browser.gatherUsageStats",
             "false",
+            "--client.showErrorDetails",
+            "none",
+            *host_flags,
         ],
         s.streamlit_port,
         f"http://127.0.0.1:{s.streamlit_port}/_stcore/health",

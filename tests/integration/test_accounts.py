@@ -13,7 +13,12 @@ import pytest
 
 from opsdash_core import accounts
 from opsdash_core.accounts import AuthError, UserExistsError
-from opsdash_core.login_limits import LoginLimiter, MemoryLoginLimiter, RedisLoginLimiter
+from opsdash_core.login_limits import (
+    DelayPolicy,
+    LoginLimiter,
+    MemoryLoginLimiter,
+    RedisLoginLimiter,
+)
 from opsdash_core.settings import get_settings
 
 pytestmark = pytest.mark.integration
@@ -137,15 +142,20 @@ def test_ensure_admin_tightens_an_existing_file(conn: psycopg.Connection, tmp_pa
     assert password_file.read_text().strip() == password
 
 
+# Three free failures, then a minute's wait: long enough that timing cannot make these flaky.
+SLOW = DelayPolicy(free_failures=3, base_delay_s=60, max_delay_s=60)
+
+
 def _lockout_scenario(conn: psycopg.Connection, limiter: LoginLimiter, name: str) -> None:
     accounts.create_user(conn, name, PASSWORD, "viewer")
-    for _ in range(5):
+    for _ in range(4):  # three free failures, the fourth makes the name wait
         assert accounts.verify_login(conn, name, "wrong-password", limiter=limiter) is None
     assert limiter.locked_for(name) > 0
-    # Locked: even the right password is refused, without spending a bcrypt check.
+    # Waiting: even the right password is refused, without spending a bcrypt check, and the
+    # refused attempt is audited too.
     assert accounts.verify_login(conn, name, PASSWORD, limiter=limiter) is None
     reasons = [d["reason"] for a, d in _audit(conn, name) if a == "login_failure"]
-    assert reasons == ["bad_password"] * 5 + ["locked"]
+    assert reasons == ["bad_password"] * 4 + ["locked"]
     limiter.reset(name)
     assert accounts.verify_login(conn, name, PASSWORD, limiter=limiter) is not None
 
@@ -154,11 +164,11 @@ def test_login_rate_limit_through_redis(conn: psycopg.Connection) -> None:
     """The lockout is kept in the test Redis: another limiter (another app process) sees it,
     which a limiter that fell back to its own memory could not."""
     prefix = f"opsdash:test:{uuid.uuid4().hex[:8]}"
-    limiter = RedisLoginLimiter(get_settings().redis_url, prefix=prefix)
-    other_process = RedisLoginLimiter(get_settings().redis_url, prefix=prefix)
+    limiter = RedisLoginLimiter(get_settings().redis_url, policy=SLOW, prefix=prefix)
+    other_process = RedisLoginLimiter(get_settings().redis_url, policy=SLOW, prefix=prefix)
     accounts.create_user(conn, "henry", PASSWORD, "viewer")
     try:
-        for _ in range(5):
+        for _ in range(4):
             assert accounts.verify_login(conn, "henry", "wrong-password", limiter=limiter) is None
         assert other_process.locked_for("henry") > 0
         assert accounts.verify_login(conn, "henry", PASSWORD, limiter=other_process) is None
@@ -168,7 +178,7 @@ def test_login_rate_limit_through_redis(conn: psycopg.Connection) -> None:
 
 
 def test_login_rate_limit_when_redis_is_down(conn: psycopg.Connection) -> None:
-    limiter = RedisLoginLimiter("redis://127.0.0.1:1/0")  # nothing listens there
+    limiter = RedisLoginLimiter("redis://127.0.0.1:1/0", policy=SLOW)  # nothing listens there
     _lockout_scenario(conn, limiter, "irene")
 
 
@@ -184,7 +194,7 @@ def test_redis_limiter_is_shared_between_processes(conn: psycopg.Connection) -> 
     one, two = RedisLoginLimiter(url, prefix=prefix), RedisLoginLimiter(url, prefix=prefix)
     for _ in range(4):
         one.record_failure("jack")
-    assert two.record_failure("jack") == two.lockout_s
+    assert two.record_failure("jack") == two.policy.delay_after(5) > 0
     assert one.locked_for("jack") > 0
     one.reset("jack")
     assert two.locked_for("jack") == 0

@@ -95,10 +95,10 @@ def app_env(warehouse_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
     monkeypatch.setenv("WAREHOUSE_URL", warehouse_url)
     reset_settings()
     data.clear_cache()
-    session._revoked_local.clear()
     url = get_settings().redis_url
     limiter = login_limits.RedisLoginLimiter(url, prefix=f"opsdash:test:{uuid.uuid4().hex[:8]}")
     monkeypatch.setattr(login_limits, "_limiters", {url: limiter})
+    monkeypatch.setattr(login_limits, "_throttles", {})
     monkeypatch.setattr(session, "read_cookie", lambda: None)
     yield warehouse_url
     _delete_keys(f"{limiter.prefix}:*")
@@ -160,14 +160,89 @@ def test_unknown_user_shows_the_same_error(filled: str) -> None:
     assert [e.value for e in at.error] == [login.FAILED_MESSAGE]
 
 
-def test_lockout_is_reported(filled: str) -> None:
+def _audited_failures(url: str, username: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "select details->>'reason' from app.audit_log"
+            " where action = 'login_failure' and username = %s order by id",
+            (username,),
+        ).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_throttled_account_is_reported_and_audited(
+    filled: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limiter = login_limits.default_limiter()
+    monkeypatch.setattr(limiter, "policy", login_limits.DelayPolicy(3, 60.0, 60.0))
     at = _app()
-    for _ in range(5):
+    for _ in range(4):
         at = _log_in(at, "val", "not-the-password")
-    assert "Too many failed attempts" in at.error[0].value
-    at = _log_in(at, "val", PASSWORD)  # the right password does not help while locked
-    assert "Too many failed attempts" in at.error[0].value
-    assert not at.metric
+    assert "Too many failed attempts for this user" in at.error[0].value
+    other_browser = _log_in(_app(), "val", PASSWORD)  # the right password waits too
+    assert "Too many failed attempts for this user" in other_browser.error[0].value
+    assert not other_browser.metric
+    assert _audited_failures(filled, "val") == ["bad_password"] * 4 + ["locked"]
+
+
+def test_ten_wrong_admin_passwords_do_not_lock_admin_out(
+    filled: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An attacker's browser session burns its own budget; the account only waits a little,
+    and the real admin logs in from another browser right after that short wait."""
+    limiter = login_limits.default_limiter()
+    monkeypatch.setattr(limiter, "policy", login_limits.DelayPolicy(3, 0.5, 1.0))
+    attacker = _app()
+    for _ in range(10):
+        attacker = _log_in(attacker, "boss", "guess-guess-guess")
+    assert "from this browser" in attacker.error[0].value
+    reasons = _audited_failures(filled, "boss")
+    assert len(reasons) == 10  # every attempt audited, the refused ones too
+    assert "session_throttled" in reasons
+    assert reasons.count("bad_password") <= 5  # the rest never reached bcrypt
+
+    wait_s = limiter.locked_for(accounts.limiter_key("boss"))
+    assert wait_s <= 1.0
+    time.sleep(wait_s)
+    admin = _log_in(_app(), "boss")
+    assert not admin.exception
+    assert admin.title[0].value == "Overview"
+
+
+def test_idle_session_ends_and_its_cookie_stops_working(
+    filled: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _log_in(_app(), "val")
+    token = at.session_state["auth_token"]
+    at.session_state["auth_last_active"] = time.monotonic() - session.idle_timeout_s() - 1
+    at.run()
+    assert [t.label for t in at.text_input] == ["Username", "Password"]
+    assert any("without activity" in i.value for i in at.info)
+    assert session.user_for_token(token) is None  # revoked in PostgreSQL, not just this tab
+
+    # A cookie whose session saw no click for longer than the timeout is refused on reload.
+    fresh = _log_in(_app(), "val")
+    token = fresh.session_state["auth_token"]
+    assert session.user_for_token(token) is not None
+    with psycopg.connect(filled, autocommit=True) as conn:
+        conn.execute("update app.user_sessions set last_seen_at = now() - interval '31 minutes'")
+    monkeypatch.setattr(session, "read_cookie", lambda: token)
+    assert [t.label for t in _app().text_input] == ["Username", "Password"]
+
+
+def test_database_outage_shows_a_message_and_a_retry_not_a_traceback(
+    filled: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app_streamlit import app
+
+    def down() -> None:
+        raise psycopg.OperationalError("connection refused")
+
+    monkeypatch.setattr(session, "current_user", down)
+    at = _app()
+    assert not at.exception
+    assert [e.value for e in at.error] == [app.DATABASE_DOWN]
+    assert at.button(key="retry_database")
 
 
 def test_overview_renders_metrics_from_the_mart(filled: str) -> None:
@@ -263,6 +338,31 @@ def test_admin_sees_and_uses_the_admin_page(filled: str) -> None:
     at.text_input(key="new_password").input("olga-password-1")
     at = at.button[0].click().run()
     assert [e.value for e in at.error] == ["User 'olga' already exists."]
+
+    # Change a role, deactivate, and the last admin cannot be demoted (all audited).
+    at.selectbox(key="manage_username").select("olga")
+    at.selectbox(key="manage_action").select("role")
+    at.selectbox(key="manage_role").select("viewer")
+    at = at.button(key="FormSubmitter:manage_user-Apply").click().run()
+    assert [s.value for s in at.success] == ["`olga` is now viewer."]
+    at.selectbox(key="manage_username").select("olga")
+    at.selectbox(key="manage_action").select("deactivate")
+    at = at.button(key="FormSubmitter:manage_user-Apply").click().run()
+    assert [s.value for s in at.success] == ["`olga` is deactivated."]
+    at.selectbox(key="manage_username").select("boss")
+    at.selectbox(key="manage_action").select("role")
+    at.selectbox(key="manage_role").select("operator")
+    at = at.button(key="FormSubmitter:manage_user-Apply").click().run()
+    assert "no active admin" in at.error[0].value
+    with psycopg.connect(filled) as conn:
+        actions = [
+            r[0]
+            for r in conn.execute(
+                "select action from app.audit_log where username = 'boss'"
+                " and action like 'user_%%' order by id"
+            ).fetchall()
+        ]
+    assert actions == ["user_created", "user_role_changed", "user_deactivated"]
 
 
 def test_login_survives_a_reload_through_the_cookie(

@@ -6,7 +6,12 @@ import pytest
 
 from opsdash_core import accounts
 from opsdash_core.accounts import AuthError, PermissionDeniedError, User
-from opsdash_core.login_limits import MemoryLoginLimiter, RedisLoginLimiter
+from opsdash_core.login_limits import (
+    DelayPolicy,
+    LoginThrottle,
+    MemoryLoginLimiter,
+    RedisLoginLimiter,
+)
 
 
 class FakeClock:
@@ -98,39 +103,44 @@ def test_inactive_and_missing_users_have_no_role() -> None:
         accounts.require_role(None, "viewer")
 
 
-def test_memory_limiter_locks_after_max_failures() -> None:
+def test_delay_grows_after_the_free_failures_and_is_capped() -> None:
+    policy = DelayPolicy(free_failures=3, base_delay_s=1, max_delay_s=30)
+    assert [policy.delay_after(n) for n in range(1, 11)] == [0, 0, 0, 1, 2, 4, 8, 16, 30, 30]
+
+
+def test_memory_limiter_makes_a_key_wait_never_locks_it_for_long() -> None:
     clock = FakeClock()
-    limiter = MemoryLoginLimiter(max_failures=5, window_s=300, lockout_s=900, clock=clock)
-    for _ in range(4):
-        assert limiter.record_failure("alice") == 0
-        clock.advance(10)
-    assert limiter.locked_for("alice") == 0
-    assert limiter.record_failure("alice") == 900
-    assert limiter.locked_for("alice") == 900
+    limiter = MemoryLoginLimiter(DelayPolicy(free_failures=3, max_delay_s=30), clock=clock)
+    for _ in range(3):
+        assert limiter.record_failure("admin") == 0
+    assert limiter.locked_for("admin") == 0
+    assert limiter.record_failure("admin") == 1
+    assert limiter.locked_for("admin") == 1
     assert limiter.locked_for("bob") == 0
-    clock.advance(899)
-    assert limiter.locked_for("alice") == pytest.approx(1)
-    clock.advance(2)
-    assert limiter.locked_for("alice") == 0
-    assert limiter.record_failure("alice") == 0  # counting starts afresh after a lockout
+    for _ in range(20):  # a flood of failures: the wait stays at the cap
+        limiter.record_failure("admin")
+    assert limiter.locked_for("admin") == 30
+    clock.advance(30.5)
+    assert limiter.locked_for("admin") == 0  # the owner may try again after at most 30 s
 
 
 def test_memory_limiter_window_slides() -> None:
     clock = FakeClock()
-    limiter = MemoryLoginLimiter(max_failures=3, window_s=60, lockout_s=120, clock=clock)
+    limiter = MemoryLoginLimiter(DelayPolicy(free_failures=2, window_s=60), clock=clock)
     limiter.record_failure("alice")
     clock.advance(50)
     limiter.record_failure("alice")
     clock.advance(20)  # the first failure is now older than the window
     assert limiter.record_failure("alice") == 0
-    assert limiter.record_failure("alice") == 120
+    assert limiter.record_failure("alice") == 1
 
 
 def test_memory_limiter_reset_forgets_failures() -> None:
     clock = FakeClock()
-    limiter = MemoryLoginLimiter(max_failures=2, clock=clock)
+    limiter = MemoryLoginLimiter(DelayPolicy(free_failures=1), clock=clock)
     limiter.record_failure("alice")
     limiter.reset("alice")
+    assert limiter.locked_for("alice") == 0
     assert limiter.record_failure("alice") == 0
 
 
@@ -138,11 +148,10 @@ def test_redis_limiter_falls_back_to_memory_when_redis_is_down() -> None:
     clock = FakeClock()
     limiter = RedisLoginLimiter(
         "redis://127.0.0.1:1/0",  # nothing listens on port 1
-        max_failures=3,
-        lockout_s=60,
+        policy=DelayPolicy(free_failures=2, base_delay_s=60, max_delay_s=60),
         fallback=MemoryLoginLimiter(clock=clock),
     )
-    assert limiter.fallback.max_failures == 3
+    assert limiter.fallback.policy.free_failures == 2
     for _ in range(2):
         assert limiter.record_failure("carol") == 0
     assert limiter.record_failure("carol") == 60
@@ -150,6 +159,24 @@ def test_redis_limiter_falls_back_to_memory_when_redis_is_down() -> None:
     clock.advance(61)
     assert limiter.locked_for("carol") == 0
     limiter.reset("carol")
+
+
+def test_throttle_refuses_a_noisy_session_and_a_spraying_deployment() -> None:
+    clock = FakeClock()
+    throttle = LoginThrottle(
+        user=MemoryLoginLimiter(clock=clock),
+        session=MemoryLoginLimiter(DelayPolicy(free_failures=2, base_delay_s=10), clock=clock),
+        everyone=MemoryLoginLimiter(DelayPolicy(free_failures=4, base_delay_s=5), clock=clock),
+    )
+    for _ in range(3):
+        throttle.record_failure("tab-1")
+    assert throttle.refusal("tab-1") == ("session", 10)
+    assert throttle.refusal("tab-2") is None  # another browser is not affected ...
+    throttle.record_failure("tab-2")
+    throttle.record_failure("tab-3")
+    assert throttle.refusal("tab-4") == ("global", 5)  # ... until everyone fails too much
+    clock.advance(10)
+    assert throttle.refusal("tab-1") is None
 
 
 def test_limiter_key_is_normalized_and_bounded() -> None:
