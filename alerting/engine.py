@@ -4,7 +4,8 @@ Semantics after Prometheus Alertmanager and PagerDuty:
 
 - **Dedup key** `rule:entity`: at most one live (open/acknowledged) alert per key; a persisting
   condition adds an occurrence (count, last seen) to it; resolved/dismissed alerts are final, a
-  new occurrence is a new alert. A live alert whose condition cleared is resolved by `system`.
+  new occurrence is a new alert. A live alert whose condition cleared is resolved by `system`;
+  one a person closed while the condition persisted leaves its entity quiet until it clears.
 - **Baseline**: the first evaluation of a rule over existing state raises at most ONE summary
   alert ("563 customers already critical") and remembers those entities in
   `app.alert_rule_state`; they alert individually only after they cleared and came back.
@@ -363,12 +364,19 @@ def evaluate_rule(
                 report.created.append(row)
             outcome.baselined = len(fresh)
 
+    # An alert someone closed by hand while its condition persisted stays closed, and its
+    # entity stays quiet until the condition clears (then a new occurrence is a new alert).
+    quiet = set(state.get("quiet_keys", [])) | {
+        k for k in state.get("active_keys", []) if k not in live
+    }
+    quiet &= set(firing)
+
     new_alerts: list[dict[str, Any]] = []
     seen_ids: list[int] = []
     seen_titles: list[str] = []
     seen_details: list[Jsonb] = []
     for key, fire in active.items():
-        if key in baseline_keys:
+        if key in baseline_keys or key in quiet:
             continue
         if key in live:
             seen_ids.append(live[key]["id"])
@@ -396,7 +404,7 @@ def evaluate_rule(
         if done is not None:
             outcome.resolved.append(row["id"])
             report.updated.append(done)
-            if row["last_notified_at"] is not None:
+            if row["last_notified_at"] is not None and row["suppressed_by"] is None:
                 cleared.append(row)
     if summary is not None:
         if baseline_keys:
@@ -425,6 +433,8 @@ def evaluate_rule(
 
     state["pending"] = {k: v.isoformat() for k, v in pending_since.items() if k not in active}
     state["baseline_keys"] = sorted(baseline_keys)
+    state["quiet_keys"] = sorted(quiet)
+    state["active_keys"] = sorted(k for k in active if k not in baseline_keys and k not in quiet)
     conn.execute(
         SAVE_STATE_SQL,
         {"rule": rule.name, "baseline_at": baseline_at, "now": now, "state": Jsonb(state)},

@@ -196,6 +196,24 @@ def test_persisting_condition_alerts_once_notifies_once_and_resolves_once(env: E
     assert [s["status"] for s in statuses] == ["resolved", "open"]
 
 
+def test_closed_by_hand_while_firing_stays_closed_until_the_condition_clears(env: Env) -> None:
+    only = [env.rule("customer_critical")]
+    env.tick(0, rules=only)
+    set_health(env.url, (61, 90.0, "critical"))
+    env.tick(1, rules=only)
+    (alert,) = rows(env.url, "select id from app.alerts")
+    with connect(env.url) as conn:
+        ops.dismiss(conn, alert["id"], OPERATOR, "known: moving abroad")
+    assert env.tick(2, rules=only).outcomes[0].opened == []  # still critical: no new alert
+    assert env.tick(3, rules=only).outcomes[0].opened == []
+    set_health(env.url, (61, 30.0, "medium"))
+    env.tick(4, rules=only)
+    set_health(env.url, (61, 92.0, "critical"))  # a new occurrence: a new alert
+    assert len(env.tick(5, rules=only).outcomes[0].opened) == 1
+    statuses = rows(env.url, "select status from app.alerts order by id")
+    assert [r["status"] for r in statuses] == ["dismissed", "open"]
+
+
 def test_first_evaluation_over_a_populated_mart_raises_one_summary(env: Env) -> None:
     with connect(env.url) as conn:
         conn.execute(
