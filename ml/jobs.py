@@ -71,8 +71,10 @@ class MonitoringOutcome:
         return [d.feature for d in self.drift if d.drifted]
 
 
-# Training rows logged with each model version as the reference for drift monitoring.
-TRAINING_SAMPLE_ROWS = 10_000
+# Training rows logged with each model version as the reference for drift monitoring: PSI's
+# sampling noise over 10 bins is about 10 / rows (0.002), far below the 0.2 alert level, and
+# the CSV stays a few MB.
+TRAINING_SAMPLE_ROWS = 5_000
 
 
 def train_and_register(conn: psycopg.Connection, tracking_uri: str) -> TrainingOutcome:
