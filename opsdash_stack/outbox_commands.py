@@ -95,6 +95,17 @@ def watchdog(once: bool, interval: float) -> None:
     from opsdash_core.settings import get_settings
     from opsdash_core.watchdog import check_sensors
 
+    def check() -> None:
+        try:
+            with warehouse() as conn:
+                result = check_sensors(conn, get_settings())
+            click.echo(f"watchdog: {result.describe()}")
+        except Exception:  # a database or SMTP outage must not end the watchdog
+            log.exception("watchdog: check failed; trying again in %.0fs", interval)
+
+    if once:
+        check()
+        return
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     stop = threading.Event()
 
@@ -105,12 +116,5 @@ def watchdog(once: bool, interval: float) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _stop)
     while not stop.is_set():
-        try:
-            with warehouse() as conn:
-                result = check_sensors(conn, get_settings())
-            log.info("watchdog: %s", result.describe())
-        except Exception:  # a database or SMTP outage must not end the watchdog
-            log.exception("watchdog: check failed; trying again in %.0fs", interval)
-        if once:
-            return
+        check()
         stop.wait(interval)

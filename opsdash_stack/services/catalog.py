@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from opsdash_core.settings import Settings
 from opsdash_stack.probes import port_open
-from opsdash_stack.services import dagster, mlflow, simulator, sinks, streamlit
+from opsdash_stack.services import dagster, mlflow, simulator, sinks, streamlit, watchdog
 from opsdash_stack.supervisor import Service, pidfile, read_pid
 
 
 def python_services(s: Settings) -> list[Service]:
     """The background processes besides PostgreSQL and Redis, in start order."""
-    services = [mlflow.service(s), dagster.webserver(s), dagster.daemon(s), streamlit.service(s)]
+    services = [
+        mlflow.service(s),
+        dagster.webserver(s),
+        dagster.daemon(s),
+        watchdog.service(s),
+        streamlit.service(s),
+    ]
     if sinks.wanted(s):
         services.insert(0, sinks.service(s))
     if s.simulator_enabled:

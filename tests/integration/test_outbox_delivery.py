@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 from psycopg.rows import dict_row
 
-from opsdash_core import notify
+from opsdash_core import notify, watchdog
 from opsdash_core.db import connect
 from opsdash_core.settings import Settings, get_settings, reset_settings
 from opsdash_stack.cli import main as opsdash_cli
@@ -290,3 +290,54 @@ def test_slack_outage_backs_off_and_carries_the_outbox_id(env: Env) -> None:
     (payload,) = env.hooks.payloads
     assert payload["text"] == f"hello\n_opsdash notification #{outbox_id}_"
     assert payload["metadata"]["event_payload"]["outbox_id"] == outbox_id
+
+
+# --- the watchdog: outside Dagster, one email per stale episode -------------------------------
+
+
+def set_sensor_tick(url: str, at: datetime) -> None:
+    with connect(url) as conn:
+        conn.execute(
+            "insert into app.alert_rule_state (rule, last_success_at) values ('__sensors__', %s)"
+            " on conflict (rule) do update set last_success_at = excluded.last_success_at",
+            (at,),
+        )
+
+
+def watch(env: Env, now: datetime) -> watchdog.WatchdogResult:
+    with connect(env.url) as conn:
+        return watchdog.check_sensors(conn, get_settings(), now=now)
+
+
+def test_watchdog_emails_once_per_stale_episode_and_on_recovery(env: Env) -> None:
+    t0 = datetime.now(UTC) - timedelta(minutes=400)  # the last check runs on the real clock
+    minute = timedelta(minutes=1)
+    with smtp_sink(env.smtp_port) as mail:
+        # No tick recorded yet: nothing is known, nothing is sent.
+        assert watch(env, t0 + 60 * minute).health.state == "unknown"
+        set_sensor_tick(env.url, t0)
+        assert watch(env, t0 + 9 * minute).action is None
+        assert watch(env, t0 + 11 * minute).action == "alerted"
+        for m in (12, 30, 300):  # still stale: no second email, also not from a restart
+            assert watch(env, t0 + m * minute).action is None
+        assert len(mail.messages) == 1
+        assert "no alert-sensor tick for 11 min" in mail.messages[0]["Subject"]
+
+        set_sensor_tick(env.url, t0 + 301 * minute)  # the sensors tick again
+        assert watch(env, t0 + 302 * minute).action == "recovered"
+        assert watch(env, t0 + 303 * minute).action is None
+        assert [m["Subject"] for m in mail.messages][1] == "[opsdash] Alerting is running again"
+
+    # A new episode while the relay is down: no email is recorded as sent, so the next check
+    # (relay back) sends it, once.
+    with pytest.raises(notify.NotificationError):
+        watch(env, t0 + 320 * minute)
+    with smtp_sink(env.smtp_port) as mail:
+        assert watch(env, t0 + 321 * minute).action == "alerted"
+        assert watch(env, t0 + 322 * minute).action is None
+        result = CliRunner().invoke(opsdash_cli, ["watchdog", "--once"])  # a restart, now
+        assert result.exit_code == 0, result.output
+        assert "alert sensors: stale" in result.output
+        assert "email sent" not in result.output
+    assert len(mail.messages) == 1
+    assert mail.messages[0]["Message-ID"].startswith("<opsdash-watchdog-")

@@ -15,6 +15,7 @@ def test_sensors_snapshot() -> None:
     assert sorted(sensors) == [
         "alert_rules_sensor",
         "customer_health_alert_sensor",
+        "daily_digest_sensor",
         "notification_outbox_sensor",
         "run_failure_alert_sensor",
     ]
@@ -28,6 +29,7 @@ def test_sensors_snapshot() -> None:
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
         assert sensor.required_resource_keys == {"warehouse"}
     assert sensors["run_failure_alert_sensor"].default_status == dg.DefaultSensorStatus.RUNNING
+    assert sensors["daily_digest_sensor"].minimum_interval_seconds == 3600
     alert_sensor = sensors["customer_health_alert_sensor"]
     assert isinstance(alert_sensor, dg.AssetSensorDefinition)
     assert alert_sensor.asset_key == CUSTOMER_HEALTH == dg.AssetKey(["marts", "customer_health"])

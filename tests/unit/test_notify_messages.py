@@ -196,3 +196,74 @@ def test_delivery_report_summary() -> None:
 def test_enqueue_rejects_unknown_channel() -> None:
     with pytest.raises(ValueError, match="unknown channel"):
         notify.enqueue(None, "pager", "s", "b")  # type: ignore[arg-type]
+
+
+def test_retry_delay_grows_exponentially_with_jitter_up_to_the_cap() -> None:
+    low = [notify.retry_delay(n, 1800, rand=0.0) for n in range(1, 10)]
+    high = [notify.retry_delay(n, 1800, rand=1.0) for n in range(1, 10)]
+    assert high[:7] == [30, 60, 120, 240, 480, 960, 1800]
+    assert high[7:] == [1800, 1800]
+    assert low[:3] == [15, 30, 60]  # jitter: between half and all of the step
+    assert max(notify.retry_delay(50, 1800) for _ in range(200)) <= 1800
+
+
+def test_route_by_severity_defaults_and_overrides() -> None:
+    s = _settings()
+    assert notify.route("critical", s) == ["email", "slack"]
+    assert notify.route("warning", s) == ["slack"]
+    assert notify.route("info", s) == ["digest"]
+    custom = _settings(OPSDASH_ROUTE_WARNING=" Slack, email,slack ", OPSDASH_ROUTE_INFO="")
+    assert notify.route("warning", custom) == ["slack", "email"]
+    assert notify.route("info", custom) == []
+    with pytest.raises(ValueError, match="OPSDASH_ROUTE_CRITICAL"):
+        notify.route("critical", _settings(OPSDASH_ROUTE_CRITICAL="pager"))
+    with pytest.raises(ValueError, match="unknown severity"):
+        notify.route("fatal", s)
+
+
+def test_app_base_url_defaults_to_the_local_app() -> None:
+    assert _settings(STREAMLIT_PORT=8601).app_base_url == "http://127.0.0.1:8601"
+    s = _settings(OPSDASH_APP_BASE_URL="https://ops.example.test/")
+    assert notify.alert_link(42, s) == "https://ops.example.test/alerts?alert=42"
+
+
+def test_outbox_message_id_is_stable_per_row() -> None:
+    from datetime import UTC, datetime
+
+    created = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    s = _settings(ALERT_EMAIL_FROM="Ops <opsdash@ops.example.test>")
+    mid = notify.outbox_message_id(7, created, s)
+    assert mid == f"<opsdash-outbox-7.{int(created.timestamp())}@ops.example.test>"
+    assert notify.outbox_message_id(7, created, s) == mid
+    msg = notify.build_email(s, "s", "b", message_id=mid, headers={"X-Opsdash-Outbox-Id": "7"})
+    assert (msg["Message-ID"], msg["X-Opsdash-Outbox-Id"]) == (mid, "7")
+
+
+def test_slack_payload_carries_outbox_id_and_link() -> None:
+    payload = notify.with_link(notify.slack_message("T", "s"), "https://x.test/alerts?alert=1")
+    tagged = notify.tag_slack_payload(payload, 12, "<m@x>")
+    assert tagged["metadata"]["event_payload"] == {"outbox_id": 12, "message_id": "<m@x>"}
+    assert tagged["blocks"][-2]["text"]["text"] == "<https://x.test/alerts?alert=1|Open in opsdash>"
+    assert tagged["blocks"][-1]["elements"][0]["text"] == "opsdash notification #12"
+    assert "metadata" not in payload  # the stored payload is not changed
+
+
+def test_message_bytes_double_leading_dots() -> None:
+    msg = notify.build_email(_settings(), "s", "first\n.hidden line\nlast")
+    raw = notify._message_bytes(msg)
+    assert b"\r\n..hidden line\r\n" in raw
+    assert raw.endswith(b"\r\n.\r\n")
+
+
+def test_error_after_data_is_not_retried_within_the_attempt(
+    monkeypatch: pytest.MonkeyPatch, flaky_smtp: type[_FlakySmtp]
+) -> None:
+    class Busy(_FlakySmtp):
+        def getreply(self) -> tuple[int, bytes]:
+            return 451, b"try later"
+
+    monkeypatch.setattr(smtplib, "SMTP", Busy)
+    with pytest.raises(notify.NotificationError, match=r"after 1 try.*451") as err:
+        notify.send_email(_settings(), "s", "b")
+    assert err.value.transient
+    assert len(Busy.sent) == 1

@@ -1,0 +1,11 @@
+"""The alerting watchdog (`opsdash watchdog`): a small loop beside Dagster, not inside it, so it
+still speaks when the Dagster daemon or its sensors stop (opsdash_core/watchdog.py)."""
+
+from __future__ import annotations
+
+from opsdash_core.settings import Settings
+from opsdash_stack.supervisor import Service, venv_bin
+
+
+def service(s: Settings) -> Service:
+    return Service("alert-watchdog", [venv_bin("opsdash"), "watchdog"], None, None)
