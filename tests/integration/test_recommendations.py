@@ -453,3 +453,18 @@ def test_cli_lists_and_acts_as_a_named_user(cli_wh: str) -> None:
     with connect(wh) as conn:
         [row] = list_recommendations(conn, status="snoozed")
     assert (row["id"], row["acted_by"]) == (call["id"], "olga")
+
+
+def test_dagster_asset_generates_and_reports_counts(wh: str) -> None:
+    import dagster as dg
+
+    from orchestration.defs.recommendations.assets import RECOMMENDATIONS, recommendations
+    from orchestration.defs.resources import WarehouseResource
+
+    at_risk_customer(wh, 101)
+    result = dg.materialize([recommendations], resources={"warehouse": WarehouseResource(url=wh)})
+    assert result.success
+    [event] = result.asset_materializations_for_node(recommendations.op.name)
+    assert event.asset_key == RECOMMENDATIONS
+    assert event.metadata["created"].value == 2
+    assert event.metadata["families"].value == "customer, tutor, supply"
