@@ -18,7 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml  # type: ignore[import-untyped]  # PyYAML, installed with dagster and dbt
+import yaml  # type: ignore[import-untyped,unused-ignore]  # PyYAML comes with dagster and dbt
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 from alerting.kinds import KINDS, RuleKind

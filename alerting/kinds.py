@@ -55,6 +55,19 @@ class SupportSurgeParams(Params):
     min_calls: int = Field(default=10, ge=1)
 
 
+class DemandSurgeParams(Params):
+    window_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    baseline_days: int = Field(default=14, ge=1, le=60)
+    ratio: float = Field(default=3.0, gt=1)
+    min_requests: int = Field(default=8, ge=1)
+
+
+class NoShowStreakParams(Params):
+    hours: int = Field(default=72, ge=1, le=24 * 14)
+    min_no_shows: int = Field(default=3, ge=1)
+    min_rate: float = Field(default=0.4, gt=0, le=1)
+
+
 class ForecastAccuracyParams(Params):
     max_mase: float = Field(default=1.5, gt=0)
     min_hours: int = Field(default=12, ge=1)
@@ -271,6 +284,64 @@ from counted
 where recent >= %(min_calls)s and recent >= usual * %(ratio)s
 """
 
+# Requests created per subject in the last window against the same window of each trailing day
+# (raw data, so it sees a burst as soon as ingestion loads it, before any mart or forecast).
+DEMAND_SURGE_SQL = """
+with requests as (
+    select subject_id, extract(epoch from %(now)s::timestamptz - created_at) as age_s
+    from raw.session_requests
+    where
+        created_at > %(now)s::timestamptz
+            - make_interval(days => %(baseline_days)s, mins => %(window_minutes)s)
+        and created_at <= %(now)s::timestamptz
+),
+
+counted as (
+    select
+        subject_id,
+        count(*) filter (where age_s < %(window_minutes)s * 60) as recent,
+        count(*) filter (
+            where age_s >= 86400 and mod(age_s::numeric, 86400) < %(window_minutes)s * 60
+        )::float8 / %(baseline_days)s as usual
+    from requests
+    group by subject_id
+)
+
+select
+    subject_id::text as entity_key,
+    subject_id as entity_id,
+    'Demand surge for subject ' || subject_id || ': ' || recent || ' requests in the last '
+        || %(window_minutes)s || ' min against a usual ' || round(usual::numeric, 1) as title,
+    jsonb_build_object('requests', recent, 'usual', round(usual::numeric, 1)) as details
+from counted
+where recent >= %(min_requests)s and recent >= usual * %(ratio)s
+"""
+
+# Tutor no-shows among the sessions scheduled in the last hours (the 30-day mart rates move
+# too slowly to notice a tutor who stopped showing up this week).
+NO_SHOW_STREAK_SQL = """
+with recent as (
+    select
+        tutor_id,
+        count(*) filter (where no_show_by = 'tutor') as no_shows,
+        count(*) filter (where status in ('completed', 'no_show')) as resolved
+    from raw.sessions
+    where
+        scheduled_at > %(now)s::timestamptz - make_interval(hours => %(hours)s)
+        and scheduled_at <= %(now)s::timestamptz
+    group by tutor_id
+)
+
+select
+    tutor_id::text as entity_key,
+    tutor_id as entity_id,
+    'Tutor ' || tutor_id || ' missed ' || no_shows || ' of ' || resolved || ' sessions in '
+        || %(hours)s || ' h' as title,
+    jsonb_build_object('no_shows', no_shows, 'sessions', resolved, 'hours', %(hours)s) as details
+from recent
+where no_shows >= %(min_no_shows)s and no_shows >= resolved * %(min_rate)s
+"""
+
 FORECAST_ACCURACY_SQL = """
 with recent as (
     select m.model_name, m.subject_id, m.monitored_date, m.mase, m.coverage, m.served_model
@@ -436,6 +507,8 @@ KINDS: dict[str, RuleKind] = {
             "supply_gap", SupplyGapParams, ("marts.demand_supply_gaps_hourly",), SUPPLY_GAP_SQL
         ),
         RuleKind("support_surge", SupportSurgeParams, ("raw.inbound_calls",), SUPPORT_SURGE_SQL),
+        RuleKind("demand_surge", DemandSurgeParams, ("raw.session_requests",), DEMAND_SURGE_SQL),
+        RuleKind("tutor_no_show_streak", NoShowStreakParams, ("raw.sessions",), NO_SHOW_STREAK_SQL),
         RuleKind(
             "forecast_accuracy",
             ForecastAccuracyParams,

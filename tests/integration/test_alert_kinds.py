@@ -73,3 +73,37 @@ def test_pipeline_kinds_fire_on_their_tables(warehouse_url: str) -> None:
         )
         assert fetch_firing(conn, config.rule("check_failed"), now) == {}
         conn.rollback()
+
+
+def test_demand_surge_and_no_show_streak_read_the_raw_tables(warehouse_url: str) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    config = load_rules(override=False)
+    session = (
+        "insert into raw.sessions (id, customer_id, tutor_id, subject_id, scheduled_at,"
+        " duration_minutes, status, no_show_by, is_first_session, created_at, updated_at)"
+        " values (%(id)s, 1, %(tutor)s, 1, %(at)s, 60, %(status)s, %(by)s, false, %(at)s, %(at)s)"
+    )
+    with connect(warehouse_url) as conn:
+        conn.execute(
+            "insert into raw.session_requests (id, customer_id, subject_id, requested_start_at,"
+            " status, created_at, updated_at) select i, i, 3, %(t)s, 'pending', %(t)s, %(t)s"
+            " from generate_series(1, 10) as i",
+            {"t": now - timedelta(minutes=30)},
+        )
+        for i, (tutor, status, by) in enumerate(
+            [(5, "no_show", "tutor")] * 3
+            + [(5, "completed", None)]
+            + [(6, "no_show", "tutor")]
+            + [(6, "completed", None)] * 9,
+            start=1,
+        ):
+            at = now - timedelta(hours=i)
+            conn.execute(session, {"id": i, "tutor": tutor, "at": at, "status": status, "by": by})
+        surge = fetch_firing(conn, config.rule("demand_surge"), now)
+        assert list(surge) == ["3"]
+        assert surge["3"].details == {"requests": 10, "usual": 0.0}
+        assert fetch_firing(conn, config.rule("demand_surge"), now + timedelta(hours=2)) == {}
+        streak = fetch_firing(conn, config.rule("tutor_no_show_streak"), now)
+        assert list(streak) == ["5"]
+        assert streak["5"].title == "Tutor 5 missed 3 of 4 sessions in 72 h"
+        conn.rollback()
