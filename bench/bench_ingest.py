@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import psycopg
@@ -63,7 +64,8 @@ def main() -> None:
             # The same cycle again with nothing new: the fixed cost of a cycle.
             idle_median, _ = timed(lambda: cycle(warehouse_url, source_url, api_url), repeat=3)
         with psycopg.connect(warehouse_url) as conn:
-            quarantined = conn.execute("select count(*) from raw.quarantine").fetchone()[0]
+            counted = conn.execute("select count(*) from raw.quarantine").fetchone()
+            quarantined = counted[0] if counted else 0
     print(f"\n== ingestion benchmark (scale {args.scale:,} customers, {args.days} days) ==")
     print(f"simulator generate:               {gen:8.1f} s")
     print(
@@ -71,9 +73,16 @@ def main() -> None:
         f"{rows / initial_s:,.0f} rows/s, {quarantined} quarantined)"
     )
     for r in initial:
-        print(f"   {r.table:<22} {r.rows_upserted:>10,} rows  {r.seconds:6.1f} s")
+        rate = r.rows_upserted / r.seconds if r.seconds else 0.0
+        print(
+            f"   {r.table:<22} {r.rows_upserted:>10,} rows  {r.seconds:6.1f} s  {rate:>9,.0f} rows/s"
+        )
     print(f"incremental cycle after 5 min:    {median:8.2f} s")
     print(f"idle cycle (nothing new), median: {idle_median:8.2f} s")
+    load = os.getloadavg()[0]
+    cores = os.cpu_count() or 1
+    noisy = "  (noisy: more runnable work than cores)" if load > cores else ""
+    print(f"load average at the end:          {load:8.2f}  on {cores} cores{noisy}")
 
 
 if __name__ == "__main__":

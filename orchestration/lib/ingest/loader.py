@@ -12,17 +12,18 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-import polars as pl
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from orchestration.lib.ingest import vectorized as vec
 from orchestration.lib.ingest.tables import TableSpec
 from orchestration.lib.ingest.validate import Batch, Rejected, split_frame, split_rows
+
+if TYPE_CHECKING:  # polars loads with the first batch, not with the code location (~1-4 s)
+    import polars as pl
 
 DEFAULT_LOOKBACK = timedelta(minutes=5)
 EPOCH = datetime.fromisoformat("1970-01-01T00:00:00+00:00")
@@ -99,6 +100,8 @@ def _source_query(spec: TableSpec, since: datetime) -> str:
 
 def _fast_path_types(conn: psycopg.Connection, spec: TableSpec) -> bool:
     """True when every source column has the type the Arrow fast path expects for its field."""
+    from orchestration.lib.ingest import vectorized as vec
+
     plan = vec.compile_contract(spec.model)
     query = sql.SQL("select {cols} from {table} limit 0").format(
         cols=sql.SQL(", ").join(sql.Identifier(c) for c in spec.columns),
@@ -122,6 +125,7 @@ def _arrow_batches(
     """Record batches of the query, read by the ADBC PostgreSQL driver (binary COPY into Arrow
     in C: no Python object per row), cast to the raw table's types."""
     import adbc_driver_postgresql.dbapi as adbc
+    import polars as pl
 
     with adbc.connect(source_url) as conn, conn.cursor() as cur:
         cur.execute(query)
@@ -141,6 +145,8 @@ def source_fetcher(source_url: str, spec: TableSpec, batch_size: int = 20_000) -
     assert spec.source is not None
 
     def fetch(since: datetime) -> Iterator[SourceFrame | list[dict[str, Any]]]:
+        from orchestration.lib.ingest import vectorized as vec
+
         plan = vec.compile_contract(spec.model)
         with psycopg.connect(source_url) as conn:
             conn.read_only = True
@@ -211,6 +217,56 @@ def _csv(frame: pl.DataFrame) -> bytes:
     return buf.getvalue()
 
 
+def _newest_per_key(frame: pl.DataFrame, key: tuple[str, ...]) -> pl.DataFrame:
+    """One row per key, the latest `updated_at` (ON CONFLICT may touch a row only once per
+    statement), in key order so the index inserts land close together; done here rather than
+    by a `distinct on` sort in the warehouse, which shares the machine's two cores."""
+    import polars as pl
+
+    keys = list(key)
+    if frame.select(pl.struct(keys).is_duplicated().any()).item():
+        frame = frame.sort("updated_at", descending=True).unique(subset=keys, keep="first")
+    return frame.sort(keys)
+
+
+def _defer_indexes(conn: psycopg.Connection, spec: TableSpec) -> list[str]:
+    """For a first load into an empty raw table: drop its non-unique indexes and return the
+    statements that rebuild them (one sorted build each instead of millions of random inserts).
+    In the load's transaction, so a failed load puts them back with everything else."""
+    ident = sql.Identifier("raw", spec.name)
+    probe = sql.SQL("select exists (select 1 from {t})").format(t=ident)
+    if conn.execute(probe).fetchone() != (False,):
+        return []
+    found = conn.execute(
+        "select i.relname, pg_get_indexdef(i.oid) from pg_index x"
+        " join pg_class i on i.oid = x.indexrelid"
+        " where x.indrelid = %s::regclass and not x.indisunique order by i.relname",
+        (f"raw.{spec.name}",),
+    ).fetchall()
+    for name, _definition in found:
+        conn.execute(sql.SQL("drop index {i}").format(i=sql.Identifier("raw", name)))
+    return [definition for _name, definition in found]
+
+
+def _coalesce(batches: Iterable[Any], min_rows: int = 20_000) -> Iterator[Any]:
+    """Small pages (the support API sends 1,000 rows each) merged into batches of at least
+    `min_rows`, so the fixed cost of validating and staging a batch is paid less often."""
+    pending: list[Any] = []
+    for batch in batches:
+        if isinstance(batch, SourceFrame):
+            if pending:
+                yield pending
+                pending = []
+            yield batch
+            continue
+        pending.extend(batch)
+        if len(pending) >= min_rows:
+            yield pending
+            pending = []
+    if pending:
+        yield pending
+
+
 def _upsert(conn: psycopg.Connection, spec: TableSpec, frame: pl.DataFrame) -> int:
     """COPY into a temp table, then insert-or-update rows whose updated_at moved forward."""
     if not frame.height:
@@ -227,7 +283,7 @@ def _upsert(conn: psycopg.Connection, spec: TableSpec, frame: pl.DataFrame) -> i
     copy_stmt = sql.SQL("copy {stage} ({cols}) from stdin (format csv)").format(
         stage=stage, cols=cols
     )
-    data = _csv(frame.select(spec.columns))
+    data = _csv(_newest_per_key(frame.select(spec.columns), spec.key))
     with conn.cursor() as cur, cur.copy(copy_stmt) as copy:
         view = memoryview(data)
         for start in range(0, len(view), 1 << 20):
@@ -237,8 +293,7 @@ def _upsert(conn: psycopg.Connection, spec: TableSpec, frame: pl.DataFrame) -> i
         sql.SQL("{c} = excluded.{c}").format(c=sql.Identifier(c)) for c in non_key
     )
     stmt = sql.SQL(
-        "insert into {t} ({cols}) select distinct on ({key}) {cols} from {stage}"
-        " order by {key}, updated_at desc"
+        "insert into {t} ({cols}) select {cols} from {stage}"
         " on conflict ({key}) do update set {updates}, _ingested_at = now()"
         " where {t}.updated_at < excluded.updated_at"
     ).format(
@@ -295,7 +350,8 @@ def ingest_table(
         cycle_start: datetime = conn.execute("select now()").fetchone()[0]  # type: ignore[index]
         since = (before - lookback) if before else EPOCH
         newest: datetime | None = None
-        for rows in fetch(since):
+        rebuild = _defer_indexes(conn, spec) if before is None else []
+        for rows in _coalesce(fetch(since)):
             batch, malformed = _validate(spec, rows, cycle_start)
             read += len(rows)
             upserted += _upsert(conn, spec, batch.frame)
@@ -303,6 +359,8 @@ def ingest_table(
             if batch.max_updated_at and (newest is None or batch.max_updated_at > newest):
                 newest = batch.max_updated_at
             log(f"{spec.name}: read {read:,} rows, {quarantined:,} quarantined")
+        for statement in rebuild:
+            conn.execute(statement)  # catalog text (pg_get_indexdef), no values
         after = before
         if newest is not None:
             # Never past the cycle start: rows committed later with earlier stamps stay in reach.

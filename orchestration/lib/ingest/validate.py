@@ -12,12 +12,12 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
-from orchestration.lib.ingest import vectorized as vec
 from orchestration.lib.ingest.tables import TableSpec
+
+if TYPE_CHECKING:  # polars is imported where batches are validated, not with the code location
+    import polars as pl
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,10 @@ def split_rows(spec: TableSpec, rows: Sequence[dict[str, Any]], now: datetime) -
     `max_updated_at` covers valid rows only, so a row dated in the future can never drag the
     watermark past rows that have not been read yet.
     """
+    import polars as pl
+
+    from orchestration.lib.ingest import vectorized as vec
+
     plan = vec.compile_contract(spec.model)
     frame, odd = vec.frame_from_rows(plan, rows)
     verdict = vec.validate_frame(plan, frame, now)
@@ -95,6 +99,8 @@ def split_frame(spec: TableSpec, frame: pl.DataFrame, now: datetime, zone: tzinf
     A rejected row's payload is what the row-at-a-time loader stored: the row as psycopg returns
     it, its timestamps in the source session's time zone `zone`, so a re-run after the switch
     hashes to the same quarantine entry."""
+    from orchestration.lib.ingest import vectorized as vec
+
     plan = vec.compile_contract(spec.model)
     verdict = vec.validate_frame(plan, frame.with_row_index("__row"), now)
     rejected: list[Rejected] = []
@@ -109,6 +115,8 @@ def split_frame(spec: TableSpec, frame: pl.DataFrame, now: datetime, zone: tzinf
 
 def reference_split_rows(spec: TableSpec, rows: Sequence[dict[str, Any]], now: datetime) -> Batch:
     """The row-at-a-time pydantic validator (the engine of record, ~10x slower than the load)."""
+    from orchestration.lib.ingest import vectorized as vec
+
     values: list[tuple[Any, ...]] = []
     rejected: list[Rejected] = []
     newest: datetime | None = None
