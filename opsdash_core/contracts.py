@@ -1,9 +1,11 @@
 """The raw row contracts: what a valid source row of every ingested table looks like.
 
 Declared once, here, and read by every layer that needs the rule:
-- ingestion validates each source row against its contract; a row that fails is quarantined
+- ingestion validates every source row against its contract; a row that fails is quarantined
   with the validation message as the reason, it never reaches raw.* and never vanishes
-  (`orchestration/lib/ingest/validate.py`);
+  (`orchestration/lib/ingest/validate.py`). Batches are checked whole by these models compiled
+  to polars expressions (`orchestration/lib/ingest/vectorized.py`, with the same messages); a
+  new validator here needs its vectorized twin there, or ingestion refuses to compile it;
 - the raw tables hold exactly the contract's columns, in `raw_columns` order, plus the load's
   `_ingested_at` stamp;
 - the Great Expectations raw suites derive their columns, types, nullability, ranges and
