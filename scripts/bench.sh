@@ -7,7 +7,7 @@ SCALE=${SCALE:-100000}
 for b in bench_simulator bench_ingest bench_dbt bench_checks bench_timescale bench_forecast bench_churn; do
   if [ -f "bench/$b.py" ]; then
     echo "### $b"
-    if [ "$b" = bench_dbt ]; then
+    if [ "$b" = bench_dbt ] || [ "$b" = bench_churn ]; then
       .venv/bin/python -m "bench.$b" --scale "$SCALE" --scale "${SCALE_S10:-1000000}"
     else
       .venv/bin/python -m "bench.$b" --scale "$SCALE"
