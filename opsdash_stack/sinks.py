@@ -103,9 +103,12 @@ class SmtpSink:
 
 @contextmanager
 def smtp_sink(
-    port: int, directory: Path | None = None, *, keep_in_memory: bool = True
+    port: int, directory: Path | None = None, *, keep_in_memory: bool = True, **controller: Any
 ) -> Iterator[SmtpSink]:
-    """An SMTP server on 127.0.0.1:`port` in a background thread, stopped on exit."""
+    """An SMTP server on 127.0.0.1:`port` in a background thread, stopped on exit.
+
+    `controller` goes to aiosmtpd's Controller (tests: `tls_context`/`require_starttls`,
+    `ssl_context` for implicit TLS, `authenticator`)."""
     try:
         from aiosmtpd.controller import Controller
     except ImportError as exc:  # aiosmtpd is a development dependency
@@ -116,12 +119,12 @@ def smtp_sink(
     if directory is not None:
         directory.mkdir(parents=True, exist_ok=True)
     sink = SmtpSink(port=port, directory=directory, keep_in_memory=keep_in_memory)
-    controller = Controller(sink, hostname=HOST, port=port)
-    controller.start()
+    server = Controller(sink, hostname=HOST, port=port, **controller)
+    server.start()
     try:
         yield sink
     finally:
-        controller.stop()
+        server.stop()
 
 
 # --- webhook ---------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ the real SMTP sink and webhook receiver. Hours of outage run on a simulated cloc
 from __future__ import annotations
 
 import re
+import ssl
 import subprocess
 import sys
 from collections import Counter
@@ -11,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -341,3 +343,55 @@ def test_watchdog_emails_once_per_stale_episode_and_on_recovery(env: Env) -> Non
         assert "email sent" not in result.output
     assert len(mail.messages) == 1
     assert mail.messages[0]["Message-ID"].startswith("<opsdash-watchdog-")
+
+
+# --- SMTP with TLS and login ------------------------------------------------------------------
+
+
+def self_signed_cert(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 (IP SAN), so that the sender verifies it like a real one."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"),
+            *("-keyout", str(key), "-out", str(cert)),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+def test_smtp_over_tls_with_login(
+    env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, security: str
+) -> None:
+    from aiosmtpd.smtp import AuthResult, LoginPassword
+
+    cert, key = self_signed_cert(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert, key)
+    logins: list[tuple[bytes, bytes]] = []
+
+    def authenticator(*args: Any) -> AuthResult:
+        login = args[-1]
+        assert isinstance(login, LoginPassword)
+        logins.append((login.login, login.password))
+        return AuthResult(success=(login.login, login.password) == (b"opsdash", b"s3cret"))
+
+    tls: dict[str, Any] = (
+        {"tls_context": server_tls, "require_starttls": True, "auth_require_tls": True}
+        if security == "starttls"
+        else {"ssl_context": server_tls, "auth_require_tls": False}
+    )
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the sender trusts only this certificate
+    monkeypatch.setenv("SMTP_SECURITY", security)
+    monkeypatch.setenv("SMTP_USERNAME", "opsdash")
+    monkeypatch.setenv("SMTP_PASSWORD", "s3cret")
+    reset_settings()
+    ids = enqueue_emails(env.url, 2)
+    with smtp_sink(env.smtp_port, authenticator=authenticator, **tls) as mail:
+        assert deliver(env).sent == ids
+    assert [m["Subject"] for m in mail.messages] == ["message 0", "message 1"]
+    assert logins == [(b"opsdash", b"s3cret")] * 2

@@ -267,3 +267,22 @@ def test_error_after_data_is_not_retried_within_the_attempt(
         notify.send_email(_settings(), "s", "b")
     assert err.value.transient
     assert len(Busy.sent) == 1
+
+
+def test_refused_login_is_permanent(
+    monkeypatch: pytest.MonkeyPatch, flaky_smtp: type[_FlakySmtp]
+) -> None:
+    logins: list[tuple[str, str]] = []
+
+    class Locked(_FlakySmtp):
+        def login(self, user: str, password: str) -> None:
+            logins.append((user, password))
+            raise smtplib.SMTPAuthenticationError(535, b"bad credentials")
+
+    monkeypatch.setattr(smtplib, "SMTP", Locked)
+    settings = _settings(SMTP_USERNAME="opsdash", SMTP_PASSWORD="wrong")
+    with pytest.raises(notify.NotificationError, match="login refused") as err:
+        notify.send_email(settings, "s", "b")
+    assert not err.value.transient
+    assert logins == [("opsdash", "wrong")]
+    assert Locked.sent == []
