@@ -12,10 +12,12 @@ gate. Imports point one way only: this script imports the views, never the rever
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import psycopg
 import streamlit as st
+from PIL import Image
 from psycopg_pool import PoolTimeout
 from streamlit.navigation.page import StreamlitPage
 
@@ -79,21 +81,25 @@ def _login_then(on_success: Callable[[], None]) -> Callable[[], None]:
 
 def _logged_in_pages(user: accounts.User) -> list[StreamlitPage]:
     pages = [
-        st.Page(path, title=t, icon=i, url_path=u, default=(u == "overview"))
+        st.Page(path, title=t, icon=i, url_path=u)
         for path, u, t, i, role in PAGES
         if accounts.has_role(user, role)
     ]
     overview = pages[0]
-    # A logged-in user opening /login (bookmark, back button) lands on the overview.
-    pages.append(
-        st.Page(
-            lambda: st.switch_page(overview),
-            title="Log in",
-            icon=LOGIN_ICON,
-            url_path="login",
-            visibility="hidden",
+    # The app root and /login (bookmark, back button) switch to the overview. The overview is
+    # not itself the default page: a default page answers only at "/", and /overview (the
+    # address after a login, a shared link) would show "Page not found".
+    for alias, default in (("home", True), ("login", False)):
+        pages.append(
+            st.Page(
+                lambda: st.switch_page(overview),
+                title="Overview",
+                icon=LOGIN_ICON,
+                url_path=alias,
+                default=default,
+                visibility="hidden",
+            )
         )
-    )
     return pages
 
 
@@ -108,6 +114,12 @@ def _sidebar(user: accounts.User) -> None:
     live.alert_toasts()
 
 
+@functools.cache
+def _favicon() -> Image.Image:
+    """A plain blue tile (Okabe-Ito blue), drawn once per process."""
+    return Image.new("RGB", (32, 32), (0, 114, 178))
+
+
 def _database_down(exc: Exception) -> None:
     """A short outage (PostgreSQL restarting, the pool exhausted): say so, offer a retry, and
     never show a traceback (client.showErrorDetails is off too)."""
@@ -119,7 +131,9 @@ def _database_down(exc: Exception) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="opsdash", page_icon=":material/dashboard:", layout="wide")
+    # A local favicon: otherwise each page's Material icon becomes the favicon, which the
+    # browser fetches from fonts.gstatic.com (fails offline).
+    st.set_page_config(page_title="opsdash", page_icon=_favicon(), layout="wide")
     try:
         user = session.current_user()
         if user is None:
