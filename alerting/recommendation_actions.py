@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -24,6 +24,8 @@ from opsdash_core import events
 from opsdash_core.accounts import User, audit, require_role
 
 ACTING_ROLE = "operator"
+# How long a recommendation stays open after its snooze ends, at least.
+SNOOZE_GRACE = timedelta(days=1)
 # A recommendation is open (someone should still act on it) while active or snoozed; the
 # unique index `recommendations_open_idx` allows one open row per (entity, type, reason).
 OPEN_STATUSES = ("active", "snoozed")
@@ -36,6 +38,9 @@ update app.recommendations
 set
     status = %(status)s,
     snoozed_until = %(snoozed_until)s,
+    -- a snooze never outlasts the recommendation: it expires a day after it comes back at the
+    -- earliest (greatest() ignores the null of every other action)
+    expires_at = greatest(expires_at, %(keep_until)s),
     acted_by = coalesce(%(acted_by)s, acted_by),
     acted_at = coalesce(%(acted_at)s, acted_at),
     comment = coalesce(%(comment)s, comment),
@@ -121,6 +126,7 @@ def transition(
                 "id": rec_id,
                 "status": change.to_status,
                 "snoozed_until": change.snoozed_until,
+                "keep_until": change.snoozed_until + SNOOZE_GRACE if change.snoozed_until else None,
                 "acted_by": change.actor if by_user else None,
                 "acted_at": at if by_user else None,
                 "comment": change.comment,

@@ -453,6 +453,8 @@ def test_cli_lists_and_acts_as_a_named_user(cli_wh: str) -> None:
     with connect(wh) as conn:
         [row] = list_recommendations(conn, status="snoozed")
     assert (row["id"], row["acted_by"]) == (call["id"], "olga")
+    # it was due to expire before the snooze ends: it now lasts a day past it
+    assert row["expires_at"] == row["snoozed_until"] + timedelta(days=1)
 
 
 def test_dagster_asset_generates_and_reports_counts(wh: str) -> None:
