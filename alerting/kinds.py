@@ -10,6 +10,7 @@ clock. A kind whose tables do not exist yet (fresh warehouse, model not trained)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -90,6 +91,10 @@ class StaleParams(Params):
 
 class CheckFailedParams(Params):
     lookback_hours: int = Field(default=24, ge=1)
+    # Which checks' failures the rule watches: blocking ('error') or warning-only ('warn') ones.
+    severities: list[Literal["error", "warn"]] = Field(
+        default_factory=lambda: ["error"], min_length=1
+    )
 
 
 class WatermarkParams(Params):
@@ -425,38 +430,74 @@ from latest
 where last_ingested_at < %(now)s::timestamptz - make_interval(mins => %(max_age_minutes)s)
 """
 
-# The latest run of each blocking (severity error) check decides; a later pass resolves it.
+# The latest run of each watched check decides; a later pass resolves it. The title names the
+# table, the check and why it failed (the first failed expectations with what was observed),
+# as the check's own email did before the engine took over its notifications.
 CHECK_FAILED_SQL = """
 with latest as (
     select distinct on (asset_key, check_name)
-        id, asset_key, check_name, suite, success, failed, expectations, run_id, checked_at
+        id, asset_key, check_name, suite, severity, success, failed, expectations, run_id,
+        data_docs, checked_at
     from quality.check_runs
     where
-        severity = 'error'
+        severity = any(%(severities)s::text[])
         and checked_at > %(now)s::timestamptz - make_interval(hours => %(lookback_hours)s)
     order by asset_key, check_name, checked_at desc, id desc
 )
 
 select
-    asset_key || '/' || check_name as entity_key,
+    l.asset_key || '/' || l.check_name as entity_key,
     null::bigint as entity_id,
-    'Blocking check ' || check_name || ' failed on ' || asset_key || ' ('
-        || failed || ' of ' || expectations || ' expectations)' as title,
+    case when l.severity = 'error' then 'Blocking check ' else 'Check ' end
+        || l.check_name || ' failed on ' || l.asset_key || ' ('
+        || l.failed || ' of ' || l.expectations || ' expectations)'
+        || coalesce(': ' || why.reason, '') as title,
     jsonb_build_object(
-        'asset_key', asset_key, 'check_name', check_name, 'suite', suite,
-        'check_run_id', id, 'run_id', run_id, 'checked_at', checked_at
+        'asset_key', l.asset_key, 'check_name', l.check_name, 'suite', l.suite,
+        'severity', l.severity, 'check_run_id', l.id, 'run_id', l.run_id,
+        'checked_at', l.checked_at, 'data_docs', l.data_docs,
+        'failures', coalesce(why.failures, '[]'::jsonb)
     ) as details
-from latest
-where not success
+from latest as l
+left join lateral (
+    select
+        string_agg(
+            f.label || coalesce(
+                ' (error: ' || left(f.error, 120) || ')',
+                ' (observed ' || left(f.observed_value::text, 120) || ')',
+                ''
+            ),
+            '; ' order by f.label, f.id
+        ) as reason,
+        jsonb_agg(
+            jsonb_build_object(
+                'label', f.label, 'observed', f.observed_value, 'error', f.error,
+                'sample', jsonb_path_query_array(f.sample, '$[0 to 2]')
+            )
+            order by f.label, f.id
+        ) as failures
+    from (
+        select r.id, r.label, r.error, r.observed_value, r.sample
+        from quality.check_results as r
+        where r.check_run_id = l.id and not r.success
+        order by r.label, r.id
+        limit 3
+    ) as f
+) as why on true
+where not l.success
 """
 
+# `raw.watermarks.updated_at` is written by every cycle, moved or not, so it cannot tell a stuck
+# table. The watermark itself is the newest source time loaded: rows quarantined more than
+# `stuck_minutes` after it mean nothing new was loadable for that long (the reading of
+# `opsdash_core.ingest_health.watermark_stalls`). A bad row among valid ones never counts.
 WATERMARK_SQL = """
 select
     w.table_name as entity_key,
     null::bigint as entity_id,
-    'Ingestion of ' || w.table_name || ' stuck: watermark unchanged for '
-        || floor(extract(epoch from %(now)s::timestamptz - w.updated_at) / 60)
-        || ' min while ' || q.rows || ' rows were quarantined' as title,
+    'Ingestion of ' || w.table_name || ' stuck: no row loaded for '
+        || floor(extract(epoch from %(now)s::timestamptz - w.watermark) / 60)
+        || ' min while ' || q.rows || ' newer rows were quarantined' as title,
     jsonb_build_object(
         'watermark', w.watermark, 'watermark_updated_at', w.updated_at,
         'quarantined_rows', q.rows, 'last_quarantined_at', q.last_at, 'reasons', q.reasons
@@ -466,10 +507,12 @@ cross join lateral (
     select count(*) as rows, max(quarantined_at) as last_at,
         (array_agg(distinct reason))[1:3] as reasons
     from raw.quarantine as q
-    where q.table_name = w.table_name and q.quarantined_at > w.updated_at
+    where
+        q.table_name = w.table_name
+        and q.quarantined_at > w.watermark + make_interval(mins => %(stuck_minutes)s)
 ) as q
 where
-    w.updated_at < %(now)s::timestamptz - make_interval(mins => %(stuck_minutes)s)
+    w.watermark < %(now)s::timestamptz - make_interval(mins => %(stuck_minutes)s)
     and q.rows >= %(min_quarantined)s
 """
 
@@ -518,7 +561,12 @@ KINDS: dict[str, RuleKind] = {
         RuleKind("churn_drift", ChurnDriftParams, ("ml.churn_drift",), CHURN_DRIFT_SQL),
         RuleKind("churn_accuracy", ChurnAccuracyParams, ("ml.churn_accuracy",), CHURN_ACCURACY_SQL),
         RuleKind("sessions_stale", StaleParams, ("raw.sessions",), SESSIONS_STALE_SQL),
-        RuleKind("check_failed", CheckFailedParams, ("quality.check_runs",), CHECK_FAILED_SQL),
+        RuleKind(
+            "check_failed",
+            CheckFailedParams,
+            ("quality.check_runs", "quality.check_results"),
+            CHECK_FAILED_SQL,
+        ),
         RuleKind(
             "watermark_stuck", WatermarkParams, ("raw.watermarks", "raw.quarantine"), WATERMARK_SQL
         ),
