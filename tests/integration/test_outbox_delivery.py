@@ -183,8 +183,12 @@ def test_daily_digest_folds_info_notifications_into_one_email(env: Env) -> None:
     assert {by_id[i]["digest_id"] for i in parked} == {digest_id}
     assert (by_id[digest_id]["kind"], by_id[digest_id]["alert_ids"]) == ("digest", [100, 101, 102])
 
+    runner = CliRunner()
+    assert "nothing waited" in runner.invoke(opsdash_cli, ["outbox", "digest"]).output
     with smtp_sink(env.smtp_port) as mail:
-        assert deliver(env).sent == [digest_id]
+        delivered = runner.invoke(opsdash_cli, ["outbox", "deliver"])
+        assert delivered.exit_code == 0, delivered.output
+        assert "1 sent, 0 to retry" in delivered.output
     (msg,) = mail.messages
     assert "3 notifications" in msg["Subject"]
     body = cast(EmailMessage, msg).get_content()
