@@ -121,6 +121,14 @@ def support_surge(factor: float, hours: float) -> None:
     _run("support_surge", factor=factor, hours=hours)
 
 
+@inject.command("customer-quiet")
+@click.option("--customers", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--hours", default=720.0, show_default=True, type=click.FloatRange(min=0.5))
+def customer_quiet(customers: int, hours: float) -> None:
+    """The CUSTOMERS busiest active customers stop booking for HOURS (default 30 days)."""
+    _run("customer_quiet", customers=customers, hours=hours)
+
+
 @inject.command("bad-batch")
 @click.option("--rows", default=50, show_default=True, type=click.IntRange(min=1))
 def bad_batch(rows: int) -> None:

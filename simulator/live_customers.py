@@ -48,6 +48,8 @@ def new_requests(
     hour_w = m.utc_hour_profile(day)[(t1 % DAY) // HOUR] * 24
     lam = c.rate / 7 / DAY * dt * by_cat[m.catalog().category[c.main_subject]] * hour_w
     lam *= m.engagement(c, idx, np.full(c.n, t1)) * (c.signup <= t1)
+    if fx.quiet:  # customers of an active customer-quiet scenario book nothing
+        lam *= ~np.isin(w.ids, list(fx.quiet))
     who = np.repeat(idx, rng.poisson(lam))
     created = stamps(rng, len(who), lo, t1)
     use2 = (c.second_subject[who] >= 0) & (rng.random(len(who)) < 0.25)

@@ -42,6 +42,7 @@ class Effects:
     demand: dict[int, tuple[float, int]] = field(default_factory=dict)  # subject -> factor, until
     calls: float = 1.0
     no_show: dict[int, float] = field(default_factory=dict)  # tutor_id -> no-show rate
+    quiet: set[int] = field(default_factory=set)  # customer ids that stopped booking
 
 
 def index_of(sorted_ids: np.ndarray, values: np.ndarray) -> np.ndarray:

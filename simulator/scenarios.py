@@ -2,7 +2,7 @@
 
 Each scenario records a row in truth.scenarios (name, parameters, started_at) and writes its
 rows at once (`updated_at` = now, so incremental readers pick them up). Demand spikes, support
-surges and tutor no-show streaks also last `hours`: live mode reads `active_effects()` on every
+surges, tutor no-show streaks and quiet customers also last `hours`: live mode reads `active_effects()` on every
 tick and keeps them going.
 """
 
@@ -49,6 +49,8 @@ def active_effects(conn: psycopg.Connection, at: int) -> Effects:
             fx.calls *= float(params["factor"])
         elif scenario == "tutor-no-shows":
             fx.no_show[int(params["tutor_id"])] = float(params["rate"])
+        elif scenario == "customer-quiet":
+            fx.quiet.update(int(c) for c in params["customer_ids"])
     return fx
 
 
@@ -216,6 +218,46 @@ def support_surge(
         f"live mode keeps x{factor:g} for {hours:g}h"
     )
     return {"scenario_id": sc, "calls": extra}
+
+
+def customer_quiet(
+    conn: psycopg.Connection,
+    customers: int,
+    hours: float,
+    now: int,
+    echo: Callable[[str], None] = print,
+) -> dict[str, object]:
+    """The busiest active customers (most sessions in the last 30 days) stop booking: their
+    pending requests are withdrawn and live mode writes no new request of theirs for `hours`.
+
+    Busy customers make the clearest case for the churn-risk rules, which see a customer go
+    quiet only as days without sessions pass (the rows of a quiet customer are an absence)."""
+    w, _rng = _world(conn, now, 5)
+    if not len(w.ids):
+        raise ScenarioError("no active customers to go quiet")
+    chosen = [
+        int(r[0])
+        for r in conn.execute(
+            "select customer_id from tutoring_sessions where customer_id = any(%s) "
+            "and scheduled_at > to_timestamp(%s) and scheduled_at <= to_timestamp(%s) "
+            "group by customer_id order by count(*) desc, customer_id limit %s",
+            (w.ids.tolist(), now - 30 * DAY, now, customers),
+        ).fetchall()
+    ]
+    if not chosen:
+        raise ScenarioError("no active customer had a session in the last 30 days")
+    withdrawn = conn.execute(
+        "update session_requests set status = 'cancelled', updated_at = to_timestamp(%s) "
+        "where customer_id = any(%s) and status = 'pending'",
+        (now, chosen),
+    ).rowcount
+    sc = record(conn, "customer-quiet", {"customer_ids": chosen, "hours": hours}, now)
+    echo(
+        f"customer-quiet #{sc}: {len(chosen)} customers stop booking for {hours:g}h "
+        f"({withdrawn} pending requests withdrawn); ids {chosen[:8]}"
+        f"{' ...' if len(chosen) > 8 else ''}"
+    )
+    return {"scenario_id": sc, "customer_ids": chosen, "withdrawn": withdrawn}
 
 
 def bad_batch(

@@ -229,6 +229,31 @@ def test_support_surge(market: tuple[str, int]) -> None:
         assert active_effects(conn, int(time.time()) + 60).calls >= 5
 
 
+def test_customer_quiet(market: tuple[str, int]) -> None:
+    url, _ = market
+    out = run("inject", "customer-quiet", "--customers", "5", "--hours", "48").output
+    assert "customer-quiet" in out
+    params = rows(
+        url, "select params from truth.scenarios where scenario = 'customer-quiet' order by id"
+    )[-1][0]
+    quiet = params["customer_ids"]
+    assert len(quiet) == 5
+    assert params["hours"] == 48
+    pending = (
+        "select count(*) from session_requests where customer_id = any(%s) and status = 'pending'"
+    )
+    assert one(url, pending, (quiet,)) == 0
+    with psycopg.connect(url) as conn:
+        assert active_effects(conn, int(time.time()) + 60).quiet >= set(quiet)
+    # an hour of live traffic at 50x activity: others book, the quiet customers do not
+    start = time.time() - 1
+    run("live", "--once", "--interval", "3600", "--speed", "50")
+    since = ts(start - 3600)
+    new = "select count(*) from session_requests where created_at >= %s and "
+    assert one(url, new + "not (customer_id = any(%s))", (since, quiet)) > 0
+    assert one(url, new + "customer_id = any(%s)", (since, quiet)) == 0
+
+
 def test_bad_batch_writes_invalid_and_valid_rows(market: tuple[str, int]) -> None:
     url, _ = market
     out = run("inject", "bad-batch", "--rows", "40").output
