@@ -54,8 +54,9 @@ class ScoringOutcome:
 
 @dataclass(frozen=True)
 class MonitoringOutcome:
-    """One monitoring run: each feature's drift against the champion's training rows (empty
-    when there is no champion yet), and the scoring days whose outcome became known."""
+    """One monitoring run: each feature's drift against the population the champion was
+    last fitted on (empty when there is no champion yet), and the scoring days whose outcome
+    became known."""
 
     monitored_date: date
     model_name: str | None
@@ -71,10 +72,12 @@ class MonitoringOutcome:
         return [d.feature for d in self.drift if d.drifted]
 
 
-# Training rows logged with each model version as the reference for drift monitoring: PSI's
-# sampling noise over 10 bins is about 10 / rows (0.002), far below the 0.2 alert level, and
-# the CSV stays a few MB.
-TRAINING_SAMPLE_ROWS = 5_000
+# Holdout rows logged with each model version as the reference for drift monitoring: the
+# newest population the model was fitted on (its calibration and threshold), 60 days closer to
+# today than the training cut-offs, so features that grow with a customer's age drift less
+# for that reason alone. PSI's sampling noise over 10 bins is about 10 / rows (0.002), far
+# below the 0.2 alert level, and the CSV stays a few MB.
+REFERENCE_SAMPLE_ROWS = 5_000
 
 
 def train_and_register(conn: psycopg.Connection, tracking_uri: str) -> TrainingOutcome:
@@ -93,7 +96,7 @@ def train_and_register(conn: psycopg.Connection, tracking_uri: str) -> TrainingO
     )
     from ml.churn_training import plan_cutoffs, select_model, stack, stack_labels
     from ml.features import data_range, label_churn, load_features
-    from ml.registry import CHALLENGER, CHAMPION, TRAINING_SAMPLE, log_and_register
+    from ml.registry import CHALLENGER, CHAMPION, REFERENCE_SAMPLE, log_and_register
 
     oldest, newest = data_range(conn)
     if oldest is None or newest is None:
@@ -144,8 +147,8 @@ def train_and_register(conn: psycopg.Connection, tracking_uri: str) -> TrainingO
         tables={
             "threshold_table": table,
             "reliability_curve": curve,
-            TRAINING_SAMPLE: model.align(
-                train_x.sample(min(len(train_x), TRAINING_SAMPLE_ROWS), random_state=0)
+            REFERENCE_SAMPLE: model.align(
+                valid_x.sample(min(len(valid_x), REFERENCE_SAMPLE_ROWS), random_state=0)
             ),
         },
         figures=figures,
@@ -261,17 +264,18 @@ def monitor_churn(
     psi_threshold: float | None = None,
     horizon_days: int = 60,
 ) -> MonitoringOutcome:
-    """Compare the features of the customers at `now` with the champion's training rows
-    (PSI per feature, stored in ml.churn_drift for `now`'s date), then evaluate the scoring
-    days whose `horizon_days` outcome became known (ml.churn_accuracy). Both in the caller's
-    transaction. The reference is the training sample logged with the version; for a version
-    logged before samples were, the population at its holdout cut-off."""
+    """Compare the features of the customers at `now` with the population the champion was
+    last fitted on (PSI per feature, stored in ml.churn_drift for `now`'s date), then evaluate
+    the scoring days whose `horizon_days` outcome became known (ml.churn_accuracy). Both in
+    the caller's transaction. The reference is the holdout sample logged with the version; for
+    a version logged before samples were, the same population recomputed at its holdout
+    cut-off (features are point-in-time)."""
     from mlflow.exceptions import MlflowException
 
     from ml.churn_accuracy import record_realized_accuracy
     from ml.churn_drift import PSI_ALERT, feature_drift, write_drift
     from ml.features import load_features
-    from ml.registry import load_champion, training_reference, version_threshold
+    from ml.registry import drift_reference, load_champion, version_threshold
 
     threshold = PSI_ALERT if psi_threshold is None else psi_threshold
     day = now.date()
@@ -282,18 +286,18 @@ def monitor_churn(
         loaded = None
     reference = "no champion yet"
     if loaded is not None:
-        known = training_reference(tracking_uri, loaded.version, loaded.name)
-        training = known.sample
-        reference = "training sample"
-        if training is None and known.valid_cutoff is not None:
-            training = load_features(conn, known.valid_cutoff)
+        known = drift_reference(tracking_uri, loaded.version, loaded.name)
+        expected = known.sample
+        reference = "holdout sample"
+        if expected is None and known.valid_cutoff is not None:
+            expected = load_features(conn, known.valid_cutoff)
             reference = f"population at {known.valid_cutoff.isoformat()}"
-        if training is not None:
+        if expected is not None:
             current = loaded.model.align(load_features(conn, now))
-            drift = feature_drift(loaded.model.align(training), current, threshold)
+            drift = feature_drift(loaded.model.align(expected), current, threshold)
             write_drift(conn, day, loaded.name, loaded.version, drift, threshold)
         else:
-            reference = "no training reference logged"
+            reference = "no reference logged with the champion"
 
     thresholds: dict[tuple[str, str], float | None] = {}
 

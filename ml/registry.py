@@ -32,9 +32,10 @@ CHAMPION: Final = "champion"
 CHALLENGER: Final = "challenger"
 PREVIOUS_CHAMPION = "previous_champion"
 HISTORY_TAG = "champion_history"
-# A random sample of each version's training rows (model columns), logged as
-# `<TRAINING_SAMPLE>.csv`: the reference distribution drift monitoring compares with.
-TRAINING_SAMPLE = "training_sample"
+# A random sample of the population each version was last fitted on (its out-of-time holdout,
+# on which it was calibrated and its threshold chosen), model columns, logged as
+# `<REFERENCE_SAMPLE>.csv`: the distribution drift monitoring compares today's with.
+REFERENCE_SAMPLE = "reference_sample"
 # Types inside the pipelines that skops does not trust by default (the imputer's fitted dtype,
 # the gradient-boosting challenger's trees).
 SKOPS_TRUSTED_TYPES = [
@@ -177,19 +178,17 @@ def load_champion(tracking_uri: str, name: str = MODEL_NAME) -> LoadedModel:
 
 
 @dataclass(frozen=True)
-class TrainingReference:
-    """What a version was trained on, for drift monitoring: the sample of its training rows
-    logged with it (None for a version logged before samples were), and the run's holdout
-    cut-off (None when the run did not record one)."""
+class DriftReference:
+    """What drift monitoring compares a version with: the reference sample logged with it
+    (None for a version logged before samples were), and the run's holdout cut-off, whose
+    population the sample was drawn from (None when the run did not record one)."""
 
     sample: pd.DataFrame | None
     valid_cutoff: datetime | None
 
 
-def training_reference(
-    tracking_uri: str, version: str, name: str = MODEL_NAME
-) -> TrainingReference:
-    """The training sample and holdout cut-off of `version`'s run."""
+def drift_reference(tracking_uri: str, version: str, name: str = MODEL_NAME) -> DriftReference:
+    """The reference sample and holdout cut-off of `version`'s run."""
     import tempfile
 
     import pandas as pd
@@ -205,15 +204,15 @@ def training_reference(
             try:
                 path = download_artifacts(
                     run_id=run_id,
-                    artifact_path=f"{TRAINING_SAMPLE}.csv",
+                    artifact_path=f"{REFERENCE_SAMPLE}.csv",
                     dst_path=tmp,
                     tracking_uri=tracking_uri,
                 )
-            except (MlflowException, OSError):  # logged before training samples were
+            except (MlflowException, OSError):  # logged before reference samples were
                 path = None
             if path is not None:
                 sample = pd.read_csv(path)
-    return TrainingReference(
+    return DriftReference(
         sample=sample, valid_cutoff=datetime.fromisoformat(cutoff) if cutoff else None
     )
 

@@ -204,7 +204,7 @@ def test_churn_assets_end_to_end(mlflow_uri: str, warehouse_url: str, tmp_path: 
     assert monitored.success
     meta = monitored.asset_materializations_for_node("ml__churn_monitoring")[0].metadata
     assert "support_calls_30d" in meta["drifted"].value.split(", ")
-    assert meta["reference"].value == "training sample"
+    assert meta["reference"].value == "holdout sample"
     (request,) = retrain_churn_on_drift.evaluate_tick(
         dg.build_sensor_context(instance=instance)
     ).run_requests

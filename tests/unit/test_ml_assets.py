@@ -13,6 +13,7 @@ from opsdash_core.settings import PROJECT_ROOT
 from orchestration.defs.churn import defs
 from orchestration.defs.churn.assets import ChurnMonitoringConfig
 from orchestration.defs.churn.sensors import (
+    cooling_down,
     drift_retraining_key,
     promoted_version,
     retrain_churn_on_drift,
@@ -93,6 +94,9 @@ def test_drift_asks_for_one_retraining_per_day_and_no_drift_for_none() -> None:
     assert drift_retraining_key(monitored({"drifted_features": 0})) is None
     assert drift_retraining_key(monitored({"monitored_date": "2026-11-30"})) is None
     assert retrain_churn_on_drift.job_name == "train_churn_model"
+    day = 86_400.0
+    assert cooling_down(trained_at=10 * day, monitored_at=11 * day)  # trained yesterday
+    assert not cooling_down(trained_at=10 * day, monitored_at=14 * day)
 
 
 def test_the_psi_threshold_defaults_to_the_library_alert_level() -> None:

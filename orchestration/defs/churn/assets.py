@@ -111,9 +111,9 @@ def churn_monitoring(
     config: ChurnMonitoringConfig, warehouse: WarehouseResource, mlflow: MlflowResource
 ) -> dg.MaterializeResult:
     """Is the serving churn model still right? PSI of each feature today against the
-    champion's training rows, into ml.churn_drift: PSI above the threshold = drifted, which
-    the sensor `retrain_churn_on_drift` answers with a retraining run and the alert rules
-    with an alert. For each scoring day whose 60-day outcome is now known, realized ROC-AUC,
+    population the champion was last fitted on (its out-of-time holdout), into
+    ml.churn_drift: PSI above the threshold = drifted, which the sensor
+    `retrain_churn_on_drift` answers with a retraining run and the alert rules with an alert. For each scoring day whose 60-day outcome is now known, realized ROC-AUC,
     recall and precision into ml.churn_accuracy. Forecast accuracy lives apart, in
     ml.model_monitoring. Grain: ml.churn_drift one row per day, model and feature;
     ml.churn_accuracy one row per scoring day and model version."""

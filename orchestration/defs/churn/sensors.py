@@ -1,9 +1,13 @@
 """Score right after a promotion: when a churn_model materialization made its version the
 champion, run the scoring job so ml.churn_scores never waits a day for the new model.
 Retrain on drift: when a churn_monitoring materialization found a drifted feature, run the
-training job (at most once per monitored day)."""
+training job, at most once per monitored day and not within RETRAIN_COOLDOWN of the last
+training: a shift that retraining cannot remove (the training cut-offs are always months old)
+must not retrain the model every day."""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 import dagster as dg
 
@@ -11,6 +15,7 @@ from orchestration.defs.churn.schedules import score_churn_job, train_churn_job
 
 CHURN_MODEL = dg.AssetKey(["ml", "churn_model"])
 CHURN_MONITORING = dg.AssetKey(["ml", "churn_monitoring"])
+RETRAIN_COOLDOWN = timedelta(days=3)
 
 
 def promoted_version(asset_event: dg.EventLogEntry) -> str | None:
@@ -60,6 +65,12 @@ def drift_retraining_key(asset_event: dg.EventLogEntry) -> str | None:
     return f"churn_drift_{day.value if day is not None else asset_event.run_id}"
 
 
+def cooling_down(trained_at: float, monitored_at: float) -> bool:
+    """Whether a training at `trained_at` is too recent to retrain at `monitored_at` (epoch
+    seconds)."""
+    return monitored_at - trained_at < RETRAIN_COOLDOWN.total_seconds()
+
+
 @dg.asset_sensor(
     asset_key=CHURN_MONITORING,
     job=train_churn_job,
@@ -69,7 +80,8 @@ def drift_retraining_key(asset_event: dg.EventLogEntry) -> str | None:
     description=(
         "After each materialization of ml/churn_monitoring that found a feature whose PSI is "
         "above the threshold: retrains the churn model (the train_churn_model job), once per "
-        "monitored day. The new version still has to beat the champion to serve."
+        "monitored day and not within 3 days of the last training. The new version still has "
+        "to beat the champion to serve."
     ),
 )
 def retrain_churn_on_drift(
@@ -78,6 +90,11 @@ def retrain_churn_on_drift(
     key = drift_retraining_key(asset_event)
     if key is None:
         return dg.SkipReason("no churn feature drifted; the weekly retraining is enough")
+    trained = context.instance.get_latest_materialization_event(CHURN_MODEL)
+    if trained is not None and cooling_down(trained.timestamp, asset_event.timestamp):
+        return dg.SkipReason(
+            f"churn features drifted, but the model was trained less than {RETRAIN_COOLDOWN} ago"
+        )
     drifted = asset_event.asset_materialization.metadata.get("drifted")  # type: ignore[union-attr]
     context.log.info(f"churn features drifted ({drifted.value if drifted else '?'}); retraining")
     return dg.RunRequest(run_key=key)
