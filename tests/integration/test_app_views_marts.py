@@ -12,7 +12,15 @@ from collections.abc import Iterator
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app_streamlit import customers_data, data, forecasts_data, session, tutors_data
+from app_streamlit import (
+    customers_data,
+    data,
+    forecasts_data,
+    models_data,
+    overview_data,
+    session,
+    tutors_data,
+)
 from app_streamlit.view_params import CustomerFilters, TutorFilters
 from opsdash_core import accounts
 from opsdash_core.db import close_pools, fetch_all
@@ -76,6 +84,15 @@ def test_every_query_runs_on_the_dbt_marts(built: Marts) -> None:
         forecasts_data.forecast(int(subject["subject_id"]))
     forecasts_data.gaps()
     forecasts_data.backtests()
+    kpis = overview_data.kpi_rows()
+    assert kpis  # marts.ops_kpis_daily has today
+    assert overview_data.cards(kpis)[0].value is not None
+    assert overview_data.top_gaps() is not None
+    assert models_data.raw_freshness()
+    assert {m["mart"] for m in models_data.mart_freshness()} >= {
+        "customer_health",
+        "ops_kpis_daily",
+    }
 
 
 @pytest.mark.parametrize(
@@ -84,6 +101,7 @@ def test_every_query_runs_on_the_dbt_marts(built: Marts) -> None:
         ("customers", "Customers", 1),
         ("tutors", "Tutors", 1),
         ("forecasts", "Forecasts & supply", 0),
+        ("overview", "Overview", 1),
     ],
 )
 def test_pages_render_on_the_dbt_marts(built: Marts, page: str, title: str, tables: int) -> None:
