@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -57,7 +57,8 @@ def _statsforecast(
         return _empty()
     sf = StatsForecast(models=[model], freq="h", n_jobs=1)
     kwargs: dict[str, Any] = {"level": [LEVEL]} if intervals else {}
-    out = sf.forecast(df=history[["unique_id", "ds", "y"]], h=horizon, **kwargs)
+    # statsforecast types its result as pandas-or-polars; it is pandas for a pandas input.
+    out = cast(pd.DataFrame, sf.forecast(df=history[["unique_id", "ds", "y"]], h=horizon, **kwargs))
     out = out.reset_index() if "unique_id" not in out.columns else out
     frame = pd.DataFrame(
         {
