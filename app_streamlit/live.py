@@ -16,13 +16,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import psycopg
 import streamlit as st
+from psycopg_pool import PoolTimeout
 
 from opsdash_core import events
 
 REFRESH_S = 30
 TOAST_POLL_S = 5
 MAX_TOASTS = 5
+SECTION_DOWN = (
+    "The database is not reachable right now ({error}); this section tries again on its next "
+    "refresh."
+)
 LIVE_KEY = "live_refresh"
 LAST_EVENT_KEY = "live_last_event_id"
 SEVERITY_ICONS = {
@@ -56,7 +62,10 @@ def section(body: Callable[[], None], *, key: str, every_s: int = REFRESH_S) -> 
     """Render `body` as a fragment that reruns every `every_s` seconds while live refresh is on."""
 
     def run() -> None:
-        body()
+        try:
+            body()
+        except (psycopg.Error, PoolTimeout) as exc:  # a timer rerun is outside the page's guard
+            st.warning(SECTION_DOWN.format(error=type(exc).__name__), icon=":material/cloud_off:")
         updated_caption()
 
     run.__qualname__ = f"live_section_{key}"  # one fragment identity per section

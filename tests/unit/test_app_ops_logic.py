@@ -74,3 +74,24 @@ def test_sensor_heartbeat_warns_after_ten_minutes() -> None:
     assert "11 min ago" in stale.detail
     assert "boom" in stale.detail
     assert models_data.sensor_health(None, now).status == "warn"
+
+
+def test_a_live_section_survives_a_database_outage() -> None:
+    """A timer rerun runs only the section, outside the page's guard: it must say what happened
+    and keep its timer instead of showing Streamlit's error box."""
+    from streamlit.testing.v1 import AppTest
+
+    def script() -> None:
+        import psycopg
+
+        from app_streamlit import live
+
+        def body() -> None:
+            raise psycopg.OperationalError("connection refused")
+
+        live.section(body, key="down")
+
+    at = AppTest.from_function(script).run()
+    assert not at.exception
+    assert at.warning[0].value.startswith("The database is not reachable right now")
+    assert at.caption[0].value.startswith("Updated ")
