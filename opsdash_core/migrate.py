@@ -16,6 +16,6 @@ def upgrade(warehouse_url: str) -> str:
     cfg = Config()
     cfg.set_main_option("script_location", str(PROJECT_ROOT / "opsdash_core" / "migrations"))
     cfg.set_main_option("sqlalchemy.url", warehouse_url)
-    command.upgrade(cfg, "heads")  # parallel branches (merged later) all apply
+    command.upgrade(cfg, "heads")  # every head, should a branch land before its merge
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
         return apply_time_series_layout(conn)
