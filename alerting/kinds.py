@@ -92,9 +92,7 @@ class StaleParams(Params):
 class CheckFailedParams(Params):
     lookback_hours: int = Field(default=24, ge=1)
     # Which checks' failures the rule watches: blocking ('error') or warning-only ('warn') ones.
-    severities: list[Literal["error", "warn"]] = Field(
-        default_factory=lambda: ["error"], min_length=1
-    )
+    severities: list[Literal["error", "warn"]] = Field(default=["error"], min_length=1)
 
 
 class WatermarkParams(Params):

@@ -22,11 +22,22 @@ def test_pipeline_kinds_fire_on_their_tables(warehouse_url: str) -> None:
         for rule in ("check_failed", "watermark_stuck", "outbox_given_up", "support_surge"):
             assert fetch_firing(conn, config.rule(rule), now) == {}, rule
         conn.execute(
-            "insert into quality.check_runs (check_name, asset_key, suite, severity, success,"
+            "insert into quality.check_runs (id, check_name, asset_key, suite, severity, success,"
             " expectations, failed, checked_at) values"
-            " ('sessions_valid', 'raw/sessions', 's', 'error', false, 5, 2, %(t)s),"
-            " ('calls_trend', 'raw/inbound_calls', 's', 'warn', false, 5, 1, %(t)s)",
+            " (101, 'sessions_valid', 'raw/sessions', 's', 'error', false, 5, 2, %(t)s),"
+            " (102, 'calls_trend', 'raw/inbound_calls', 's', 'warn', false, 5, 1, %(t)s)",
             {"t": now - timedelta(minutes=5)},
+        )
+        conn.execute(
+            "insert into quality.check_results (check_run_id, check_name, asset_key, expectation,"
+            " label, success, severity, observed_value, sample, error) values"
+            " (101, 'sessions_valid', 'raw/sessions', 'e', 'tutor_id references raw.tutors.id',"
+            "  false, 'error', '1', %(rows)s, null),"
+            " (101, 'sessions_valid', 'raw/sessions', 'e', 'columns are exactly id, tutor_id',"
+            "  false, 'error', null, '[]', 'column rating is missing'),"
+            " (101, 'sessions_valid', 'raw/sessions', 'e', 'id is not null', true, 'error', '0',"
+            "  '[]', null)",
+            {"rows": Jsonb([{"id": i, "tutor_id": 999} for i in range(101, 106)])},
         )
         conn.execute(
             "insert into raw.watermarks (table_name, watermark, updated_at)"
@@ -53,7 +64,20 @@ def test_pipeline_kinds_fire_on_their_tables(warehouse_url: str) -> None:
         assert list(failed) == [
             "raw/sessions/sessions_valid"
         ]  # the warn-level check is not blocking
-        assert "2 of 5 expectations" in failed["raw/sessions/sessions_valid"].title
+        blocking = failed["raw/sessions/sessions_valid"]
+        # The table, the check and why: each failed expectation with what was observed.
+        assert blocking.title == (
+            "Blocking check sessions_valid failed on raw/sessions (2 of 5 expectations):"
+            " columns are exactly id, tutor_id (error: column rating is missing);"
+            " tutor_id references raw.tutors.id (observed 1)"
+        )
+        bad_rows = [f["sample"] for f in blocking.details["failures"] if f["observed"] == 1]
+        assert bad_rows == [[{"id": i, "tutor_id": 999} for i in (101, 102, 103)]]
+        warning = fetch_firing(conn, config.rule("check_warning"), now)
+        assert list(warning) == ["raw/inbound_calls/calls_trend"]
+        assert warning["raw/inbound_calls/calls_trend"].title == (
+            "Check calls_trend failed on raw/inbound_calls (1 of 5 expectations)"
+        )
         stuck = fetch_firing(conn, config.rule("watermark_stuck"), now)
         assert list(stuck) == ["sessions"]
         assert stuck["sessions"].details["quarantined_rows"] == 1
