@@ -1,17 +1,13 @@
-"""How a check result reads to people: one-line summary, a Markdown table for the Dagster UI,
-and the email/Slack notification (queued through the same outbox as the alert rules)."""
+"""How a check result reads to people: a one-line summary and a Markdown table for the Dagster
+UI. Notifications of failed checks come from the alert engine (`check_failed`/`check_warning`
+rules over `quality.check_runs`/`check_results`), not from here."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
-import psycopg
-
 from data_checks.result import CheckResult, ExpectationOutcome
-from data_checks.suite_types import Severity
-from opsdash_core.notify import CHANNELS, enqueue, slack_message
 
 SAMPLE_ROWS_IN_MESSAGE = 5
 MAX_TEXT = 300
@@ -20,14 +16,6 @@ MAX_TEXT = 300
 def _short(value: Any, limit: int = MAX_TEXT) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str, sort_keys=True)
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def brief(row: dict[str, Any], key: tuple[str, ...], column: str | None) -> dict[str, Any]:
-    """The row's key and the offending column, when the row has them; else the whole row."""
-    wanted = [*key, *([column] if column else [])]
-    if column and all(c in row for c in wanted):
-        return {c: row[c] for c in wanted}
-    return row
 
 
 def observed_text(o: ExpectationOutcome) -> str:
@@ -76,60 +64,3 @@ def markdown(result: CheckResult) -> str:
 
 def samples(result: CheckResult) -> dict[str, list[dict[str, Any]]]:
     return {o.label: o.sample for o in result.failures if o.sample}
-
-
-def should_notify(result: CheckResult, previous_success: bool | None) -> bool:
-    """Every blocking failure is news (each one stopped a batch); a warning only when the check
-    was passing before, so a stale table does not send a message every five minutes."""
-    if result.success:
-        return False
-    return result.severity is Severity.ERROR or previous_success is not False
-
-
-@dataclass(frozen=True)
-class Notification:
-    subject: str
-    body: str
-    slack: dict[str, Any]
-
-
-def notification(result: CheckResult) -> Notification:
-    effect = (
-        "Blocking: downstream assets were not built from this batch."
-        if result.severity is Severity.ERROR
-        else "Warning only: downstream assets were built."
-    )
-    subject = f"[opsdash] data check failed: {result.asset} {result.check} ({result.severity})"
-    body = [
-        f"{result.asset} / {result.check}: {len(result.failures)} of {len(result.outcomes)} "
-        f"expectations failed.",
-        effect,
-        f"Window: {result.window.describe()}",
-        f"Dagster run: {result.run_id or '-'}",
-        "",
-    ]
-    items = []
-    for o in result.failures:
-        body.append(f"- {o.label}")
-        body.append(f"  observed: {observed_text(o)}")
-        rows = [brief(r, result.key, o.column) for r in o.sample[:SAMPLE_ROWS_IN_MESSAGE]]
-        body += [f"  bad row: {_short(r)}" for r in rows]
-        sample = f" e.g. `{_short(rows[0], 200)}`" if rows else ""
-        items.append(f"*{o.label}*: observed {observed_text(o)}{sample}")
-    if result.data_docs:
-        body += ["", f"Data Docs: {result.data_docs}"]
-    footer = f"run {result.run_id or '-'}" + (
-        f" · Data Docs: {result.data_docs}" if result.data_docs else ""
-    )
-    title = f"Data check failed: {result.asset} {result.check}"
-    slack = slack_message(title, f"{effect} {result.window.describe()}", items, footer)
-    return Notification(subject, "\n".join(body), slack)
-
-
-def enqueue_failure(conn: psycopg.Connection, result: CheckResult) -> list[int]:
-    """Queue the email and the Slack message in the caller's transaction; returns outbox ids."""
-    msg = notification(result)
-    return [
-        enqueue(conn, ch, msg.subject, msg.body, msg.slack if ch == "slack" else None)
-        for ch in CHANNELS
-    ]

@@ -28,8 +28,8 @@ class ExpectationOutcome:
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One suite run: the Dagster check result, the history rows and the notification come
-    from this alone."""
+    """One suite run: the Dagster check result and the history rows (which the alert engine
+    reads) come from this alone."""
 
     suite: str
     check: str

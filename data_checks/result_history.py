@@ -22,13 +22,6 @@ select max(window_end) from quality.check_runs
 where asset_key = %s and check_name = %s
 """
 
-PREVIOUS_SUCCESS = """
-select success from quality.check_runs
-where asset_key = %s and check_name = %s
-order by checked_at desc, id desc
-limit 1
-"""
-
 INSERT_RUN = """
 insert into quality.check_runs
     (check_name, asset_key, suite, severity, success, expectations, failed, rows_checked,
@@ -56,12 +49,6 @@ PRUNE = "delete from quality.check_runs where checked_at < now() - make_interval
 def last_window_end(conn: psycopg.Connection, suite: Suite) -> datetime | None:
     row = conn.execute(LAST_WINDOW_END, (suite.asset_path, suite.check)).fetchone()
     return row[0] if row else None
-
-
-def previous_success(conn: psycopg.Connection, suite: Suite) -> bool | None:
-    """The last recorded verdict of this check, None if it never ran."""
-    row = conn.execute(PREVIOUS_SUCCESS, (suite.asset_path, suite.check)).fetchone()
-    return None if row is None else bool(row[0])
 
 
 def _ts(value: object) -> datetime | None:

@@ -4,8 +4,9 @@
 
 Steps: resolve the window and the values set-level expectations need (plain SQL, fast), build
 the suite's GX expectations, validate the table in one GX run, fetch a few offending rows for
-each failure, render the Data Docs page. `run_check` adds the warehouse history and the
-failure notification. GX is imported on the first call in a process and reused afterwards.
+each failure, render the Data Docs page. `run_check` adds the warehouse history, which the
+alert engine's `check_failed`/`check_warning` rules read to alert and notify (the one path for
+notifications). GX is imported on the first call in a process and reused afterwards.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from data_checks import docs, report, result_history
+from data_checks import docs, result_history
 from data_checks.expectations import jsonable
 from data_checks.gx_api import load_gx_api
 from data_checks.result import CheckResult, ExpectationOutcome
@@ -301,12 +302,10 @@ def validate(
 
 @dataclass(frozen=True)
 class CheckRun:
-    """A recorded check: the result, its history row and any notifications queued for it."""
+    """A recorded check: the result and its `quality.check_runs` row."""
 
     result: CheckResult
     check_run_id: int
-    previous_success: bool | None
-    outbox_ids: tuple[int, ...]
 
 
 def run_check(
@@ -318,14 +317,12 @@ def run_check(
     home: Path | None = None,
     data_docs: bool = True,
 ) -> CheckRun:
-    """Validate, then in one transaction record the result and queue the failure notification
-    (email + Slack) when `report.should_notify` says so. Delivery is the caller's move
-    (`opsdash_core.notify.deliver_pending`), after this commit."""
+    """Validate, then record the result and its expectations in one transaction.
+
+    Nothing is sent from here: the alert engine's `check_failed` (blocking) and `check_warning`
+    rules read `quality.check_runs`/`check_results` every minute and raise one alert per failing
+    check, notified, repeated and resolved like every other alert."""
     result = validate(url, suite, run_id=run_id, facts=facts, home=home, data_docs=data_docs)
     with connect(url) as conn:
-        previous = result_history.previous_success(conn, suite)
         pk = result_history.record(conn, result)
-        queued = (
-            report.enqueue_failure(conn, result) if report.should_notify(result, previous) else []
-        )
-    return CheckRun(result, pk, previous, tuple(queued))
+    return CheckRun(result, pk)

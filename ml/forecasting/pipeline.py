@@ -38,14 +38,15 @@ class ForecastOutcome:
 
 @dataclass(frozen=True)
 class MonitoringOutcome:
-    """One day's accuracy check."""
+    """One day's accuracy check. `degraded` is for the asset's metadata; the alert for a
+    degraded subject comes from the alert engine's `forecast_accuracy` rule, which reads the
+    stored history (`ml.model_monitoring`)."""
 
     day: date
     subjects: int
     mean_mase: float | None
     mean_coverage: float | None
     degraded: list[str]
-    alerts_opened: int
 
 
 def forecast_subjects(
@@ -119,7 +120,8 @@ def monitor_day(
     days: int = ALERT_DAYS,
 ) -> MonitoringOutcome:
     """Compare the forecasts issued before `day` began with its demand, store the accuracy,
-    and open an alert for subjects whose MASE stayed above `threshold` for `days` days."""
+    and list the subjects whose MASE stayed above `threshold` for `days` days (alerting on them
+    is the alert engine's `forecast_accuracy` rule, over what this stores)."""
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
     end = start + timedelta(days=1)
     forecasts = io.load_forecasts_for(conn, start, end, issued_before=start)
@@ -129,14 +131,12 @@ def monitor_day(
     io.write_monitoring(conn, accuracy, MODEL_NAME)
     recent = io.load_monitoring(conn, MODEL_NAME, start - timedelta(days=days + 1))
     flagged = degraded(recent, threshold, days)
-    opened = io.open_degraded_alerts(conn, flagged, threshold, days) if flagged else 0
     return MonitoringOutcome(
         day=day,
         subjects=len(accuracy),
         mean_mase=_mean(accuracy["mase"]) if len(accuracy) else None,
         mean_coverage=_mean(accuracy["coverage"]) if len(accuracy) else None,
         degraded=flagged,
-        alerts_opened=opened,
     )
 
 

@@ -1,8 +1,9 @@
 """The Great Expectations suites against real PostgreSQL: good and bad rows inserted by hand,
-and exactly which expectations fail."""
+and exactly which expectations fail; a recorded failure reaches people through the alert
+engine's check rules (the only path that notifies)."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,8 @@ import pytest
 from psycopg import sql
 from psycopg.rows import dict_row
 
+from alerting.config import load_rules
+from alerting.engine import TickReport, run_tick
 from data_checks import BY_NAME, LoadFacts, run_check, validate
 from data_checks.contract_rules import column_types
 from data_checks.result import CheckResult
@@ -123,6 +126,13 @@ def outcome(result: CheckResult, label: str) -> Any:
 
 def check(wh: Wh, suite: str, **kw: Any) -> CheckResult:
     return validate(wh.url, BY_NAME[suite], home=wh.home, data_docs=False, **kw)
+
+
+def evaluate(url: str, rule: str, now: datetime) -> TickReport:
+    """One evaluation of a repository alert rule, as the alert sensor's minute tick runs it."""
+    config = load_rules(override=False)
+    with psycopg.connect(url) as conn:
+        return run_tick(conn, config, rules=[config.rule(rule)], now=now, publish=False)
 
 
 def test_clean_rows_pass_every_raw_suite_and_match_the_migrated_schema(wh: Wh) -> None:
@@ -434,16 +444,18 @@ def test_a_missing_table_is_a_failed_check_not_a_crash(wh: Wh) -> None:
     assert "raw.tutor_subjects" in o.error
 
 
-def test_results_are_stored_and_failures_queue_one_email_and_one_slack_message(wh: Wh) -> None:
+def test_a_blocking_failure_is_stored_and_the_engine_raises_one_alert_naming_its_reason(
+    wh: Wh,
+) -> None:
     insert(wh.url, "raw.sessions", [session(1, wh.now), session(2, wh.now, tutor_id=999)])
     run = run_check(
         wh.url, BY_NAME["raw_sessions__valid_batch"], run_id="dagster-run-1", home=wh.home
     )
     assert not run.result.success
-    assert run.previous_success is None
 
     runs = fetch(wh.url, "select * from quality.check_runs")
     assert len(runs) == 1
+    assert runs[0]["id"] == run.check_run_id
     assert (runs[0]["asset_key"], runs[0]["check_name"], runs[0]["severity"]) == (
         "raw/sessions",
         "valid_batch",
@@ -462,17 +474,43 @@ def test_results_are_stored_and_failures_queue_one_email_and_one_slack_message(w
     ]
     assert results[0]["sample"][0]["tutor_id"] == 999
     assert results[0]["run_id"] == "dagster-run-1"
+    # The check itself sends nothing: the alert engine is the one path to people.
+    assert fetch(wh.url, "select id from app.notification_outbox") == []
+    assert fetch(wh.url, "select id from app.alerts") == []
 
+    now = datetime.now(UTC)
+    tick = evaluate(wh.url, "check_failed", now)
+    (alert,) = fetch(wh.url, "select * from app.alerts")
+    assert (alert["rule"], alert["severity"], alert["status"]) == (
+        "check_failed",
+        "critical",
+        "open",
+    )
+    expectations = runs[0]["expectations"]
+    assert alert["title"] == (
+        f"Blocking check valid_batch failed on raw/sessions (1 of {expectations} expectations):"
+        " tutor_id references raw.tutors.id (observed 1)"
+    )
+    assert alert["details"]["data_docs"] == run.result.data_docs
+    (failure,) = alert["details"]["failures"]
+    assert failure["sample"][0]["tutor_id"] == 999
+    # Notified in the same evaluation (group_wait 0s): critical goes to email and Slack.
     outbox = fetch(wh.url, "select * from app.notification_outbox order by id")
-    assert [r["id"] for r in outbox] == list(run.outbox_ids)
-    assert [r["channel"] for r in outbox] == ["email", "slack"]
-    email = outbox[0]
-    assert "raw/sessions valid_batch" in email["subject"]
-    assert "tutor_id references raw.tutors.id" in email["body"]
-    assert "observed: 1" in email["body"]
-    assert '"tutor_id": 999' in email["body"]
-    assert "Blocking" in email["body"]
+    assert [r["id"] for r in outbox] == tick.dispatch.notification_ids
+    assert [(r["channel"], r["alert_ids"]) for r in outbox] == [
+        ("email", [alert["id"]]),
+        ("slack", [alert["id"]]),
+    ]
+    assert alert["title"] in outbox[0]["subject"]
+    assert "tutor_id references raw.tutors.id (observed 1)" in outbox[0]["body"]
     assert "tutor_id references raw.tutors.id" in str(outbox[1]["payload"]["blocks"])
+
+    # The next evaluation sees the same failure: the same alert, nothing sent again.
+    again = evaluate(wh.url, "check_failed", now + timedelta(minutes=1))
+    assert again.dispatch.notification_ids == []
+    assert [(r["id"], r["occurrences"]) for r in fetch(wh.url, "select * from app.alerts")] == [
+        (alert["id"], 2)
+    ]
 
     page = run.result.data_docs
     assert page
@@ -481,14 +519,27 @@ def test_results_are_stored_and_failures_queue_one_email_and_one_slack_message(w
     assert (wh.home / "data_docs" / "index.html").is_file()
 
 
-def test_a_failing_warning_notifies_once_until_it_passes_again(wh: Wh) -> None:
+def test_a_failing_warning_check_raises_one_warning_alert_while_it_keeps_failing(wh: Wh) -> None:
     suite = BY_NAME["raw_customers__trends"]  # freshness: seeded customers are 30 days old
+    now = datetime.now(UTC)
     first = run_check(wh.url, suite, run_id="a", home=wh.home, data_docs=False)
+    tick = evaluate(wh.url, "check_warning", now)
     again = run_check(wh.url, suite, run_id="b", home=wh.home, data_docs=False)
+    later = evaluate(wh.url, "check_warning", now + timedelta(minutes=1))
     assert not first.result.success
     assert not again.result.success
-    assert len(first.outbox_ids) == 2
-    assert again.outbox_ids == ()
+    alerts = fetch(wh.url, "select rule, severity, title, occurrences from app.alerts")
+    assert [(a["rule"], a["severity"], a["occurrences"]) for a in alerts] == [
+        ("check_warning", "warning", 2)
+    ]
+    assert alerts[0]["title"].startswith("Check trends failed on raw/customers")
+    # A warning is routed to Slack only, once; the still-failing check adds an occurrence.
+    outbox = fetch(wh.url, "select channel from app.notification_outbox")
+    assert [r["channel"] for r in outbox] == ["slack"]
+    assert len(tick.dispatch.notification_ids) == 1
+    assert later.dispatch.notification_ids == []
+    # ... and a blocking-check rule does not see it.
+    assert evaluate(wh.url, "check_failed", now).outcomes[0].firing == 0
 
 
 def test_a_column_the_contract_declares_but_the_table_lacks_fails_with_the_reason(

@@ -1,6 +1,6 @@
 """Demand forecasting against real PostgreSQL and a real MLflow server: the I/O, the
 forecasting run with its MLflow registration and promotion gate, the Dagster assets, and
-monitoring raising an alert through the outbox."""
+monitoring whose history the alert engine's forecast_accuracy rule turns into alerts."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import numpy as np
 import psycopg
 import pytest
 
+from alerting.config import load_rules
+from alerting.engine import TickReport, run_tick
 from ml.forecasting import io
 from ml.forecasting.pipeline import forecast_subjects, monitor_day
 from ml.registry import promote, rollback
@@ -146,10 +148,20 @@ def test_forecast_asset_materializes_both_tables(warehouse_url: str) -> None:
     assert by_key["ml/forecast_backtests"]["rows"].value > 0
 
 
-def test_monitoring_raises_an_alert_after_three_bad_days(warehouse_url: str) -> None:
+def forecast_alert_tick(conn: psycopg.Connection, now: datetime) -> TickReport:
+    """The alert sensor's minute tick for the forecast rule (the one path that alerts)."""
+    config = load_rules(override=False)
+    rules = [config.rule("forecast_accuracy")]
+    return run_tick(conn, config, rules=rules, now=now, publish=False)
+
+
+def test_three_bad_days_of_monitoring_raise_one_warning_alert_per_subject(
+    warehouse_url: str,
+) -> None:
     seed_demand(warehouse_url)
     today = NOW.replace(hour=0)
     with psycopg.connect(warehouse_url) as conn:
+        forecast_alert_tick(conn, NOW - timedelta(days=3))  # first evaluation: nothing yet
         for back in (3, 2, 1):
             day = today - timedelta(days=back)
             hours = [day + timedelta(hours=h) for h in range(24)]
@@ -169,15 +181,25 @@ def test_monitoring_raises_an_alert_after_three_bad_days(warehouse_url: str) -> 
         conn.commit()
         outcomes = [monitor_day(conn, (today - timedelta(days=back)).date()) for back in (3, 2, 1)]
         conn.commit()
-        alerts = conn.execute(
-            "select rule, entity_id, status from app.alerts order by entity_id"
-        ).fetchall()
-        outbox = conn.execute("select channel from app.notification_outbox").fetchall()
+        # Monitoring stores the accuracy and opens nothing itself.
+        assert conn.execute("select count(*) from app.alerts").fetchone() == (0,)
         history = conn.execute("select count(*) from ml.model_monitoring").fetchone()
-    assert [o.alerts_opened for o in outcomes] == [0, 0, 2]
+        first = forecast_alert_tick(conn, NOW)
+        second = forecast_alert_tick(conn, NOW + timedelta(minutes=1))
+        alerts = conn.execute(
+            "select rule, entity_id, severity, status, title from app.alerts order by entity_id"
+        ).fetchall()
+        outbox = conn.execute("select channel, subject from app.notification_outbox").fetchall()
     assert outcomes[-1].degraded == ["1", "2"]
     assert outcomes[0].mean_mase is not None
     assert outcomes[0].mean_mase > 1.2
-    assert alerts == [("forecast_degraded", 1, "open"), ("forecast_degraded", 2, "open")]
-    assert sorted(r[0] for r in outbox) == ["email", "slack"]
     assert history == (6,)
+    assert [a[:4] for a in alerts] == [
+        ("forecast_accuracy", 1, "warning", "open"),
+        ("forecast_accuracy", 2, "warning", "open"),
+    ]
+    assert alerts[0][4].startswith("Demand forecast for subject 1 degraded: MASE ")
+    assert len(first.outcomes[0].opened) == 2
+    assert second.outcomes[0].opened == []
+    # One grouped notification for both, after group_wait; a warning goes to Slack.
+    assert outbox == [("slack", "[opsdash] WARNING: 2 forecast accuracy alerts")]

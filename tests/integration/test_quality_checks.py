@@ -1,9 +1,10 @@
 """The quality checks wired into Dagster: an in-process run of raw/sessions, its checks and a
-downstream asset, against real PostgreSQL, a real SMTP sink and a real webhook receiver."""
+downstream asset, against real PostgreSQL; failures reach a real SMTP sink and a real webhook
+receiver through the alert engine's check rules (the one notification path)."""
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,10 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from opsdash_core.settings import reset_settings
+from alerting.config import load_rules
+from alerting.engine import TickReport, run_tick
+from opsdash_core.notify import deliver_pending
+from opsdash_core.settings import get_settings, reset_settings
 from opsdash_stack.sinks import WebhookReceiver, free_port, smtp_sink, webhook_receiver
 from orchestration.defs.ingestion.assets import INGESTION_ASSETS, SupportApiResource
 from orchestration.defs.quality.checks import QUALITY_CHECKS, failed_blocking_checks
@@ -128,6 +132,16 @@ def evaluations(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEva
     return {e.check_name: e for e in result.get_asset_check_evaluations()}
 
 
+def alert_tick(env: Env, now: datetime | None = None) -> TickReport:
+    """The alert sensor's minute tick for the two check rules, then delivery of what it queued."""
+    config = load_rules(override=False)
+    chosen = [config.rule("check_failed"), config.rule("check_warning")]
+    with psycopg.connect(env.warehouse) as conn:
+        report = run_tick(conn, config, rules=chosen, now=now or datetime.now(UTC), publish=False)
+    deliver_pending(env.warehouse, get_settings(), backoff_s=0.01)
+    return report
+
+
 def materialized(result: dg.ExecuteInProcessResult) -> set[dg.AssetKey]:
     return {
         e.asset_key
@@ -153,6 +167,7 @@ def test_bad_batch_blocks_downstream_then_good_data_flows_again(env: Env) -> Non
         source_session(105, now, created_at=now + timedelta(days=1)),
     ]
     add_source_sessions(env.source, good + bad)
+    alert_tick(env, now)  # the rules' first evaluation: nothing failing yet
 
     with smtp_sink(env.smtp_port) as mail:
         first = materialize(env)
@@ -192,20 +207,30 @@ def test_bad_batch_blocks_downstream_then_good_data_flows_again(env: Env) -> Non
 
         assert checks["trends"].passed
 
-        # One email and one Slack message per failed check, sent during the run.
-        assert mail.wait_for(2)
-        subjects = sorted(m["Subject"] for m in mail.messages)
-        assert subjects == [
-            "[opsdash] data check failed: raw/sessions quarantine_rate (error)",
-            "[opsdash] data check failed: raw/sessions valid_batch (error)",
-        ]
-        body = next(m for m in mail.messages if "valid_batch" in m["Subject"])
-        text = body.get_body().get_content()  # type: ignore[union-attr]
-        assert "tutor_id references raw.tutors.id" in text
-        assert "observed: 1" in text
-        assert '"tutor_id": 999' in text
-        assert env.hooks.wait_for(2)
+        # The run itself sends nothing; the alert sensor's next tick raises one alert per
+        # failed blocking check and notifies them together (critical: email and Slack).
+        assert mail.messages == []
+        tick = alert_tick(env)
+        assert mail.wait_for(1)
+        assert env.hooks.wait_for(1)
+        assert len(mail.messages) == 1
+        assert len(env.hooks.payloads) == 1
+        assert len(tick.dispatch.notified) == 2
+        text = mail.messages[0].get_body().get_content()  # type: ignore[union-attr]
+        assert "Blocking check valid_batch failed on raw/sessions" in text
+        assert "tutor_id references raw.tutors.id (observed 1)" in text
+        assert "Blocking check quarantine_rate failed on raw/sessions" in text
+        assert '"quarantined": 4' in text
+        assert "valid_batch failed on raw/sessions" in str(env.hooks.payloads[0])
 
+    alerts = rows(
+        env.warehouse,
+        "select rule, status, details ->> 'check_name' as check_name from app.alerts order by 3",
+    )
+    assert alerts == [
+        {"rule": "check_failed", "status": "open", "check_name": "quarantine_rate"},
+        {"rule": "check_failed", "status": "open", "check_name": "valid_batch"},
+    ]
     assert [k.name for k in failed_blocking_checks(env.instance, [SESSIONS])] == [
         "quarantine_rate",
         "valid_batch",
@@ -230,7 +255,12 @@ def test_bad_batch_blocks_downstream_then_good_data_flows_again(env: Env) -> Non
         }
         assert checks["valid_batch"].metadata["rows_checked"].value == 10
         assert DOWNSTREAM in materialized(second)
-        assert mail.messages == []
+        # Passing again resolves both alerts, with one resolved notification.
+        alert_tick(env)
+        assert mail.wait_for(1)
+        assert mail.messages[0]["Subject"].startswith("[opsdash] CRITICAL: Resolved:")
+    statuses = rows(env.warehouse, "select status from app.alerts")
+    assert statuses == [{"status": "resolved"}, {"status": "resolved"}]
     assert failed_blocking_checks(env.instance, [SESSIONS]) == []
     counts = rows(env.warehouse, "select count(*) as n from raw.sessions")
     assert counts == [{"n": 31}]  # the good rows of the bad cycle were kept
@@ -241,17 +271,20 @@ def test_a_failing_warning_shows_but_does_not_block(env: Env) -> None:
     add_source_sessions(
         env.source, [source_session(i, env.now, updated_at=stale) for i in range(1, 11)]
     )
-    with smtp_sink(env.smtp_port) as mail:
-        result = materialize(env)
-        checks = evaluations(result)
-        assert checks["valid_batch"].passed
-        assert checks["quarantine_rate"].passed
-        trends = checks["trends"]
-        assert not trends.passed
-        assert trends.severity == dg.AssetCheckSeverity.WARN
-        assert set(trends.metadata["observed_values"].value) == {
-            "newest updated_at within 2 h of now"
-        }
-        assert DOWNSTREAM in materialized(result)
-        assert mail.wait_for(1)
-        assert mail.messages[0]["Subject"].endswith("raw/sessions trends (warn)")
+    result = materialize(env)
+    checks = evaluations(result)
+    assert checks["valid_batch"].passed
+    assert checks["quarantine_rate"].passed
+    trends = checks["trends"]
+    assert not trends.passed
+    assert trends.severity == dg.AssetCheckSeverity.WARN
+    assert set(trends.metadata["observed_values"].value) == {"newest updated_at within 2 h of now"}
+    assert DOWNSTREAM in materialized(result)
+    # A warning-only check raises a warning alert, which is routed to Slack.
+    alert_tick(env)
+    assert env.hooks.wait_for(1)
+    posted = str(env.hooks.payloads[0])
+    assert "Check trends failed on raw/sessions" in posted
+    assert "newest updated_at within 2 h of now" in posted
+    alerts = rows(env.warehouse, "select rule, severity from app.alerts")
+    assert alerts == [{"rule": "check_warning", "severity": "warning"}]

@@ -1,12 +1,11 @@
-"""Summaries, Markdown, notifications and Data Docs pruning, from hand-made results."""
+"""Summaries, Markdown and Data Docs pruning, from hand-made results (notifications of failed
+checks come from the alert engine: tests/integration/test_data_checks_suites.py)."""
 
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
-
 from data_checks.docs import prune
-from data_checks.report import brief, markdown, notification, should_notify, summary
+from data_checks.report import markdown, summary
 from data_checks.result import CheckResult, ExpectationOutcome
 from data_checks.suite_types import Bounds, Severity
 
@@ -48,50 +47,6 @@ def result(severity: Severity = Severity.ERROR, *, success: bool = False) -> Che
         key=("id", "created_at"),
         data_docs="file:///tmp/docs/page.html",
     )
-
-
-@pytest.mark.parametrize(
-    ("severity", "success", "previous", "expected"),
-    [
-        (Severity.ERROR, False, None, True),
-        (Severity.ERROR, False, False, True),  # every blocked batch is news
-        (Severity.WARN, False, None, True),
-        (Severity.WARN, False, True, True),
-        (Severity.WARN, False, False, False),  # still failing: already told
-        (Severity.ERROR, True, False, False),
-        (Severity.WARN, True, False, False),
-    ],
-)
-def test_should_notify(
-    severity: Severity, success: bool, previous: bool | None, expected: bool
-) -> None:
-    assert should_notify(result(severity, success=success), previous) is expected
-
-
-def test_notification_names_the_expectation_the_observed_value_and_bad_rows() -> None:
-    msg = notification(result())
-    assert msg.subject == "[opsdash] data check failed: raw/sessions valid_batch (error)"
-    assert "1 of 2 expectations failed" in msg.body
-    assert "Blocking: downstream assets were not built" in msg.body
-    assert "- tutor_id references raw.tutors.id\n  observed: 1" in msg.body
-    assert (
-        'bad row: {"created_at": "2026-01-01T00:00:00+00:00", "id": 102, "tutor_id": 999}'
-        in msg.body
-    )
-    assert "Dagster run: run-1" in msg.body
-    assert "file:///tmp/docs/page.html" in msg.body
-    slack = str(msg.slack["blocks"])
-    assert "tutor_id references raw.tutors.id" in slack
-    assert "999" in slack
-
-
-def test_warning_notification_says_it_did_not_block() -> None:
-    assert "Warning only" in notification(result(Severity.WARN)).body
-
-
-def test_brief_keeps_key_and_column_only_when_present() -> None:
-    assert brief(BAD_ROW, ("id",), "tutor_id") == {"id": 102, "tutor_id": 999}
-    assert brief({"reason": "x"}, ("id",), None) == {"reason": "x"}
 
 
 def test_summary_and_markdown() -> None:

@@ -2,9 +2,10 @@
 
 `error` suites are `blocking=True` and fail with ERROR severity, so in a run that also builds
 downstream assets (e.g. raw/sessions -> dbt models) those are skipped and keep their last good
-state; `warn` suites report and alert but never block. A failed check queues an email and a
-Slack message (the alert rules' outbox) and tries to deliver them at once; the outbox sensor
-retries whatever is left.
+state; `warn` suites report but never block. Every run is recorded in `quality.check_runs` /
+`check_results`; the alert engine's `check_failed` (blocking) and `check_warning` rules read
+them on the next minute's tick and raise, notify and later resolve one alert per failing
+check, so a failure reaches people by the same path as every other alert.
 
 Great Expectations is imported inside `data_checks` on the first check a process runs, never
 when this module loads.
@@ -20,12 +21,7 @@ import dagster as dg
 from data_checks import SUITES, CheckResult, LoadFacts, Suite, run_check
 from data_checks.report import markdown, samples, summary
 from data_checks.suite_types import LoadRun, Severity
-from opsdash_core.notify import deliver_pending
-from opsdash_core.settings import get_settings
 from orchestration.defs.resources import WarehouseResource
-
-# Sending must not hold up the run for long; what is not sent stays pending for the sensor.
-DELIVERY_BUDGET_SECONDS = 10.0
 
 SEVERITY = {Severity.ERROR: dg.AssetCheckSeverity.ERROR, Severity.WARN: dg.AssetCheckSeverity.WARN}
 
@@ -96,17 +92,6 @@ def describe(suite: Suite) -> str:
     return "\n".join(lines)
 
 
-def _deliver(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> None:
-    try:
-        report = deliver_pending(
-            warehouse.connect, get_settings(), budget_s=DELIVERY_BUDGET_SECONDS
-        )
-    except Exception as exc:  # the outbox sensor retries; never fail the check on delivery
-        context.log.warning(f"notifications not delivered now, left for the outbox sensor: {exc}")
-        return
-    context.log.info(f"notifications: {report.summary()}")
-
-
 def build_quality_check(suite: Suite) -> dg.AssetChecksDefinition:
     asset_key = dg.AssetKey(list(suite.asset))
 
@@ -125,8 +110,6 @@ def build_quality_check(suite: Suite) -> dg.AssetChecksDefinition:
         if isinstance(suite.window, LoadRun):
             facts = load_facts(context.instance, asset_key, run_id)
         run = run_check(warehouse.resolved_url(), suite, run_id=run_id, facts=facts)
-        if run.outbox_ids:
-            _deliver(context, warehouse)
         return to_check_result(run.result)
 
     return _check
