@@ -109,6 +109,10 @@ class Env:
 def env(warehouse_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Env]:
     """A migrated scratch warehouse with a hand-made customer_health, settings pointing at it,
     a free SMTP port (no server yet), a running webhook receiver and a small rules file."""
+    # The simulated clock starts at each test, not at import: silences start at the database's
+    # now(), so a clock fixed when the module was collected falls behind in a long run.
+    global T0
+    T0 = datetime.now(UTC).replace(microsecond=0)
     with connect(warehouse_url) as conn:
         conn.execute(CUSTOMER_HEALTH_DDL)
     rules_file = tmp_path / "rules.yaml"
