@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import psycopg
 
 from opsdash_core.settings import PROJECT_ROOT, Settings
+from opsdash_stack import progress
 from opsdash_stack.console import log
 from opsdash_stack.probes import ServiceError
 from opsdash_stack.services import dagster, postgres, redis
@@ -121,10 +124,39 @@ def prepare_dbt(s: Settings) -> None:
     )
 
 
+BUILD_WHAT = "materializing every asset once (ingest -> dbt -> train -> score)"
+
+
+def build_log(s: Settings) -> Path:
+    """Where the first build's full output goes (Dagster's event log and dbt's)."""
+    return s.log_dir / "first-build.log"
+
+
+def run_asset_total(s: Settings, run_id: str) -> int | None:
+    """How many assets the run was launched for, from the run Dagster stored (its
+    `asset_selection`); None when it cannot be read, and the bar then shows no total."""
+    try:
+        with psycopg.connect(s.dagster_pg_url, connect_timeout=5) as conn:
+            row = conn.execute("select run_body from runs where run_id = %s", (run_id,)).fetchone()
+    except psycopg.Error:
+        return None
+    if not row:
+        return None
+    try:
+        selection = json.loads(row[0]).get("asset_selection") or {}
+    except (ValueError, AttributeError):
+        return None
+    keys = selection.get("__frozenset__") if isinstance(selection, dict) else selection
+    return len(keys) if isinstance(keys, list) and keys else None
+
+
 def materialize_all(s: Settings) -> None:
+    """The first build, with progress instead of Dagster's debug log (which goes to a file)."""
     from opsdash_core.dbt_env import dbt_env
 
-    run_step(
+    log(BUILD_WHAT)
+    log_path = build_log(s)
+    rc, state, lines = progress.run_build(
         [
             venv_bin("dagster"),
             "asset",
@@ -134,10 +166,20 @@ def materialize_all(s: Settings) -> None:
             "-m",
             "orchestration.definitions",
         ],
-        "materializing every asset once (ingest -> dbt -> train -> score)",
-        env={**dagster_env(s), **dbt_env(s)},
+        env={**os.environ, **dagster_env(s), **dbt_env(s)},
         cwd=dagster.dagster_home(s),  # not PROJECT_ROOT: Dagster would load its `.env`
+        log_path=log_path,
+        total_lookup=lambda run_id: run_asset_total(s, run_id),
     )
+    summary = state.summary(time.monotonic())
+    if rc != 0 or state.run_failed:
+        failed = state.failed_steps[0] if state.failed_steps else None
+        where = f" in step {failed}" if failed else ""
+        print("".join(progress.failure_excerpt(lines, failed)), end="", file=sys.stderr)
+        raise ServiceError(
+            f"{BUILD_WHAT} failed{where} (exit {rc}, {summary}); full log: {log_path}"
+        )
+    log(f"{BUILD_WHAT}: done ({summary}); full log: {log_path}")
 
 
 def infra_up(s: Settings) -> None:

@@ -149,6 +149,8 @@ def start(s: Settings) -> None:
     data = data_dir(s)
     logf = server_log(s)
     s.log_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if (data / "PG_VERSION").exists():
+        write_tuning(data)  # applied by the start below, or by the next one if already running
     if port_open(s.pg_port) and (data / "postmaster.pid").exists():
         log(f"PostgreSQL already running on 127.0.0.1:{s.pg_port}")
         return
@@ -181,6 +183,7 @@ def start(s: Settings) -> None:
         pwfile.unlink()
         conf = data / "postgresql.conf"
         conf.write_text(conf.read_text() + _pg_conf(s))
+        write_tuning(data)
     if not logf.exists():
         fd = os.open(logf, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         os.close(fd)
@@ -197,15 +200,11 @@ def start(s: Settings) -> None:
 def _pg_conf(s: Settings) -> str:
     socket_dir = cluster_dir(s)
     return (
-        "\n# opsdash: loopback only, tuned for a small shared machine\n"
+        "\n# opsdash: loopback only; memory, WAL and parallelism sized in " + TUNING_FILE + "\n"
         "listen_addresses = '127.0.0.1'\n"
         f"port = {s.pg_port}\n"
         f"unix_socket_directories = '{socket_dir}'\n"
         "max_connections = 200\n"
-        "shared_buffers = 1GB\n"
-        "work_mem = 64MB\n"
-        "maintenance_work_mem = 512MB\n"
-        "max_wal_size = 4GB\n"
         "synchronous_commit = off\n"
         "jit = off\n"
         + (
@@ -220,6 +219,92 @@ def _pg_conf(s: Settings) -> str:
             else ""
         )
     )
+
+
+TUNING_FILE = "opsdash-tuning.conf"
+INCLUDE_LINE = f"include_if_exists = '{TUNING_FILE}'"
+MB = 1024 * 1024
+
+
+def _clamp_mb(value_bytes: float, low_mb: int, high_mb: int) -> int:
+    return int(min(max(value_bytes / MB, low_mb), high_mb))
+
+
+def tuning(ram_bytes: int, cores: int) -> dict[str, str]:
+    """PostgreSQL settings for a machine with `ram_bytes` of memory and `cores` CPUs.
+
+    The cluster shares the machine with Dagster runs, dbt, MLflow and Streamlit, so it takes a
+    quarter of memory for its cache and leaves the OS page cache the rest; caps keep each
+    process far below 8 GiB on big machines, floors keep a 2 GiB laptop working. The table in
+    the README repeats these formulas."""
+    cores = max(cores, 1)
+    max_wal_mb = _clamp_mb(ram_bytes / 4, 1024, 4096)
+    return {
+        "shared_buffers": f"{_clamp_mb(ram_bytes / 4, 128, 4096)}MB",
+        "effective_cache_size": f"{_clamp_mb(ram_bytes * 3 / 4, 512, 1024 * 1024)}MB",
+        # Per sort/hash node of each query: 200 connections never all sort at once.
+        "work_mem": f"{_clamp_mb(ram_bytes / 256, 4, 64)}MB",
+        "maintenance_work_mem": f"{_clamp_mb(ram_bytes / 16, 64, 1024)}MB",
+        # The first load of a million customers writes gigabytes: checkpoints by time, not size.
+        "max_wal_size": f"{max_wal_mb}MB",
+        "min_wal_size": f"{max(max_wal_mb // 8, 80)}MB",
+        "checkpoint_timeout": "15min",
+        "checkpoint_completion_target": "0.9",
+        "wal_compression": "on",
+        "max_parallel_workers_per_gather": str(min(max(cores // 2, 1), 4)),
+        "max_parallel_maintenance_workers": str(min(max(cores // 2, 1), 4)),
+        "max_parallel_workers": str(min(max(cores, 2), 8)),
+    }
+
+
+def machine_resources() -> tuple[int, int]:
+    """(memory bytes, CPUs) this process may use: the machine's, or a container's cgroup
+    limits when lower (a container sees the host's /proc/meminfo)."""
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            raw = Path(limit_file).read_text().strip()
+        except OSError:
+            continue
+        if raw.isdigit() and 0 < int(raw) < ram:
+            ram = int(raw)
+    cores = len(os.sched_getaffinity(0))
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()
+        if quota != "max":
+            cores = max(1, min(cores, int(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return ram, cores
+
+
+def write_tuning(data: Path) -> dict[str, str]:
+    """Write this machine's settings to `<data>/opsdash-tuning.conf` and include it last from
+    postgresql.conf (so it wins over the fixed values an older release wrote there); the
+    server reads it when it starts."""
+    ram, cores = machine_resources()
+    values = tuning(ram, cores)
+    body = (
+        f"# Written by `opsdash up` for this machine ({ram // MB} MB RAM, {cores} CPUs);\n"
+        "# rewritten on every start, so edit postgresql.auto.conf (ALTER SYSTEM) to override.\n"
+        + "".join(f"{name} = '{value}'\n" for name, value in values.items())
+    )
+    path = data / TUNING_FILE
+    if not path.exists() or path.read_text() != body:
+        tmp = data / (TUNING_FILE + ".tmp")
+        tmp.unlink(missing_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(body)
+        _chown_tree(tmp, PG_OS_USER)
+        tmp.replace(path)
+    conf = data / "postgresql.conf"
+    text = conf.read_text()
+    if INCLUDE_LINE not in text:
+        conf.write_text(
+            text + f"\n# opsdash: sized for this machine (see {TUNING_FILE})\n{INCLUDE_LINE}\n"
+        )
+    return values
 
 
 def _timescale_installed() -> bool:
