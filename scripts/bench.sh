@@ -4,10 +4,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SCALE=${SCALE:-100000}
 .venv/bin/opsdash up --infra-only >/dev/null
-for b in bench_simulator bench_ingest bench_dbt bench_checks bench_timescale bench_forecast bench_churn; do
+for b in bench_simulator bench_ingest bench_dbt bench_checks bench_timescale bench_forecast bench_churn bench_app; do
   if [ -f "bench/$b.py" ]; then
     echo "### $b"
-    if [ "$b" = bench_dbt ] || [ "$b" = bench_churn ]; then
+    if [ "$b" = bench_dbt ] || [ "$b" = bench_churn ] || [ "$b" = bench_app ]; then
       .venv/bin/python -m "bench.$b" --scale "$SCALE" --scale "${SCALE_S10:-1000000}"
     else
       .venv/bin/python -m "bench.$b" --scale "$SCALE"
@@ -15,3 +15,5 @@ for b in bench_simulator bench_ingest bench_dbt bench_checks bench_timescale ben
   fi
 done
 echo "### bench_import" && .venv/bin/python -m bench.bench_import --runs 5
+# its own fresh stack (3,000 customers, 60 days) on shifted ports, ~15 minutes: alert latency
+echo "### bench_alert_latency" && nice -n 10 .venv/bin/python -m bench.bench_alert_latency
