@@ -15,3 +15,5 @@ for b in bench_simulator bench_ingest bench_dbt bench_checks bench_timescale ben
   fi
 done
 echo "### bench_import" && .venv/bin/python -m bench.bench_import --runs 5
+# its own fresh stack (3,000 customers, 60 days) on shifted ports, ~15 minutes: alert latency
+echo "### bench_alert_latency" && nice -n 10 .venv/bin/python -m bench.bench_alert_latency
