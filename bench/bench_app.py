@@ -30,7 +30,8 @@ after the circuit breaker opened); "Redis" uses the real Redis, warmed first. In
 app's per-process cache (10 s) is turned off, so every rerun reads its store; with it on, 50
 sessions in one process would mostly read memory. Redis keys live 30 s (the app's TTL), as long
 as the refresh period, so some reruns in the Redis mode refill from PostgreSQL: the hit rate is
-printed.
+printed. Only `data.cached_query` reads are switched: the Alerts and Recommendations pages (and
+the session check) read PostgreSQL through `session.warehouse_conn` in both modes.
 
 Targets (issue 12): rerun p95 < 300 ms at S10 (1,000,000 customers); data access p95 < 50 ms
 from Redis.
