@@ -76,7 +76,7 @@ class ForecastAccuracyParams(Params):
 
 
 class ChurnDriftParams(Params):
-    max_psi: float = Field(default=0.25, gt=0)
+    max_psi: float = Field(default=0.2, gt=0)  # the churn monitor retrains above the same PSI
     days: int = Field(default=2, ge=1, le=30)
 
 

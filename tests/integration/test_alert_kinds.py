@@ -41,13 +41,23 @@ def test_pipeline_kinds_fire_on_their_tables(warehouse_url: str) -> None:
         )
         conn.execute(
             "insert into raw.watermarks (table_name, watermark, updated_at)"
-            " values ('sessions', %(t)s, %(t)s), ('customers', %(t)s, %(now)s)",
-            {"t": now - timedelta(hours=2), "now": now},
+            " values ('sessions', %(t)s, %(now)s), ('customers', %(t)s, %(now)s),"
+            " ('tutors', %(recent)s, %(now)s)",
+            {"t": now - timedelta(hours=2), "now": now, "recent": now - timedelta(minutes=5)},
         )
+        # Every cycle writes updated_at: the watermark itself is what must not have moved.
+        # sessions: a row quarantined 110 min after the newest loaded one (stuck); customers:
+        # a bad row met 10 min after its watermark (a bad row among good ones); tutors: loading.
         conn.execute(
             "insert into raw.quarantine (table_name, source_key, reason, payload, payload_hash,"
-            " quarantined_at) values ('sessions', '1', 'bad status', %(p)s, 'h1', %(t)s)",
-            {"p": Jsonb({}), "t": now - timedelta(minutes=10)},
+            " quarantined_at) values ('sessions', '1', 'bad status', %(p)s, 'h1', %(t)s),"
+            " ('customers', '2', 'bad email', %(p)s, 'h2', %(early)s),"
+            " ('tutors', '3', 'bad rate', %(p)s, 'h3', %(t)s)",
+            {
+                "p": Jsonb({}),
+                "t": now - timedelta(minutes=10),
+                "early": now - timedelta(minutes=110),
+            },
         )
         conn.execute(
             "insert into app.notification_outbox (channel, subject, body, status, given_up_at)"
