@@ -125,12 +125,12 @@ def wait_for_baseline(warehouse: str, timeout_s: float) -> float:
     while time.monotonic() < deadline:
         with psycopg.connect(warehouse) as conn:
             done = conn.execute(
-                "select count(*) from app.alert_rule_state "
-                "where rule = any(%s) and baseline_at is not null",
+                "select count(*), extract(epoch from max(baseline_at))::float8 "
+                "from app.alert_rule_state where rule = any(%s) and baseline_at is not null",
                 (list(SCENARIO_RULES),),
             ).fetchone()
         if done and done[0] == len(SCENARIO_RULES):
-            return time.time()
+            return float(done[1]) + 0.001  # the baseline tick's own alerts are not scored
         time.sleep(5)
     raise SystemExit(f"the alert rules took no baseline within {timeout_s:.0f} s")
 
@@ -160,14 +160,7 @@ def pick_tutors(source: str, k: int) -> list[int]:
     return [int(r[0]) for r in rows]
 
 
-def inject(env: dict[str, str], source: str, args: list[str]) -> Injection:
-    print(run(["sim", "inject", *args], env).strip(), flush=True)
-    with psycopg.connect(source) as conn:
-        row = conn.execute(
-            "select id, scenario, params, extract(epoch from started_at)::float8 "
-            "from truth.scenarios order by id desc limit 1"
-        ).fetchone()
-    assert row is not None
+def injection(row: tuple[int, str, dict[str, Any], float]) -> Injection:
     sc_id, scenario, params, started = row
     entities = {
         "demand-spike": lambda: {str(params["subject_id"])},
@@ -176,6 +169,29 @@ def inject(env: dict[str, str], source: str, args: list[str]) -> Injection:
         "customer-quiet": lambda: {str(c) for c in params["customer_ids"]},
     }[scenario]()
     return Injection(sc_id, scenario, started, float(params["hours"]), entities)
+
+
+TRUTH_SQL = (
+    "select id, scenario, params, extract(epoch from started_at)::float8 from truth.scenarios "
+    "where scenario = any(%s) "
+)
+
+
+def inject(env: dict[str, str], source: str, args: list[str]) -> Injection:
+    print(run(["sim", "inject", *args], env).strip(), flush=True)
+    with psycopg.connect(source) as conn:
+        row = conn.execute(TRUTH_SQL + "order by id desc limit 1", (list(RULES),)).fetchone()
+    assert row is not None
+    return injection(row)
+
+
+def recorded(source: str, since: float) -> list[Injection]:
+    """The scenarios truth.scenarios holds since `since` (to score a run again: --score-only)."""
+    with psycopg.connect(source) as conn:
+        rows = conn.execute(
+            TRUTH_SQL + "and started_at >= to_timestamp(%s) order by id", (list(RULES), since)
+        ).fetchall()
+    return [injection(r) for r in rows]
 
 
 def receipts(home: Path) -> tuple[dict[int, float], dict[int, float]]:
@@ -192,7 +208,8 @@ def receipts(home: Path) -> tuple[dict[int, float], dict[int, float]]:
             body = json.loads(path.read_text())
         except (OSError, json.JSONDecodeError):
             continue
-        oid = (body.get("event_payload") or {}).get("outbox_id") if isinstance(body, dict) else None
+        meta = body.get("metadata") if isinstance(body, dict) else None
+        oid = ((meta or {}).get("event_payload") or {}).get("outbox_id")
         if oid is not None:
             posts.setdefault(int(oid), path.stat().st_mtime)
     return mails, posts
@@ -306,7 +323,17 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=60, help="days of history")
     parser.add_argument("--repeats", type=int, default=3, help="demand spikes and no-show streaks")
     parser.add_argument("--spacing", type=float, default=100.0, help="seconds between rounds")
-    parser.add_argument("--wait", type=float, default=420.0, help="max seconds after the last")
+    parser.add_argument(
+        "--wait",
+        type=float,
+        default=1200.0,
+        help="max seconds from the first injection (support calls are ingested every 15 min)",
+    )
+    parser.add_argument(
+        "--score-only",
+        action="store_true",
+        help="no injection: score what truth.scenarios holds since the baseline (with --reuse)",
+    )
     parser.add_argument("--home", type=Path, default=PROJECT_ROOT / ".local" / "bench-alerts")
     parser.add_argument("--port-offset", type=int, default=130)
     parser.add_argument("--keep", action="store_true", help="leave the stack running")
@@ -353,8 +380,8 @@ def main() -> None:
 
         subjects = pick_subjects(source, args.repeats)
         tutors = pick_tutors(source, args.repeats)
-        injections: list[Injection] = []
-        for r in range(args.repeats):
+        injections: list[Injection] = recorded(source, baseline) if args.score_only else []
+        for r in range(0 if args.score_only else args.repeats):
             if r:
                 time.sleep(args.spacing)
             if r < len(subjects):
@@ -375,7 +402,8 @@ def main() -> None:
         emailed = {
             i.scenario for i in measured if "email" in route or i.scenario == "support-surge"
         }
-        deadline = time.monotonic() + args.wait
+        first = min((i.started for i in injections), default=time.time())
+        deadline = time.monotonic() + args.wait - (time.time() - first)
         while time.monotonic() < deadline:
             score(measured, scenario_alerts(warehouse, baseline), home)
             if all(i.slack_at and (i.email_at or i.scenario not in emailed) for i in measured):
