@@ -123,7 +123,7 @@ class BuildState:
         if not self.current:
             return "" if self.run_id else "Dagster definitions"
         if self.last_asset and stage_of(self.current) == "dbt":
-            return f"dbt, done: {self.last_asset}"
+            return self.last_asset  # dbt builds many: the one it finished last
         return step_label(self.current)
 
     def summary(self, now: float) -> str:

@@ -84,7 +84,7 @@ def test_the_bar_names_the_running_step_or_dbts_last_model() -> None:
         event = progress.parse_line(line)
         assert event is not None
         state.feed(event)
-    assert state.doing() == "dbt, done: marts/customer_health"
+    assert state.doing() == "marts/customer_health"
     assert progress.shorten("x" * 50, 30) == "…" + "x" * 29
 
 
