@@ -15,5 +15,6 @@ for b in bench_simulator bench_ingest bench_dbt bench_checks bench_timescale ben
   fi
 done
 echo "### bench_import" && .venv/bin/python -m bench.bench_import --runs 5
-# its own fresh stack (3,000 customers, 60 days) on shifted ports, ~15 minutes: alert latency
+# alert latency on its own fresh stack (3,000 customers, 60 days, ports +130): up ~25 min at load
+# ~10 here, then up to 20 min of injections and waiting
 echo "### bench_alert_latency" && nice -n 10 .venv/bin/python -m bench.bench_alert_latency
