@@ -395,7 +395,10 @@ def main() -> None:
                     )
                 )
             if r == 0:
-                injections.append(inject(env, source, ["support-surge", "--factor", "5"]))
+                # x5 at 3,000 customers is only the 10-call minimum, spread over the past hour:
+                # by the time the 15-minute ingestion loads them, fewer than the rule's
+                # min_calls (10) are still in its 60-minute window
+                injections.append(inject(env, source, ["support-surge", "--factor", "20"]))
                 injections.append(inject(env, source, ["customer-quiet", "--customers", "20"]))
 
         measured = [i for i in injections if i.scenario != "customer-quiet"]
