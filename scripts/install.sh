@@ -25,8 +25,13 @@ if ! command -v uv >/dev/null 2>&1 && [ ! -x "$HOME/.local/bin/uv" ]; then
 fi
 UV=$(command -v uv || echo "$HOME/.local/bin/uv")
 
-if [ ! -f .venv/.synced ] || [ uv.lock -nt .venv/.synced ] || [ pyproject.toml -nt .venv/.synced ]; then
-  echo "[install] uv sync (virtualenv from uv.lock)"
-  "$UV" sync --frozen --python 3.11 --quiet
-  touch .venv/.synced
+# Bytecode is compiled at install time: where PYTHONDONTWRITEBYTECODE is set (it is on these
+# machines) nothing would ever cache it, and every process (each Dagster run, sensor tick, dbt
+# call, test) would recompile dagster, pandas and the rest from source, e.g. `import dagster`
+# 17 s instead of 8 s on a busy machine. `.compiled` marks a virtualenv synced that way.
+if [ ! -f .venv/.synced ] || [ ! -f .venv/.compiled ] || [ uv.lock -nt .venv/.synced ] \
+  || [ pyproject.toml -nt .venv/.synced ]; then
+  echo "[install] uv sync (virtualenv from uv.lock, bytecode compiled)"
+  "$UV" sync --frozen --python 3.11 --quiet --compile-bytecode
+  touch .venv/.synced .venv/.compiled
 fi
