@@ -103,3 +103,22 @@ def test_the_psi_threshold_defaults_to_the_library_alert_level() -> None:
     from ml.churn_drift import PSI_ALERT
 
     assert ChurnMonitoringConfig().psi_threshold == PSI_ALERT
+
+
+def test_degraded_forecasts_ask_for_one_retraining_per_day() -> None:
+    from orchestration.defs.forecasting.sensors import (
+        degradation_retraining_key,
+        retrain_forecast_on_degradation,
+    )
+
+    def monitored(metadata: dict[str, object]) -> dg.EventLogEntry:
+        return _materialization_event(metadata, ("ml", "model_monitoring"))
+
+    degraded = monitored({"day": "2026-11-29", "degraded_subjects": "algebra, chemistry"})
+    assert degradation_retraining_key(degraded) == "forecast_degraded_2026-11-29"
+    assert (
+        degradation_retraining_key(monitored({"day": "2026-11-29", "degraded_subjects": "none"}))
+        is None
+    )
+    assert degradation_retraining_key(monitored({"day": "2026-11-29"})) is None
+    assert retrain_forecast_on_degradation.job_name == "retrain_demand_forecast"
