@@ -22,6 +22,16 @@ TOKEN = "support-secret-Wb63"
 COOKIE = "cookie-secret-Vc54"
 
 
+@pytest.fixture(autouse=True)
+def _no_stack_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process CLI tests load the test stack's `.env` into os.environ (as `opsdash` does for
+    its children), and a variable there (REDIS_URL, MLFLOW_BACKEND_URL) would win over the
+    values these tests give: build their settings from those values only."""
+    for field in Settings.model_fields.values():
+        if field.alias:
+            monkeypatch.delenv(field.alias, raising=False)
+
+
 def _settings(tmp_path: Path, **extra: object) -> Settings:
     values: dict[str, Any] = {
         "OPSDASH_PG_PASSWORD": PG_PASSWORD,
