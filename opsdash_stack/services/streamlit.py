@@ -33,6 +33,10 @@ def service(s: Settings) -> Service:
             "false",
             "--client.showErrorDetails",
             "none",
+            # Magic ast-parses every page script; CPython 3.11's AST conversion races between
+            # sessions' threads (SystemError), and the app uses no magic.
+            "--runner.magicEnabled",
+            "false",
             *host_flags,
         ],
         s.streamlit_port,
