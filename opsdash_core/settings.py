@@ -13,10 +13,12 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Minutes a scheduled job may run every (`*/N` in cron evenly divides the hour).
+CADENCES = (1, 2, 3, 5, 10, 15, 30)
 
 
 def _env_file() -> str:
@@ -91,6 +93,11 @@ class Settings(BaseSettings):
 
     sim_live: bool | None = Field(default=None, alias="OPSDASH_SIM_LIVE")
 
+    # Pipeline cadence in minutes (orchestration/lib/schedules.py): the incremental cycle
+    # (sessions, requests + marts) and the support-calls ingestion; a divisor of 60 from CADENCES.
+    cycle_minutes: int = Field(default=5, alias="OPSDASH_CYCLE_MINUTES")
+    support_calls_minutes: int = Field(default=15, alias="OPSDASH_SUPPORT_CALLS_MINUTES")
+
     # Recommendations (alerting/recommendations.py): at most this many open per type, an entity
     # enrolled in the same type at most N times per period, a pause after one was acted on.
     recommendations_max_open_per_type: int = Field(
@@ -105,6 +112,14 @@ class Settings(BaseSettings):
     recommendations_supply_horizon_hours: int = Field(
         default=48, alias="RECOMMENDATIONS_SUPPLY_HORIZON_HOURS"
     )
+
+    @field_validator("cycle_minutes", "support_calls_minutes")
+    @classmethod
+    def _cadence(cls, minutes: int) -> int:
+        if minutes not in CADENCES:
+            allowed = ", ".join(map(str, CADENCES))
+            raise ValueError(f"{minutes} is not a cadence in minutes; use one of {allowed}")
+        return minutes
 
     def model_post_init(self, _context: object) -> None:
         auth = self.pg_user + (f":{self.pg_password}" if self.pg_password else "")
