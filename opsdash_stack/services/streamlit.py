@@ -2,7 +2,9 @@
 
 Security flags: the websocket answers only the host names in `STREAMLIT_ALLOWED_HOSTS`
 (DNS-rebinding defence; default 127.0.0.1 and localhost) and users never see tracebacks
-(`client.showErrorDetails none`; the app shows its own message when PostgreSQL is down).
+(`client.showErrorDetails none`; the app shows its own message when PostgreSQL is down); tables
+have no built-in CSV download (`client.disableDataExport`: the audited, formula-neutralized
+export in `app_streamlit/exports.py` is the only one).
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ def service(s: Settings) -> Service:
             # sessions' threads (SystemError), and the app uses no magic.
             "--runner.magicEnabled",
             "false",
+            # No CSV download in st.dataframe's toolbar (unaudited, not formula-neutralized):
+            # exports go through app_streamlit/exports.py only.
+            "--client.disableDataExport",
+            "true",
             *host_flags,
         ],
         s.streamlit_port,
