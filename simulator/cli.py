@@ -123,10 +123,18 @@ def support_surge(factor: float, hours: float) -> None:
 
 @inject.command("customer-quiet")
 @click.option("--customers", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option(
+    "--customer",
+    "customer_ids",
+    multiple=True,
+    type=int,
+    help="Customer id to go quiet (repeatable; instead of the busiest CUSTOMERS).",
+)
 @click.option("--hours", default=720.0, show_default=True, type=click.FloatRange(min=0.5))
-def customer_quiet(customers: int, hours: float) -> None:
-    """The CUSTOMERS busiest active customers stop booking for HOURS (default 30 days)."""
-    _run("customer_quiet", customers=customers, hours=hours)
+def customer_quiet(customers: int, customer_ids: tuple[int, ...], hours: float) -> None:
+    """The CUSTOMERS busiest active customers (or the --customer ones) cancel what they had
+    booked and stop booking for HOURS (default 30 days)."""
+    _run("customer_quiet", customers=customers, hours=hours, customer_ids=list(customer_ids))
 
 
 @inject.command("bad-batch")

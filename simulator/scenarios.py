@@ -226,24 +226,36 @@ def customer_quiet(
     hours: float,
     now: int,
     echo: Callable[[str], None] = print,
+    customer_ids: list[int] | None = None,
 ) -> dict[str, object]:
-    """The busiest active customers (most sessions in the last 30 days) stop booking: their
-    pending requests are withdrawn and live mode writes no new request of theirs for `hours`.
+    """Customers stop coming: their pending requests are withdrawn, the sessions they had booked
+    from now on are cancelled (by the customer, as of now), and live mode writes no new request
+    of theirs for `hours`. By default the `customers` busiest active customers (most sessions in
+    the last 30 days) go quiet; `customer_ids` names them instead (active ones only).
 
-    Busy customers make the clearest case for the churn-risk rules, which see a customer go
-    quiet only as days without sessions pass (the rows of a quiet customer are an absence)."""
+    The churn-risk rules see a customer go quiet mostly as days without sessions pass (an
+    absence), but the cancelled bookings count at once: a customer with nothing booked any
+    more loses the halving of the recency risk, and one with no session for weeks and nothing
+    booked is forced to the high tier (marts.customer_health)."""
     w, _rng = _world(conn, now, 5)
     if not len(w.ids):
         raise ScenarioError("no active customers to go quiet")
-    chosen = [
-        int(r[0])
-        for r in conn.execute(
-            "select customer_id from tutoring_sessions where customer_id = any(%s) "
-            "and scheduled_at > to_timestamp(%s) and scheduled_at <= to_timestamp(%s) "
-            "group by customer_id order by count(*) desc, customer_id limit %s",
-            (w.ids.tolist(), now - 30 * DAY, now, customers),
-        ).fetchall()
-    ]
+    if customer_ids:
+        active = set(w.ids.tolist())
+        chosen = [int(c) for c in dict.fromkeys(customer_ids) if int(c) in active]
+        if len(chosen) < len(set(customer_ids)):
+            unknown = sorted(set(customer_ids) - set(chosen))
+            raise ScenarioError(f"not active customers: {unknown[:8]}")
+    else:
+        chosen = [
+            int(r[0])
+            for r in conn.execute(
+                "select customer_id from tutoring_sessions where customer_id = any(%s) "
+                "and scheduled_at > to_timestamp(%s) and scheduled_at <= to_timestamp(%s) "
+                "group by customer_id order by count(*) desc, customer_id limit %s",
+                (w.ids.tolist(), now - 30 * DAY, now, customers),
+            ).fetchall()
+        ]
     if not chosen:
         raise ScenarioError("no active customer had a session in the last 30 days")
     withdrawn = conn.execute(
@@ -251,13 +263,29 @@ def customer_quiet(
         "where customer_id = any(%s) and status = 'pending'",
         (now, chosen),
     ).rowcount
-    sc = record(conn, "customer-quiet", {"customer_ids": chosen, "hours": hours}, now)
+    cancelled = conn.execute(
+        "update tutoring_sessions set status = 'cancelled', cancelled_by = 'customer', "
+        "updated_at = to_timestamp(%s) "
+        "where customer_id = any(%s) and status = 'scheduled' and scheduled_at > to_timestamp(%s)",
+        (now, chosen, now),
+    ).rowcount
+    sc = record(
+        conn,
+        "customer-quiet",
+        {"customer_ids": chosen, "hours": hours, "cancelled_sessions": cancelled},
+        now,
+    )
     echo(
         f"customer-quiet #{sc}: {len(chosen)} customers stop booking for {hours:g}h "
-        f"({withdrawn} pending requests withdrawn); ids {chosen[:8]}"
-        f"{' ...' if len(chosen) > 8 else ''}"
+        f"({withdrawn} pending requests withdrawn, {cancelled} booked sessions cancelled); "
+        f"ids {chosen[:8]}{' ...' if len(chosen) > 8 else ''}"
     )
-    return {"scenario_id": sc, "customer_ids": chosen, "withdrawn": withdrawn}
+    return {
+        "scenario_id": sc,
+        "customer_ids": chosen,
+        "withdrawn": withdrawn,
+        "cancelled_sessions": cancelled,
+    }
 
 
 def bad_batch(

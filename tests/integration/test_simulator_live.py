@@ -243,6 +243,11 @@ def test_customer_quiet(market: tuple[str, int]) -> None:
         "select count(*) from session_requests where customer_id = any(%s) and status = 'pending'"
     )
     assert one(url, pending, (quiet,)) == 0
+    booked = (
+        "select count(*) from tutoring_sessions where customer_id = any(%s) "
+        "and status = 'scheduled' and scheduled_at > now()"
+    )
+    assert one(url, booked, (quiet,)) == 0
     with psycopg.connect(url) as conn:
         assert active_effects(conn, int(time.time()) + 60).quiet >= set(quiet)
     # an hour of live traffic at 50x activity: others book, the quiet customers do not
@@ -251,6 +256,38 @@ def test_customer_quiet(market: tuple[str, int]) -> None:
     new = "select count(*) from session_requests where id > %s and "
     assert one(url, new + "not (customer_id = any(%s))", (before, quiet)) > 0
     assert one(url, new + "customer_id = any(%s)", (before, quiet)) == 0
+
+
+def test_customer_quiet_named_customers(market: tuple[str, int]) -> None:
+    """--customer names who goes quiet; their booked sessions from now on are cancelled by the
+    customer, as of the injection (so incremental readers pick them up)."""
+    url, _ = market
+    named = [
+        int(r[0])
+        for r in rows(
+            url,
+            "select customer_id from tutoring_sessions where status = 'scheduled' "
+            "and scheduled_at > now() + interval '1 hour' and customer_id is not null "
+            "group by customer_id order by customer_id limit 2",
+        )
+    ]
+    assert named
+    args = [a for c in named for a in ("--customer", str(c))]
+    out = run("inject", "customer-quiet", *args, "--hours", "24").output
+    assert "booked sessions cancelled" in out
+    sc_id, params = rows(
+        url,
+        "select id, params from truth.scenarios where scenario = 'customer-quiet' "
+        "order by id desc limit 1",
+    )[0]
+    assert params["customer_ids"] == named
+    assert params["cancelled_sessions"] >= len(named)
+    cancelled = (
+        "select count(*) from tutoring_sessions s join truth.scenarios t on t.id = %s "
+        "where s.customer_id = any(%s) and s.status = 'cancelled' "
+        "and s.cancelled_by = 'customer' and s.updated_at = t.started_at"
+    )
+    assert one(url, cancelled, (sc_id, named)) == params["cancelled_sessions"]
 
 
 def test_bad_batch_writes_invalid_and_valid_rows(market: tuple[str, int]) -> None:
