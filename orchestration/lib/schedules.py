@@ -1,40 +1,88 @@
 """When each scheduled job runs: one cadence table and one way to build its schedule.
 
 Every schedule in the code location starts RUNNING (a fresh `opsdash up` needs no clicks in the
-UI) and is named `<job>_schedule`. Ingestion's per-table `TableSpec.cadence_minutes` says the
-same thing for the raw tables; tests/unit/test_definitions.py checks the two agree.
+UI) and is named `<job>_schedule`. The two fast cadences are settings (`OPSDASH_CYCLE_MINUTES`,
+`OPSDASH_SUPPORT_CALLS_MINUTES`); ingestion's per-table `TableSpec.cadence_minutes` reads the
+same settings, and tests/unit/test_definitions.py checks the two agree.
+
+Runs and the queue (dagster.yaml): at most two runs at once, at most one per `opsdash/lane`
+run tag. The jobs that run dbt or write the cycle's raw tables share the `cycle` lane, support
+calls have their own, so a support-calls run no longer waits behind a cycle while two dbt
+builds never overlap. A schedule whose job is in a lane skips its tick while a run of that
+job is still queued or running, so a cycle slower than its cadence does not pile up runs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import dagster as dg
 
-# job name -> cron (UTC)
-CADENCE: dict[str, str] = {
-    # transform: the 5-minute cycle ingests the fast tables and rebuilds the marts in one run
-    "incremental_cycle": "*/5 * * * *",
-    "check_marts": "40 3 * * *",
-    # ingestion: support calls every 15 minutes, slow dimensions hourly
-    "ingest_support_calls": "*/15 * * * *",
-    "ingest_dimensions": "7 * * * *",
-    # churn: retrain weekly (Sunday), score daily, monitor drift and realized accuracy after
-    "train_churn_model": "0 1 * * 0",
-    "score_churn": "0 3 * * *",
-    "monitor_churn": "30 3 * * *",
-    # forecasting: monitor yesterday's accuracy, forecast daily, retrain weekly (Sunday)
-    "monitor_demand_forecast": "30 1 * * *",
-    "forecast_demand": "0 2 * * *",
-    "retrain_demand_forecast": "0 4 * * 0",
-}
+from opsdash_core.settings import Settings, get_settings
+
+LANE_TAG = "opsdash/lane"
+# Run statuses in which a run still holds (or waits for) its lane.
+ACTIVE_STATUSES = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.CANCELING,
+]
+
+
+def every(minutes: int) -> str:
+    """The cron (UTC) for every `minutes` minutes, aligned on the hour."""
+    return "* * * * *" if minutes == 1 else f"*/{minutes} * * * *"
+
+
+def cadence(settings: Settings | None = None) -> dict[str, str]:
+    """job name -> cron (UTC), with the fast cadences from the settings."""
+    settings = settings or get_settings()
+    return {
+        # transform: the cycle ingests the fast tables and rebuilds the marts in one run
+        "incremental_cycle": every(settings.cycle_minutes),
+        "check_marts": "40 3 * * *",
+        # ingestion: support calls on their own cadence, slow dimensions hourly
+        "ingest_support_calls": every(settings.support_calls_minutes),
+        "ingest_dimensions": "7 * * * *",
+        # churn: retrain weekly (Sunday), score daily, monitor drift and realized accuracy after
+        "train_churn_model": "0 1 * * 0",
+        "score_churn": "0 3 * * *",
+        "monitor_churn": "30 3 * * *",
+        # forecasting: monitor yesterday's accuracy, forecast daily, retrain weekly (Sunday)
+        "monitor_demand_forecast": "30 1 * * *",
+        "forecast_demand": "0 2 * * *",
+        "retrain_demand_forecast": "0 4 * * 0",
+    }
+
+
+def skip_while_active(
+    job_name: str,
+) -> Callable[[dg.ScheduleEvaluationContext], dg.RunRequest | dg.SkipReason]:
+    """A schedule body: one run per tick, or a skip while a run of the job is still active."""
+
+    def _tick(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        active = context.instance.get_runs_count(
+            filters=dg.RunsFilter(job_name=job_name, statuses=ACTIVE_STATUSES)
+        )
+        if active:
+            return dg.SkipReason(f"a {job_name} run is still queued or running")
+        return dg.RunRequest()
+
+    return _tick
 
 
 def running_schedules(*jobs: dg.UnresolvedAssetJobDefinition) -> list[dg.ScheduleDefinition]:
-    """A RUNNING schedule per job, at the job's cadence in `CADENCE`."""
+    """A RUNNING schedule per job, at the job's cadence in `cadence()`; jobs in a lane skip a
+    tick while their previous run is still active."""
+    crons = cadence()
     return [
         dg.ScheduleDefinition(
             job=job,
-            cron_schedule=CADENCE[job.name],
+            cron_schedule=crons[job.name],
             default_status=dg.DefaultScheduleStatus.RUNNING,
+            execution_fn=skip_while_active(job.name) if LANE_TAG in job.run_tags else None,
         )
         for job in jobs
     ]

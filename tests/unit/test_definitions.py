@@ -96,6 +96,8 @@ def test_dbt_models_are_downstream_of_ingestion() -> None:
 def every_minutes(cron: str) -> int:
     """Minutes between runs of an every-N-minutes or hourly cron."""
     minute, hour, *_ = cron.split()
+    if hour == "*" and minute == "*":
+        return 1
     if hour == "*" and minute.startswith("*/"):
         return int(minute[2:])
     if hour == "*" and minute.isdigit():

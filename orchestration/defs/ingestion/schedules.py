@@ -1,38 +1,44 @@
-"""Ingestion jobs: support calls every 15 min, slow dimensions hourly (see lib/schedules.py).
+"""Ingestion jobs: support calls every OPSDASH_SUPPORT_CALLS_MINUTES (default 15), slow
+dimensions hourly (see lib/schedules.py).
 
-Sessions, requests, customers and tutors are ingested by the 5-minute `incremental_cycle`
-(orchestration/defs/transform/schedules.py), together with the marts they feed; the
-`ingest_sessions` job stays for manual runs.
+Sessions and requests are ingested by the `incremental_cycle` (every OPSDASH_CYCLE_MINUTES,
+orchestration/defs/transform/schedules.py), together with the marts they feed; the
+`ingest_sessions` job stays for manual runs. Support calls run in their own lane, beside a
+cycle; the jobs that write the cycle's inputs share the cycle's lane.
 """
 
 from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.lib.ingest.tables import TABLES
-from orchestration.lib.schedules import running_schedules
+from orchestration.lib.ingest.tables import TABLES, Cadence
+from orchestration.lib.schedules import LANE_TAG, running_schedules
 
 
-def _keys(cadence: int) -> list[dg.AssetKey]:
-    return [dg.AssetKey(["raw", t.name]) for t in TABLES if t.cadence_minutes == cadence]
+def _keys(cadence: Cadence) -> list[dg.AssetKey]:
+    return [dg.AssetKey(["raw", t.name]) for t in TABLES if t.cadence == cadence]
 
 
 ingest_sessions_job = dg.define_asset_job(
     "ingest_sessions",
-    selection=dg.AssetSelection.assets(*_keys(5)),
+    selection=dg.AssetSelection.assets(*_keys("cycle")),
     executor_def=dg.in_process_executor,
-    description="Sessions, requests, customers and tutors (ingestion only).",
+    run_tags={LANE_TAG: "cycle"},
+    description="Sessions and session requests (ingestion only).",
 )
 ingest_support_calls_job = dg.define_asset_job(
     "ingest_support_calls",
-    selection=dg.AssetSelection.assets(*_keys(15)),
+    selection=dg.AssetSelection.assets(*_keys("support_calls")),
     executor_def=dg.in_process_executor,
-    description="Inbound support calls from the support API, every 15 minutes.",
+    run_tags={LANE_TAG: "support_calls"},
+    description="Inbound support calls from the support API "
+    "(every OPSDASH_SUPPORT_CALLS_MINUTES, default 15).",
 )
 ingest_dimensions_job = dg.define_asset_job(
     "ingest_dimensions",
-    selection=dg.AssetSelection.assets(*_keys(60)),
+    selection=dg.AssetSelection.assets(*_keys("hourly")),
     executor_def=dg.in_process_executor,
+    run_tags={LANE_TAG: "cycle"},
     description="Subjects, tutor subjects and availability, hourly.",
 )
 

@@ -56,6 +56,9 @@ def build_args(config: DbtBuildConfig) -> list[str]:
     check_specs=DBT_SPECS.checks,
     can_subset=True,
     op_tags={"dagster_dbt/select": "fqn:*"},
+    # One dbt build at a time, whichever run (a cycle, the daily check, an ad-hoc
+    # materialization from the UI) it is in: the pool's limit is in dagster.yaml.
+    pool="dbt",
 )
 def opsdash_dbt_models(
     context: dg.AssetExecutionContext,

@@ -7,8 +7,24 @@ quality suites read them too; this module only says where each table is read fro
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from opsdash_core import contracts
+from opsdash_core.settings import get_settings
+
+# Which scheduled job ingests a table: the incremental cycle (OPSDASH_CYCLE_MINUTES), the
+# support-calls job (OPSDASH_SUPPORT_CALLS_MINUTES) or the hourly dimensions job.
+Cadence = Literal["cycle", "support_calls", "hourly"]
+
+
+def cadence_minutes(cadence: Cadence) -> int:
+    """Minutes between two ingestions of a table with this cadence, from the settings."""
+    settings = get_settings()
+    return {
+        "cycle": settings.cycle_minutes,
+        "support_calls": settings.support_calls_minutes,
+        "hourly": 60,
+    }[cadence]
 
 
 @dataclass(frozen=True)
@@ -20,22 +36,24 @@ class TableSpec:
     model: type[contracts.SourceRow]
     columns: tuple[str, ...]
     key: tuple[str, ...]
-    cadence_minutes: int
+    cadence: Cadence
     description: str
 
     @property
     def raw_relation(self) -> str:
         return f"raw.{self.name}"
 
+    @property
+    def cadence_minutes(self) -> int:
+        return cadence_minutes(self.cadence)
+
 
 def _table(
-    name: str, source: str | None, key: tuple[str, ...], cadence_minutes: int, description: str
+    name: str, source: str | None, key: tuple[str, ...], cadence: Cadence, description: str
 ) -> TableSpec:
     """A raw table with its contract (and so its columns) looked up by name."""
     model = contracts.RAW_CONTRACTS[name]
-    return TableSpec(
-        name, source, model, contracts.raw_columns(model), key, cadence_minutes, description
-    )
+    return TableSpec(name, source, model, contracts.raw_columns(model), key, cadence, description)
 
 
 TABLES: tuple[TableSpec, ...] = (
@@ -43,56 +61,56 @@ TABLES: tuple[TableSpec, ...] = (
         "customers",
         "customers",
         ("id",),
-        60,
+        "hourly",
         "Marketplace customers (students/parents), one row per customer, soft deletes kept.",
     ),
     _table(
         "tutors",
         "tutors",
         ("id",),
-        60,
+        "hourly",
         "Tutors, one row per tutor.",
     ),
     _table(
         "subjects",
         "subjects",
         ("id",),
-        60,
+        "hourly",
         "Subjects taught on the marketplace, one row per subject.",
     ),
     _table(
         "tutor_subjects",
         "tutor_subjects",
         ("id",),
-        60,
+        "hourly",
         "Which tutor teaches which subject, one row per pair.",
     ),
     _table(
         "tutor_availabilities",
         "tutor_availabilities",
         ("id",),
-        60,
+        "hourly",
         "Weekly recurring availability blocks (UTC hours), one row per block.",
     ),
     _table(
         "session_requests",
         "session_requests",
         ("id",),
-        5,
+        "cycle",
         "Customers' requests for a session (demand), one row per request.",
     ),
     _table(
         "sessions",
         "tutoring_sessions",
         ("id", "created_at"),
-        5,
+        "cycle",
         "Tutoring sessions with status, rating and who cancelled, one row per session.",
     ),
     _table(
         "inbound_calls",
         None,
         ("id", "created_at"),
-        15,
+        "support_calls",
         "Inbound support contacts from the support API, one row per call.",
     ),
 )

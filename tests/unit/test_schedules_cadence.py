@@ -1,0 +1,158 @@
+"""The fast cadences are settings (OPSDASH_CYCLE_MINUTES, OPSDASH_SUPPORT_CALLS_MINUTES), and
+the queue lets support calls run beside a cycle while a cycle never piles up behind itself."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from opsdash_core.settings import PROJECT_ROOT, Settings
+from orchestration.lib.schedules import LANE_TAG, cadence, every, skip_while_active
+
+
+def settings(**env: object) -> Settings:
+    return Settings(_env_file=None, **env)  # type: ignore[call-arg]
+
+
+def test_cron_for_every_allowed_cadence() -> None:
+    assert every(1) == "* * * * *"
+    assert every(5) == "*/5 * * * *"
+    assert every(30) == "*/30 * * * *"
+
+
+def test_defaults_are_five_and_fifteen_minutes() -> None:
+    crons = cadence(settings())
+    assert crons["incremental_cycle"] == "*/5 * * * *"
+    assert crons["ingest_support_calls"] == "*/15 * * * *"
+
+
+def test_one_minute_setting_gives_every_minute_schedules() -> None:
+    crons = cadence(settings(OPSDASH_CYCLE_MINUTES=1, OPSDASH_SUPPORT_CALLS_MINUTES=1))
+    assert crons["incremental_cycle"] == "* * * * *"
+    assert crons["ingest_support_calls"] == "* * * * *"
+
+
+@pytest.mark.parametrize("name", ["OPSDASH_CYCLE_MINUTES", "OPSDASH_SUPPORT_CALLS_MINUTES"])
+@pytest.mark.parametrize("value", [0, 4, 7, 60, -5])
+def test_a_cadence_that_does_not_divide_the_hour_is_refused(name: str, value: int) -> None:
+    with pytest.raises(ValidationError, match=f"{name}[\\s\\S]*use one of 1, 2, 3, 5, 10, 15, 30"):
+        settings(**{name: value})
+
+
+def test_code_location_follows_the_settings(tmp_path: Path) -> None:
+    """The whole code location, loaded as Dagster loads it, with a 1-minute cadence in the env
+    file: every-minute schedules and tables that say 1 minute (tags, cadence)."""
+    env_file = tmp_path / "env"
+    env_file.write_text("OPSDASH_CYCLE_MINUTES=1\nOPSDASH_SUPPORT_CALLS_MINUTES=1\n")
+    code = (
+        "import json; from orchestration.definitions import defs;"
+        "from orchestration.lib.ingest.tables import TABLES;"
+        "repo = defs.get_repository_def();"
+        "print(json.dumps({'crons': {s.job_name: s.cron_schedule for s in repo.schedule_defs},"
+        " 'tables': {t.name: t.cadence_minutes for t in TABLES}}))"
+    )
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("OPSDASH_CYCLE", "OPSDASH_SUP"))
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=PROJECT_ROOT,
+        env={**env, "OPSDASH_ENV_FILE": str(env_file)},
+    )
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["crons"]["incremental_cycle"] == "* * * * *"
+    assert got["crons"]["ingest_support_calls"] == "* * * * *"
+    assert got["crons"]["ingest_dimensions"] == "7 * * * *"
+    assert got["tables"]["sessions"] == got["tables"]["inbound_calls"] == 1
+    assert got["tables"]["subjects"] == 60
+
+
+def test_lanes_keep_dbt_single_and_support_calls_beside_the_cycle() -> None:
+    from orchestration.defs.ingestion.schedules import (
+        ingest_dimensions_job,
+        ingest_sessions_job,
+        ingest_support_calls_job,
+    )
+    from orchestration.defs.transform.assets import opsdash_dbt_models
+    from orchestration.defs.transform.schedules import (
+        check_marts_job,
+        incremental_cycle_job,
+        refresh_marts_job,
+    )
+
+    lanes = {
+        job.name: job.run_tags.get(LANE_TAG)
+        for job in (
+            incremental_cycle_job,
+            refresh_marts_job,
+            check_marts_job,
+            ingest_sessions_job,
+            ingest_dimensions_job,
+            ingest_support_calls_job,
+        )
+    }
+    assert set(lanes.values()) == {"cycle", "support_calls"}
+    assert [j for j, lane in lanes.items() if lane == "support_calls"] == ["ingest_support_calls"]
+    assert opsdash_dbt_models.op.pool == "dbt"
+
+    config = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
+    queue = config["run_coordinator"]["config"]
+    assert queue["max_concurrent_runs"] == 2  # a cycle and a support-calls run side by side
+    assert queue["tag_concurrency_limits"] == [
+        {"key": LANE_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
+    ]
+    assert config["concurrency"]["pools"]["default_limit"] == 1  # one dbt step at a time
+
+
+def _tick(instance: dg.DagsterInstance) -> dg.RunRequest | dg.SkipReason:
+    context = dg.build_schedule_context(instance=instance)
+    return skip_while_active("incremental_cycle")(context)
+
+
+@pytest.mark.parametrize(
+    ("status", "skips"),
+    [
+        (dg.DagsterRunStatus.NOT_STARTED, True),
+        (dg.DagsterRunStatus.STARTED, True),
+        (dg.DagsterRunStatus.SUCCESS, False),
+        (dg.DagsterRunStatus.FAILURE, False),
+    ],
+)
+def test_a_cycle_tick_is_skipped_while_the_previous_cycle_is_active(
+    status: dg.DagsterRunStatus, skips: bool
+) -> None:
+    with dg.instance_for_test() as instance:
+        assert isinstance(_tick(instance), dg.RunRequest)
+        instance.add_run(dg.DagsterRun(job_name="incremental_cycle", status=status))
+        instance.add_run(
+            dg.DagsterRun(job_name="ingest_support_calls", status=dg.DagsterRunStatus.STARTED)
+        )
+        assert isinstance(_tick(instance), dg.SkipReason) is skips
+
+
+def test_the_code_locations_cycle_schedule_skips_while_a_cycle_runs() -> None:
+    """The schedules Dagster loads: the cycle's skips while a cycle is active, a job without a
+    lane (weekly churn training) is requested anyway and waits in the queue."""
+    from orchestration.definitions import defs
+
+    repo = defs.get_repository_def()
+    schedules = {s.job_name: s for s in repo.schedule_defs}
+    with dg.instance_for_test() as instance:
+        for job in ("incremental_cycle", "train_churn_model"):
+            instance.add_run(dg.DagsterRun(job_name=job, status=dg.DagsterRunStatus.STARTED))
+        context = dg.build_schedule_context(instance=instance)
+        cycle = schedules["incremental_cycle"].evaluate_tick(context)
+        churn = schedules["train_churn_model"].evaluate_tick(context)
+    assert cycle.skip_message
+    assert not cycle.run_requests
+    assert churn.run_requests
+    assert not churn.skip_message
