@@ -105,12 +105,25 @@ def test_lanes_keep_dbt_single_and_support_calls_beside_the_cycle() -> None:
     assert opsdash_dbt_models.op.pool == "dbt"
 
     config = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
-    queue = config["run_coordinator"]["config"]
-    assert queue["max_concurrent_runs"] == 2  # a cycle and a support-calls run side by side
-    assert queue["tag_concurrency_limits"] == [
+    queue_and_pools = {k: config[k] for k in ("run_coordinator", "concurrency")}
+    with dg.instance_for_test(overrides=queue_and_pools) as instance:
+        limits = instance.get_concurrency_config()
+    assert limits.run_queue_config is not None
+    assert limits.run_queue_config.max_concurrent_runs == 2  # a cycle and support calls
+    assert limits.run_queue_config.tag_concurrency_limits == [
         {"key": LANE_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
     ]
-    assert config["concurrency"]["pools"]["default_limit"] == 1  # one dbt step at a time
+    assert limits.pool_config.default_pool_limit == 1  # one dbt step at a time
+
+
+def test_dagster_yaml_is_a_valid_instance_config(tmp_path: Path) -> None:
+    """Dagster refuses run-queue limits in two places (`run_coordinator` and `concurrency`);
+    load the file the way the daemon does."""
+    from dagster._core.instance.config import dagster_instance_config
+
+    (tmp_path / "dagster.yaml").write_text((PROJECT_ROOT / "dagster.yaml").read_text())
+    config, _ = dagster_instance_config(str(tmp_path))
+    assert config["concurrency"]["runs"]["max_concurrent_runs"] == 2
 
 
 def _tick(instance: dg.DagsterInstance) -> dg.RunRequest | dg.SkipReason:
