@@ -19,6 +19,13 @@ row every minute, so deactivated users and role changes take effect without a re
 The cookie is set from JavaScript, so it cannot be HttpOnly; it is SameSite=Strict and Secure
 when the app is served over HTTPS. The idle timeout bounds how long a stolen cookie is useful
 once its owner stops using it.
+
+Single sign-on: when Streamlit's secrets configure an OIDC identity provider (`[auth]`, see
+`oidc.py`), the login page also offers "Sign in with <provider>" (`st.login`). Streamlit keeps
+that identity in its own cookie (`st.user`); each new Streamlit session maps it to an opsdash
+user once (`oidc.lookup`: an app.users row named by the e-mail, or the configured default
+role), audits the sign-in or the refusal, and re-checks it every minute like a token session.
+Logout and idle expiry end it with `st.logout()`.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ import re
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +48,7 @@ from pathlib import Path
 import psycopg
 import streamlit as st
 
+from app_streamlit import oidc
 from opsdash_core import accounts
 from opsdash_core.accounts import User
 from opsdash_core.db import pool
@@ -61,6 +69,9 @@ _COOKIE_JS = "auth_cookie_js"
 _LAST_ACTIVE = "auth_last_active"
 _TOUCHED_AT = "auth_touched_at"
 _NOTICE = "auth_notice"
+_OIDC = "auth_oidc_email"  # set while the session's user signed in through the IdP
+_OIDC_DONE = "auth_oidc_done"  # this session's identity was mapped (or refused) already
+_OIDC_REFUSED = "auth_oidc_refused"
 
 # ------------------------------------------------------------------------- tokens (pure code)
 
@@ -282,6 +293,8 @@ def current_user() -> User | None:
         state[_COOKIE_READ] = True  # read once: after a logout the old cookie must not count
         if user is not None:
             _remember(user, token)  # type: ignore[arg-type]
+    if _USER not in state and not state.get(_OIDC_DONE):
+        _adopt_oidc_identity()
     user = state.get(_USER)
     if user is None:
         return None
@@ -294,7 +307,7 @@ def current_user() -> User | None:
         )
         return None
     if now - state.get(_CHECKED_AT, 0.0) > REVALIDATE_S:
-        refreshed = user_for_token(state.get(_TOKEN, ""))
+        refreshed = _fresh_user()
         if refreshed is None:
             _forget()
             return None
@@ -337,9 +350,21 @@ def _remember(user: User, token: str) -> None:
 
 
 def _forget() -> None:
-    for key in (_USER, _TOKEN, _CHECKED_AT, _LAST_ACTIVE, _TOUCHED_AT):
+    for key in (_USER, _TOKEN, _CHECKED_AT, _LAST_ACTIVE, _TOUCHED_AT, _OIDC):
         st.session_state.pop(key, None)
     st.session_state[_COOKIE_READ] = True
+    st.session_state[_OIDC_DONE] = True
+
+
+def _fresh_user() -> User | None:
+    """The session's user as the database sees it now (None: revoked, deactivated, gone)."""
+    if st.session_state.get(_OIDC):
+        identity = oidc_identity()
+        if identity is None:
+            return None
+        with warehouse_conn() as conn:
+            return oidc.lookup(conn, identity, get_settings().app_oidc_default_role).user
+    return user_for_token(st.session_state.get(_TOKEN, ""))
 
 
 def login(user: User) -> None:
@@ -363,17 +388,77 @@ def login(user: User) -> None:
 
 
 def logout(reason: str = "logout") -> None:
-    """End the session here, revoke its token and clear the browser cookie."""
+    """End the session here, revoke its token and clear the browser cookie (and, for a
+    single sign-on session, Streamlit's identity cookie through `st.logout`)."""
     user: User | None = st.session_state.get(_USER)
+    via_oidc = bool(st.session_state.get(_OIDC))
     claims = peek_claims(st.session_state.get(_TOKEN, ""))
     if claims is not None:
         revoke(claims, reason)
     if user is not None:
         with warehouse_conn() as conn:
             action = "logout" if reason == "logout" else "session_expired"
-            accounts.audit(conn, user.username, action, reason=reason)
+            method = {"method": "oidc"} if via_oidc else {}
+            accounts.audit(conn, user.username, action, reason=reason, **method)
     _forget()
     st.session_state[_COOKIE_JS] = clear_cookie_js()
+    if via_oidc:
+        st.logout()
+
+
+# --------------------------------------------------------------------- single sign-on (OIDC)
+
+
+def oidc_providers() -> list[oidc.Provider]:
+    """The identity providers Streamlit's secrets configure ([] without an `[auth]` section)."""
+    if not st.secrets.load_if_toml_exists():
+        return []
+    auth = st.secrets.get("auth")
+    return oidc.providers(auth) if isinstance(auth, Mapping) else []
+
+
+def oidc_identity() -> dict | None:
+    """The identity `st.login` established for this session, if a provider is configured."""
+    if not oidc_providers():
+        return None
+    info = st.user.to_dict()
+    return dict(info) if info.get("is_logged_in") is True else None
+
+
+def _adopt_oidc_identity() -> None:
+    """Map this session's IdP identity to an opsdash user, once per session, and audit it."""
+    identity = oidc_identity()
+    if identity is None:
+        return
+    with warehouse_conn() as conn, conn.transaction():
+        found = oidc.lookup(conn, identity, get_settings().app_oidc_default_role)
+        details = {"method": "oidc", "issuer": str(identity.get("iss") or ""), "ip": client_ip()}
+        if found.user is not None:
+            accounts.audit(
+                conn,
+                found.email,
+                "login_success",
+                role=found.user.role,
+                mapped_by=found.source,
+                **details,
+            )
+        else:
+            accounts.audit(
+                conn, found.email[:64] or None, "login_failure", reason=found.source, **details
+            )
+    st.session_state[_OIDC_DONE] = True
+    if found.user is None:
+        st.session_state[_OIDC_REFUSED] = found.message
+        return
+    st.session_state.pop(_LAST_ACTIVE, None)
+    _remember(found.user, "")
+    st.session_state[_OIDC] = found.email
+
+
+def pop_oidc_refusal() -> str | None:
+    """Why this session's IdP identity was not let in (shown once on the login page)."""
+    message = st.session_state.pop(_OIDC_REFUSED, None)
+    return message if isinstance(message, str) else None
 
 
 def render_cookie_writer() -> None:
@@ -407,7 +492,7 @@ def require_fresh_role(role: str) -> User:
     """Like `require_page_role`, but the user and role are read from the database now: for the
     check right before a privileged write (the session's copy may be up to a minute old)."""
     require_user()
-    fresh = user_for_token(st.session_state.get(_TOKEN, ""))
+    fresh = _fresh_user()
     try:
         return accounts.require_role(fresh, role)
     except accounts.PermissionDeniedError:

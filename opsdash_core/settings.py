@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     app_idle_minutes: int = Field(default=30, ge=0, alias="OPSDASH_SESSION_IDLE_MINUTES")
     # Host names the app answers to (Streamlit server.allowedHosts), comma-separated.
     app_allowed_hosts: str = Field(default="127.0.0.1,localhost", alias="STREAMLIT_ALLOWED_HOSTS")
+    # Single sign-on (app_streamlit/oidc.py): the role of an identity whose e-mail is no app user;
+    # viewer or operator, empty = refused (admin is never granted by default).
+    app_oidc_default_role: str = Field(default="", alias="OPSDASH_OIDC_DEFAULT_ROLE")
 
     sim_live: bool | None = Field(default=None, alias="OPSDASH_SIM_LIVE")
 

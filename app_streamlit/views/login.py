@@ -27,6 +27,7 @@ def render(on_success: Callable[[], None] = st.rerun) -> None:
     notice = session.pop_notice()
     if notice:
         st.info(notice, icon=":material/schedule:")
+    _single_sign_on()
     with st.form("login", clear_on_submit=False):
         username = st.text_input("Username", key="login_username", autocomplete="username")
         password = st.text_input(
@@ -90,3 +91,24 @@ def _attempt(username: str, password: str) -> accounts.User | None:
     else:
         st.error(FAILED_MESSAGE)
     return None
+
+
+def _single_sign_on() -> None:
+    """ "Sign in with <provider>" for each configured identity provider (`st.login`); local
+    accounts stay below. An identity that maps to no opsdash user is told why, and may sign
+    out of it to try another account."""
+    refused = session.pop_oidc_refusal()
+    if refused:
+        st.error(refused, icon=":material/person_off:")
+        if st.button("Sign out of the identity provider", key="oidc_logout"):
+            st.logout()
+    providers = session.oidc_providers()
+    for provider in providers:
+        if st.button(
+            f"Sign in with {provider.label}",
+            key=f"oidc_login_{provider.name or 'default'}",
+            icon=":material/key:",
+        ):
+            st.login(provider.name)
+    if providers:
+        st.caption("Or log in with an opsdash account:")
