@@ -1,6 +1,6 @@
 """The vectorized load against real PostgreSQL: text survives the Arrow/CSV round trip exactly
 (empty string is not NULL, quotes, commas, newlines), a first load rebuilds every index it
-deferred (or, if it fails, leaves them as they were), a key sent twice keeps its newest row."""
+deferred (or, if it fails, leaves them as they were), a key sent twice keeps its newest row, even across two batches of a first load."""
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -93,3 +93,40 @@ def test_a_key_sent_twice_keeps_its_newest_row(warehouse_url: str) -> None:
     with psycopg.connect(warehouse_url) as conn:
         row = conn.execute("select channel, duration_seconds from raw.inbound_calls").fetchone()
     assert row == ("chat", 60)
+
+
+def test_a_first_load_that_meets_a_key_twice_in_two_batches_keeps_its_newest_row(
+    warehouse_url: str,
+) -> None:
+    """A first load appends without its primary key (built at the end): an API that sends a key
+    again in a later batch must still end with one row, the newest, and the key in place."""
+    stamp = datetime.fromisoformat("2026-11-20T10:00:00+00:00")
+
+    def call(i: int, channel: str, minutes: int) -> dict[str, Any]:
+        return {
+            "id": i,
+            "customer_id": 3,
+            "reason_code": "billing",
+            "channel": channel,
+            "duration_seconds": 60,
+            "resolved": True,
+            "called_at": stamp.isoformat(),
+            "created_at": stamp.isoformat(),
+            "updated_at": (stamp + timedelta(minutes=minutes)).isoformat(),
+        }
+
+    first_batch = [call(i, "chat" if i == 7 else "phone", 5) for i in range(1, 20_001)]
+
+    def pages(_since: datetime) -> Iterator[list[dict[str, Any]]]:
+        yield first_batch  # 20,000 rows: one batch of its own
+        yield [call(7, "phone", 1)]  # the same key again, older
+
+    declared = indexes(warehouse_url, "inbound_calls")
+    report = ingest_table(warehouse_url, BY_NAME["inbound_calls"], pages)
+    assert (report.rows_read, report.rows_upserted) == (20_001, 20_000)
+    with psycopg.connect(warehouse_url) as conn:
+        rows = conn.execute("select channel from raw.inbound_calls where id = 7").fetchall()
+        total = conn.execute("select count(*) from raw.inbound_calls").fetchone()
+    assert rows == [("chat",)]
+    assert total == (20_000,)
+    assert indexes(warehouse_url, "inbound_calls") == declared

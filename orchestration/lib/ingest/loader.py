@@ -252,23 +252,82 @@ def _newest_per_key(frame: pl.DataFrame, key: tuple[str, ...]) -> pl.DataFrame:
     return frame
 
 
-def _defer_indexes(conn: psycopg.Connection, spec: TableSpec) -> list[str]:
-    """For a first load into an empty raw table: drop its non-unique indexes and return the
-    statements that rebuild them (one sorted build each instead of millions of random inserts).
-    In the load's transaction, so a failed load puts them back with everything else."""
+@dataclass(frozen=True)
+class FirstLoad:
+    """A first load into an empty raw table, its indexes and primary key deferred.
+
+    Rows are appended with a plain INSERT (no index to maintain, no conflict to probe: about
+    half the cost of the upsert here), then the primary key and the other indexes are built
+    once, sorted. Within one read a source key appears once (one snapshot of a keyed table);
+    should a source repeat a key anyway (an API paging while rows change), the newest row per
+    key is kept before the key is rebuilt, exactly as the upsert would have kept it. All of it
+    in the load's transaction: a failed load puts everything back."""
+
+    key: str  # "name: definition" of the primary key, "" when the table has none
+    indexes: list[str]
+
+    def finish(self, conn: psycopg.Connection, spec: TableSpec) -> int:
+        """Rebuild what was deferred; returns how many repeated keys were dropped."""
+        dropped = 0
+        if self.key:
+            dropped = _drop_repeated_keys(conn, spec)
+            name, definition = self.key.split(": ", 1)
+            conn.execute(
+                sql.SQL("alter table {t} add constraint {c} {d}").format(
+                    t=sql.Identifier("raw", spec.name),
+                    c=sql.Identifier(name),
+                    d=sql.SQL(definition),  # catalog text (pg_get_constraintdef), no values
+                )
+            )
+        for statement in self.indexes:
+            conn.execute(statement)  # catalog text (pg_get_indexdef), no values
+        return dropped
+
+
+def _first_load(conn: psycopg.Connection, spec: TableSpec) -> FirstLoad | None:
+    """For a load into an empty raw table: drop its primary key and other non-unique indexes
+    and say how to rebuild them; None when the table already holds rows (the upsert path)."""
     ident = sql.Identifier("raw", spec.name)
     probe = sql.SQL("select exists (select 1 from {t})").format(t=ident)
     if conn.execute(probe).fetchone() != (False,):
-        return []
+        return None
+    regclass = f"raw.{spec.name}"
+    pkey = conn.execute(
+        "select conname, pg_get_constraintdef(oid) from pg_constraint"
+        " where conrelid = %s::regclass and contype = 'p'",
+        (regclass,),
+    ).fetchone()
     found = conn.execute(
         "select i.relname, pg_get_indexdef(i.oid) from pg_index x"
         " join pg_class i on i.oid = x.indexrelid"
         " where x.indrelid = %s::regclass and not x.indisunique order by i.relname",
-        (f"raw.{spec.name}",),
+        (regclass,),
     ).fetchall()
     for name, _definition in found:
         conn.execute(sql.SQL("drop index {i}").format(i=sql.Identifier("raw", name)))
-    return [definition for _name, definition in found]
+    if pkey:
+        conn.execute(
+            sql.SQL("alter table {t} drop constraint {c}").format(
+                t=ident, c=sql.Identifier(pkey[0])
+            )
+        )
+    return FirstLoad(f"{pkey[0]}: {pkey[1]}" if pkey else "", [d for _n, d in found])
+
+
+def _drop_repeated_keys(conn: psycopg.Connection, spec: TableSpec) -> int:
+    """Keep the newest row of any key loaded twice (the upsert's rule); usually finds none."""
+    ident = sql.Identifier("raw", spec.name)
+    key = sql.SQL(", ").join(sql.Identifier(c) for c in spec.key)
+    repeated = sql.SQL("select exists (select 1 from {t} group by {k} having count(*) > 1)")
+    if conn.execute(repeated.format(t=ident, k=key)).fetchone() != (True,):
+        return 0
+    cur = conn.execute(
+        sql.SQL(
+            "delete from {t} where ctid in (select ctid from (select ctid, row_number() over"
+            " (partition by {k} order by updated_at desc) as n from {t}) ranked where n > 1)"
+        ).format(t=ident, k=key)
+    )
+    return cur.rowcount
 
 
 def _coalesce(batches: Iterable[Any], min_rows: int = 20_000) -> Iterator[Any]:
@@ -290,8 +349,11 @@ def _coalesce(batches: Iterable[Any], min_rows: int = 20_000) -> Iterator[Any]:
         yield pending
 
 
-def _upsert(conn: psycopg.Connection, spec: TableSpec, frame: pl.DataFrame) -> int:
-    """COPY into a temp table, then insert-or-update rows whose updated_at moved forward."""
+def _upsert(
+    conn: psycopg.Connection, spec: TableSpec, frame: pl.DataFrame, first_load: bool = False
+) -> int:
+    """COPY into a temp table, then insert-or-update rows whose updated_at moved forward (or,
+    into an empty table whose key is deferred, append them)."""
     from orchestration.lib.ingest import vectorized as vec
 
     if not frame.height:
@@ -326,17 +388,24 @@ def _upsert(conn: psycopg.Connection, spec: TableSpec, frame: pl.DataFrame) -> i
     updates = sql.SQL(", ").join(
         sql.SQL("{c} = excluded.{c}").format(c=sql.Identifier(c)) for c in non_key
     )
-    stmt = sql.SQL(
-        "insert into {t} ({cols}) select {staged} from {stage}"
-        " on conflict ({key}) do update set {updates}, _ingested_at = now()"
-        " where {t}.updated_at < excluded.updated_at"
-    ).format(
+    conflict = (
+        sql.SQL("")
+        if first_load
+        else sql.SQL(
+            " on conflict ({key}) do update set {updates}, _ingested_at = now()"
+            " where {t}.updated_at < excluded.updated_at"
+        )
+    )
+    stmt = sql.SQL("insert into {t} ({cols}) select {staged} from {stage}{conflict}").format(
         t=ident,
         cols=cols,
         staged=staged,
         stage=stage,
-        updates=updates,
-        key=sql.SQL(", ").join(sql.Identifier(c) for c in spec.key),
+        conflict=conflict.format(
+            t=ident,
+            updates=updates,
+            key=sql.SQL(", ").join(sql.Identifier(c) for c in spec.key),
+        ),
     )
     cur = conn.execute(stmt)
     return cur.rowcount
@@ -385,17 +454,17 @@ def ingest_table(
         cycle_start: datetime = conn.execute("select now()").fetchone()[0]  # type: ignore[index]
         since = (before - lookback) if before else EPOCH
         newest: datetime | None = None
-        rebuild = _defer_indexes(conn, spec) if before is None else []
+        first = _first_load(conn, spec) if before is None else None
         for rows in _coalesce(fetch(since)):
             batch, malformed = _validate(spec, rows, cycle_start)
             read += len(rows)
-            upserted += _upsert(conn, spec, batch.frame)
+            upserted += _upsert(conn, spec, batch.frame, first_load=first is not None)
             quarantined += _quarantine(conn, spec, malformed + batch.rejected, run_id)
             if batch.max_updated_at and (newest is None or batch.max_updated_at > newest):
                 newest = batch.max_updated_at
             log(f"{spec.name}: read {read:,} rows, {quarantined:,} quarantined")
-        for statement in rebuild:
-            conn.execute(statement)  # catalog text (pg_get_indexdef), no values
+        if first is not None:
+            upserted -= first.finish(conn, spec)
         after = before
         if newest is not None:
             # Never past the cycle start: rows committed later with earlier stamps stay in reach.
