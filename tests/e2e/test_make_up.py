@@ -1,67 +1,24 @@
-"""The whole product on the test ports: `opsdash up` (what `make up` runs), then `down`."""
+"""The whole product on the test ports: `opsdash up` (what `make up` runs), then `down`.
 
-import os
-import subprocess
-import sys
+The stack is the session fixture `product` (tests/e2e/conftest.py), shared with the browser
+test (test_browser.py, which runs first); `test_down_stops_everything_it_started` runs last in
+this module and stops it."""
+
 import time
-from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 
-from opsdash_core.settings import PROJECT_ROOT, get_settings
 from opsdash_stack.probes import port_open
+from tests.e2e.conftest import opsdash
 
 pytestmark = pytest.mark.e2e
-
-OPSDASH = str(Path(sys.executable).parent / "opsdash")
-
-
-def opsdash(*args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [OPSDASH, *args],
-        cwd=PROJECT_ROOT,
-        env=clean_env(),
-        text=True,
-        capture_output=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def clean_env() -> dict[str, str]:
-    """The environment a user's shell would have: nothing left behind by in-process tests."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
 
 
 def count(url: str, relation: str) -> int:
     with psycopg.connect(url) as conn:
         return conn.execute(f"select count(*) from {relation}").fetchone()[0]
-
-
-def fresh_databases() -> None:
-    """Start from empty databases, as a fresh machine would: earlier tiers share this cluster."""
-    s = get_settings()
-    admin = s.warehouse_url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        for name in ("ops", "marketplace", "dagster", "mlflow"):
-            conn.execute(f'drop database if exists "{name}" with (force)')
-    (s.opsdash_home / "admin-password").unlink(missing_ok=True)
-
-
-@pytest.fixture(scope="module")
-def product() -> object:
-    s = get_settings()
-    fresh_databases()
-    started = time.monotonic()
-    result = opsdash("up", "--scale", "1500", "--days", "90")
-    print(result.stdout[-4000:], result.stderr[-4000:])
-    assert result.returncode == 0, result.stderr[-3000:]
-    yield {"settings": s, "stdout": result.stdout, "seconds": time.monotonic() - started}
-    opsdash("down")
-    # Later tests still need PostgreSQL and Redis.
-    opsdash("up", "--infra-only")
 
 
 def test_every_url_answers(product: dict) -> None:
@@ -115,38 +72,6 @@ def test_second_up_is_quick_and_keeps_data(product: dict) -> None:
     assert "materializing every asset" not in result.stdout
     assert count(s.warehouse_url, "raw.sessions") >= before
     print(f"second `opsdash up` took {elapsed:.1f}s")
-
-
-def test_browser_login_shows_the_overview(product: dict) -> None:
-    from playwright.sync_api import expect, sync_playwright
-
-    s = product["settings"]
-    password = (s.opsdash_home / "admin-password").read_text().strip()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-            ],
-        )
-        page = browser.new_page()
-        page.goto(f"http://127.0.0.1:{s.streamlit_port}/")
-        page.get_by_label("Username").fill("admin")
-        page.get_by_label("Password", exact=True).fill("wrong-password")
-        page.get_by_role("button", name="Log in").click()
-        expect(page.get_by_text("Invalid username or password")).to_be_visible(timeout=20_000)
-        page.get_by_label("Password", exact=True).fill(password)
-        page.get_by_role("button", name="Log in").click()
-        metric = page.get_by_test_id("stMetric").filter(has_text="Active customers")
-        expect(metric).to_be_visible(timeout=30_000)
-        value = metric.get_by_test_id("stMetricValue").inner_text()
-        assert int(value.replace(",", "")) > 100
-        page.screenshot(path=str(s.opsdash_home / "overview.png"), full_page=True)
-        browser.close()
 
 
 def test_down_stops_everything_it_started(product: dict) -> None:
