@@ -316,13 +316,23 @@ def run_check(
     facts: LoadFacts | None = None,
     home: Path | None = None,
     data_docs: bool = True,
+    engine: str = "gx",
 ) -> CheckRun:
     """Validate, then record the result and its expectations in one transaction.
+
+    `engine="sql"` evaluates a suite that has a SQL form (`sql_checks.compilable`: the
+    `valid_batch` and `quarantine_rate` suites) in one statement without importing GX, as the
+    incremental cycle does; other suites, and `engine="gx"`, run through GX with Data Docs.
 
     Nothing is sent from here: the alert engine's `check_failed` (blocking) and `check_warning`
     rules read `quality.check_runs`/`check_results` every minute and raise one alert per failing
     check, notified, repeated and resolved like every other alert."""
-    result = validate(url, suite, run_id=run_id, facts=facts, home=home, data_docs=data_docs)
+    from data_checks import sql_checks
+
+    if engine == "sql" and sql_checks.compilable(suite):
+        result = sql_checks.validate_sql(url, suite, run_id=run_id, facts=facts)
+    else:
+        result = validate(url, suite, run_id=run_id, facts=facts, home=home, data_docs=data_docs)
     with connect(url) as conn:
         pk = result_history.record(conn, result)
     return CheckRun(result, pk)

@@ -43,6 +43,8 @@ def cadence(settings: Settings | None = None) -> dict[str, str]:
         # transform: the cycle ingests the fast tables and rebuilds the marts in one run
         "incremental_cycle": every(settings.cycle_minutes),
         "check_marts": "40 3 * * *",
+        # quality: GX trend suites of the cycle's tables (the cycle runs the blocking ones)
+        "check_raw_trends": "27 * * * *",
         # ingestion: support calls on their own cadence, slow dimensions hourly
         "ingest_support_calls": every(settings.support_calls_minutes),
         "ingest_dimensions": "7 * * * *",

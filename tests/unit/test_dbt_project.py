@@ -264,7 +264,11 @@ def test_schedules_run_the_cycle_light_and_the_check_daily() -> None:
     )
 
     crons = {s.job_name: s.cron_schedule for s in SCHEDULES}
-    assert crons == {"incremental_cycle": "*/5 * * * *", "check_marts": "40 3 * * *"}
+    assert crons == {
+        "incremental_cycle": "*/5 * * * *",
+        "check_marts": "40 3 * * *",
+        "check_raw_trends": "27 * * * *",
+    }
     assert incremental_cycle_job.config["ops"][DBT_OP]["config"]["heavy_tests"] is False
     assert refresh_marts_job.config["ops"][DBT_OP]["config"]["heavy_tests"] is False
     assert check_marts_job.config["ops"][DBT_OP]["config"]["heavy_tests"] is True

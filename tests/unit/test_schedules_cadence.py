@@ -169,3 +169,29 @@ def test_the_code_locations_cycle_schedule_skips_while_a_cycle_runs() -> None:
     assert not cycle.run_requests
     assert churn.run_requests
     assert not churn.skip_message
+
+
+def test_the_cycle_checks_by_sql_and_leaves_the_trends_to_an_hourly_gx_job() -> None:
+    from orchestration.definitions import defs
+    from orchestration.defs.quality.checks import ENGINE_TAG
+
+    repo = defs.get_repository_def()
+    cycle = repo.get_job("incremental_cycle")
+    trends = repo.get_job("check_raw_trends")
+    assert cycle.run_tags[ENGINE_TAG] == "sql"
+    assert ENGINE_TAG not in trends.run_tags  # GX, with Data Docs
+    in_cycle = {
+        f"{k.asset_key.to_user_string()}:{k.name}"
+        for k in cycle.asset_layer.asset_graph.asset_check_keys
+        if k.asset_key.path[0] == "raw"
+    }
+    assert in_cycle == {
+        "raw/sessions:valid_batch",
+        "raw/sessions:quarantine_rate",
+        "raw/session_requests:valid_batch",
+        "raw/session_requests:quarantine_rate",
+    }
+    assert {
+        f"{k.asset_key.to_user_string()}:{k.name}"
+        for k in trends.asset_layer.asset_graph.asset_check_keys
+    } == {"raw/sessions:trends", "raw/session_requests:trends"}

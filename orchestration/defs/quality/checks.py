@@ -8,7 +8,10 @@ them on the next minute's tick and raise, notify and later resolve one alert per
 check, so a failure reaches people by the same path as every other alert.
 
 Great Expectations is imported inside `data_checks` on the first check a process runs, never
-when this module loads.
+when this module loads. A run tagged `opsdash/check_engine: sql` (the incremental cycle)
+evaluates its `valid_batch` and `quarantine_rate` suites as one SQL statement each, compiled
+from the same specs (data_checks/sql_checks.py, same verdicts), and so never imports GX; every
+other run, and the `trends` suites, go through GX, which renders Data Docs.
 """
 
 # No `from __future__ import annotations`: Dagster reads the context/resource annotations.
@@ -23,6 +26,7 @@ from data_checks.report import markdown, samples, summary
 from data_checks.suite_types import LoadRun, Severity
 from orchestration.defs.resources import WarehouseResource
 
+ENGINE_TAG = "opsdash/check_engine"
 SEVERITY = {Severity.ERROR: dg.AssetCheckSeverity.ERROR, Severity.WARN: dg.AssetCheckSeverity.WARN}
 
 
@@ -109,7 +113,8 @@ def build_quality_check(suite: Suite) -> dg.AssetChecksDefinition:
         facts = None
         if isinstance(suite.window, LoadRun):
             facts = load_facts(context.instance, asset_key, run_id)
-        run = run_check(warehouse.resolved_url(), suite, run_id=run_id, facts=facts)
+        engine = context.run.tags.get(ENGINE_TAG, "gx")
+        run = run_check(warehouse.resolved_url(), suite, run_id=run_id, facts=facts, engine=engine)
         return to_check_result(run.result)
 
     return _check

@@ -8,6 +8,8 @@ A daily job runs every dbt test, including those that scan whole history.
 
 import dagster as dg
 
+from data_checks.suites import SUITES
+from orchestration.defs.quality.checks import ENGINE_TAG
 from orchestration.defs.transform.assets import opsdash_dbt_models
 from orchestration.lib.ingest.tables import TABLES
 from orchestration.lib.schedules import LANE_TAG, running_schedules
@@ -19,13 +21,23 @@ CYCLE_RAW = dg.AssetSelection.assets(
 )
 # Every job that runs dbt shares one lane: never two dbt builds at once (lib/schedules.py).
 CYCLE_LANE = {LANE_TAG: "cycle"}
+# The cycle's warning-only suites (trends over the whole table) run hourly through Great
+# Expectations instead; the cycle's blocking suites run as one SQL statement each (the engine
+# tag, orchestration/defs/quality/checks.py), so a cycle never imports GX.
+CYCLE_TRENDS = dg.AssetSelection.checks(
+    *[
+        dg.AssetCheckKey(dg.AssetKey(list(s.asset)), s.check)
+        for s in SUITES
+        if not s.blocking and s.asset in {("raw", t.name) for t in TABLES if t.cadence == "cycle"}
+    ]
+)
 
 incremental_cycle_job = dg.define_asset_job(
     "incremental_cycle",
-    selection=CYCLE_RAW | MODELS,
+    selection=(CYCLE_RAW - CYCLE_TRENDS) | MODELS,
     executor_def=dg.in_process_executor,
     config={"ops": {DBT_OP: {"config": {"heavy_tests": False}}}},
-    run_tags=CYCLE_LANE,
+    run_tags={**CYCLE_LANE, ENGINE_TAG: "sql"},
     description="Ingest new sessions and requests, check them, rebuild the marts "
     "incrementally (light dbt tests).",
 )
@@ -48,4 +60,12 @@ check_marts_job = dg.define_asset_job(
     description="dbt build with every test, including those over whole history.",
 )
 
-SCHEDULES = running_schedules(incremental_cycle_job, check_marts_job)
+check_raw_trends_job = dg.define_asset_job(
+    "check_raw_trends",
+    selection=CYCLE_TRENDS,
+    executor_def=dg.in_process_executor,
+    description="Great Expectations trend suites (freshness, volume, distribution shifts) of "
+    "the tables the incremental cycle loads, with Data Docs; warnings only.",
+)
+
+SCHEDULES = running_schedules(incremental_cycle_job, check_marts_job, check_raw_trends_job)
