@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV_BIN := .venv/bin
 TEST_HOME ?= $(CURDIR)/.local/testrun
 
-.PHONY: help install up down status test test-unit typecheck check bench lint format sqlfluff
+.PHONY: help install up down status test test-unit typecheck check bench drill lint format sqlfluff
 
 help:
 	@echo "make up      install everything, start every service, build the data once"
@@ -12,6 +12,7 @@ help:
 	@echo "make status  show what runs"
 	@echo "make test    same set-up on throwaway data/ports, then run every test tier"
 	@echo "make bench   scale benchmarks (prints figures)"
+	@echo "make drill   fault drill on its own stack: faults in, recovery and loss counts out"
 	@echo "make test-unit  the unit tier only: no services, under a minute"
 	@echo "make check   lint + type check + every test tier"
 
@@ -56,3 +57,9 @@ check: install lint typecheck test
 
 bench: install
 	@scripts/bench.sh
+
+# Fault drill (issue 13): its own fresh stack (2,000 customers, 30 days, ports +70), then
+# PostgreSQL restart, Redis/MLflow/support-API/SMTP outages and the counts (~25 min after up).
+# DRILL_ARGS shortens it, e.g. "--redis-minutes 0.5 --mlflow-minutes 2 --api-minutes 2".
+drill: install
+	@nice -n 10 $(VENV_BIN)/python -m bench.drill $(DRILL_ARGS)

@@ -18,3 +18,5 @@ echo "### bench_import" && .venv/bin/python -m bench.bench_import --runs 5
 # alert latency on its own fresh stack (3,000 customers, 60 days, ports +130): up ~25 min at load
 # ~10 here, then up to 20 min of injections and waiting
 echo "### bench_alert_latency" && nice -n 10 .venv/bin/python -m bench.bench_alert_latency
+# the fault drill is not part of `make bench` (it breaks its own stack for ~25 min): `make drill`
+echo "### fault drill: run \`make drill\` (bench/drill.py; README, Fault drill)"
