@@ -127,7 +127,7 @@ def cards(rows: list[Row]) -> list[Card]:
 
 def open_alerts_by_severity() -> dict[str, int] | None:
     """Open (unacknowledged) alerts per severity, every severity present; None without alerts."""
-    rows = cached_query("overview_open_by_severity", OPEN_BY_SEVERITY_SQL)
+    rows = cached_query("overview_open_by_severity", OPEN_BY_SEVERITY_SQL, domain="alerts")
     if rows is None:
         return None
     counts = {s: 0 for s in SEVERITIES}
@@ -137,7 +137,10 @@ def open_alerts_by_severity() -> dict[str, int] | None:
 
 
 def open_critical_alerts(limit: int = 5) -> list[Row]:
-    return cached_query("overview_critical", CRITICAL_OPEN_SQL, {"limit": limit}) or []
+    return (
+        cached_query("overview_critical", CRITICAL_OPEN_SQL, {"limit": limit}, domain="alerts")
+        or []
+    )
 
 
 def top_gaps(limit: int = 5) -> list[Row] | None:
@@ -147,4 +150,9 @@ def top_gaps(limit: int = 5) -> list[Row] | None:
 
 def top_recommendations(limit: int = 5) -> list[Row] | None:
     """Active recommendations, most valuable first; None while the table does not exist."""
-    return cached_query("overview_recommendations", TOP_RECOMMENDATIONS_SQL, {"limit": limit})
+    return cached_query(
+        "overview_recommendations",
+        TOP_RECOMMENDATIONS_SQL,
+        {"limit": limit},
+        domain="recommendations",
+    )

@@ -1,6 +1,6 @@
 """What the Tutors page reads: marts.tutor_performance (one row per active tutor, 30-day window,
 with the mart's own judgement) and marts.tutor_performance_daily for one tutor's trends.
-Names exist only in raw.tutors, joined by primary key.
+Names come from marts.tutor_directory, joined by primary key (no query reads raw.*).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from app_streamlit.view_params import PAGE_SIZE, TutorFilters
 
 _FILTERED = """
 from marts.tutor_performance as p
-left join raw.tutors as t on t.id = p.tutor_id
+left join marts.tutor_directory as t on t.tutor_id = p.tutor_id
 where (not %(coaching)s or p.is_underperforming)
   and (%(search)s::text is null
        or p.tutor_id = %(search_id)s
@@ -40,7 +40,7 @@ COACHING_SQL = """
 select p.tutor_id, t.full_name, p.success_score, p.underperforming_reason,
        p.sessions_completed_30d, p.tutor_no_show_rate_30d, p.first_session_success_rate_30d
 from marts.tutor_performance as p
-left join raw.tutors as t on t.id = p.tutor_id
+left join marts.tutor_directory as t on t.tutor_id = p.tutor_id
 where p.is_underperforming
 order by p.success_score asc nulls last, p.tutor_id
 limit %(limit)s
@@ -49,7 +49,7 @@ limit %(limit)s
 DETAIL_SQL = """
 select p.*, t.full_name, t.email
 from marts.tutor_performance as p
-left join raw.tutors as t on t.id = p.tutor_id
+left join marts.tutor_directory as t on t.tutor_id = p.tutor_id
 where p.tutor_id = %(tutor_id)s
 """
 

@@ -3,10 +3,12 @@ URL), and one alert's page (`?alert=<id>`, the link in alert e-mails) with its e
 and the actions: acknowledge, resolve, dismiss (each with a confirm step and a comment) and
 silence (an end time and a comment).
 
-Reads and writes go through `alerting.operations`, the same functions the CLI and the engine
-use, so the operator-role check, the event row and the audit row cannot be skipped here: a
-viewer sees no action controls, and if a request still reaches an action (a role changed
-since the page was drawn) the library refuses it on the server.
+Reads go through the versioned query cache (`app_streamlit.alerts_data`, the SQL of
+`alerting.operations`), so a rerun costs a cache lookup; writes go through `alerting.operations`,
+the same functions the CLI and the engine use, so the operator-role check, the event row and the
+audit row cannot be skipped here: a viewer sees no action controls, and if a request still
+reaches an action (a role changed since the page was drawn) the library refuses it on the
+server. After an action the page invalidates the alerts domain of the cache.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import psycopg
 import streamlit as st
 
 from alerting import operations as ops
-from app_streamlit import exports, live, session
+from app_streamlit import alerts_data, data, exports, live, session, view_cache
 from app_streamlit.view_text import markdown_text
 from opsdash_core import accounts
 
@@ -95,8 +97,7 @@ def render() -> None:
 
 def _list(initial: dict[str, str], user: accounts.User) -> None:
     st.title("Alerts")
-    with session.warehouse_conn() as conn:
-        rules = [g["rule"] for g in ops.alert_groups(conn)]
+    rules = alerts_data.rules()
     cols = st.columns([1, 1, 2, 2])
     status = cols[0].selectbox(
         "Status", STATUS_CHOICES, index=STATUS_CHOICES.index(initial["status"]), key="alerts_status"
@@ -137,16 +138,14 @@ def _list(initial: dict[str, str], user: accounts.User) -> None:
 
 def _grouped_alerts(filters: dict[str, str]) -> None:
     entity_type, entity_id = parse_entity(filters["entity"])
-    with session.warehouse_conn() as conn:
-        alerts = ops.list_alerts(
-            conn,
-            status=None if filters["status"] == "all" else filters["status"],
-            severity=filters["severity"] or None,
-            rule=filters["rule"] or None,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            limit=LIST_LIMIT,
-        )
+    alerts = alerts_data.list_alerts(
+        status=None if filters["status"] == "all" else filters["status"],
+        severity=filters["severity"] or None,
+        rule=filters["rule"] or None,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        limit=LIST_LIMIT,
+    )
     if not alerts:
         st.info("No alert matches these filters. Choose status 'all' or clear the filters.")
         return
@@ -154,66 +153,75 @@ def _grouped_alerts(filters: dict[str, str]) -> None:
         f"{len(alerts):,} alerts{' (the first ' + str(LIST_LIMIT) + ')' if len(alerts) == LIST_LIMIT else ''}"
         " · newest activity first within each rule"
     )
+    groups, export_rows = view_cache.memo("alerts_groups", alerts, lambda: alert_groups(alerts))
+    for label, icon, part in groups:
+        with st.expander(label, expanded=len(groups) <= 3, icon=icon):
+            st.dataframe(part, hide_index=True, column_config=ALERT_COLUMNS)
+    exports.download_button("alerts", EXPORT_COLUMNS, export_rows, **filters)
+
+
+SHOWN_COLUMNS = [
+    "id",
+    "severity",
+    "status",
+    "title",
+    "entity",
+    "occurrences",
+    "last_seen_at",
+    "acknowledged_by",
+    "open",
+]
+EXPORT_COLUMNS = [
+    "id",
+    "rule",
+    "severity",
+    "status",
+    "title",
+    "entity",
+    "occurrences",
+    "last_seen_at",
+]
+ALERT_COLUMNS: dict[str, Any] = {
+    "id": st.column_config.NumberColumn("Alert", format="%d"),
+    "severity": "Severity",
+    "status": "Status",
+    "title": st.column_config.TextColumn("Title"),
+    "entity": st.column_config.TextColumn("Entity"),
+    "occurrences": "Seen",
+    "last_seen_at": st.column_config.DatetimeColumn("Last seen (UTC)", format="YYYY-MM-DD HH:mm"),
+    "acknowledged_by": st.column_config.TextColumn("Acknowledged by"),
+    "open": st.column_config.LinkColumn("Detail", display_text="Open"),
+}
+
+
+def alert_groups(
+    alerts: list[dict[str, Any]],
+) -> tuple[list[tuple[str, str, Any]], list[list[Any]]]:
+    """The alerts grouped by rule (in order of first appearance): per rule its expander label,
+    icon and Arrow table; and the CSV export rows. Built once per distinct list."""
     frame = pd.DataFrame(alerts)
-    for col in ("first_seen_at", "last_seen_at"):
-        frame[col] = pd.to_datetime(frame[col], utc=True)
+    frame["last_seen_at"] = pd.to_datetime(frame["last_seen_at"], utc=True)
     frame["open"] = [f"?alert={int(i)}" for i in frame["id"]]
     frame["entity"] = [
         f"{t}:{int(i)}" if pd.notna(i) else str(t)
         for t, i in zip(frame["entity_type"], frame["entity_id"], strict=True)
     ]
-    order = list(dict.fromkeys(frame["rule"]))
-    for rule in order:
-        part = frame[frame["rule"] == rule]
+    groups = []
+    for rule, part in frame.groupby("rule", sort=False):
         counts = part["status"].value_counts().to_dict()
-        worst = next(
-            (s for s in ("critical", "warning", "info") if (part["severity"] == s).any()), "info"
-        )
+        severities = set(part["severity"])
+        worst = next((s for s in ("critical", "warning", "info") if s in severities), "info")
         label = (
             f"{rule} — {len(part)} alerts ("
             + ", ".join(f"{n} {s}" for s, n in counts.items())
             + ")"
         )
-        with st.expander(label, expanded=len(order) <= 3, icon=SEVERITY_ICONS[worst]):
-            st.dataframe(
-                part[
-                    [
-                        "id",
-                        "severity",
-                        "status",
-                        "title",
-                        "entity",
-                        "occurrences",
-                        "last_seen_at",
-                        "acknowledged_by",
-                        "open",
-                    ]
-                ],
-                hide_index=True,
-                column_config={
-                    "id": st.column_config.NumberColumn("Alert", format="%d"),
-                    "severity": "Severity",
-                    "status": "Status",
-                    "title": st.column_config.TextColumn("Title"),
-                    "entity": st.column_config.TextColumn("Entity"),
-                    "occurrences": "Seen",
-                    "last_seen_at": st.column_config.DatetimeColumn(
-                        "Last seen (UTC)", format="YYYY-MM-DD HH:mm"
-                    ),
-                    "acknowledged_by": st.column_config.TextColumn("Acknowledged by"),
-                    "open": st.column_config.LinkColumn("Detail", display_text="Open"),
-                },
-            )
-    columns = ["id", "rule", "severity", "status", "title", "entity", "occurrences", "last_seen_at"]
-    exports.download_button(
-        "alerts",
-        columns,
-        [
-            [row[c] if c != "last_seen_at" else str(row[c]) for c in columns]
-            for row in frame.to_dict("records")
-        ],
-        **filters,
-    )
+        groups.append((label, SEVERITY_ICONS[worst], view_cache.arrow_table(part[SHOWN_COLUMNS])))
+    export_rows = [
+        [row[c] if c != "last_seen_at" else str(row[c]) for c in EXPORT_COLUMNS]
+        for row in frame[EXPORT_COLUMNS].to_dict("records")
+    ]
+    return groups, export_rows
 
 
 def _open_form() -> None:
@@ -232,9 +240,8 @@ def _detail(alert_id: int, user: accounts.User) -> None:
         st.query_params.clear()
         st.session_state.pop(PENDING, None)
         st.rerun()
-    with session.warehouse_conn() as conn:
-        alert = ops.get_alert(conn, alert_id)
-        history = ops.alert_events(conn, alert_id) if alert else []
+    alert = alerts_data.get_alert(alert_id)
+    history = alerts_data.alert_events(alert_id) if alert else []
     st.title(f"Alert {alert_id}")
     if alert is None:
         st.warning(f"Alert {alert_id} does not exist (wrong link, or it was purged).")
@@ -362,6 +369,8 @@ def perform(action: str, alert_id: int, comment: str | None) -> bool:
     except ops.AlertStateError as exc:
         st.error(str(exc))
         return False
+    finally:
+        data.invalidate(alerts_data.DOMAIN)  # even a refused one: the state may have moved
     st.toast(f"Alert {alert_id}: {ACTIONS[action][0].lower()}d", icon=":material/check:")
     return True
 
@@ -408,6 +417,7 @@ def _silence_form(alert: dict[str, Any]) -> None:
     except ops.AlertStateError as exc:
         st.error(str(exc))
         return
+    data.invalidate(alerts_data.DOMAIN)
     st.success(f"Silence {silence_id} created until {ends_at:%Y-%m-%d %H:%M} UTC.")
 
 
@@ -416,8 +426,7 @@ def _silence_form(alert: dict[str, Any]) -> None:
 
 def _silences(user: accounts.User) -> None:
     st.subheader("Active silences")
-    with session.warehouse_conn() as conn:
-        silences = ops.list_silences(conn)
+    silences = alerts_data.silences()
     if not silences:
         st.caption("No active silence: every alert is notified.")
         return
@@ -459,6 +468,7 @@ def _silences(user: accounts.User) -> None:
             except ops.AlertStateError as exc:
                 st.error(str(exc))
                 return
+            data.invalidate(alerts_data.DOMAIN)
             st.rerun()
 
 

@@ -11,8 +11,8 @@ import pandas as pd
 import psycopg
 import streamlit as st
 
-from app_streamlit import customers_data, session
-from app_streamlit.charts import TIER_COLORS
+from app_streamlit import customers_data, session, view_cache
+from app_streamlit.charts import TIER_COLORS, TIER_ORDER
 from app_streamlit.view_charts import contributions_chart, score_history_chart
 from app_streamlit.view_params import (
     CUSTOMER_SORTS,
@@ -42,10 +42,11 @@ SORT_LABELS = {
 }
 
 
-def tier_style(tier: object) -> str:
-    """Cell style of a tier badge: the tier colour with white text."""
-    color = TIER_COLORS.get(str(tier))
-    return f"background-color: {color}; color: white" if color else ""
+# The tier as a coloured badge: a read-only multiselect cell holding one option, coloured by
+# the column's option colours (the browser draws it; no per-cell styling in Python).
+TIER_BADGE = st.column_config.MultiselectColumn(
+    "Tier", options=list(TIER_ORDER), color=[TIER_COLORS[t] for t in TIER_ORDER]
+)
 
 
 def render() -> None:
@@ -137,10 +138,12 @@ def _sync_url(wanted: dict[str, str]) -> None:
         st.query_params.from_dict(wanted)
 
 
-def _table(rows: list[dict]) -> None:
+def list_frame(rows: list[dict]) -> pd.DataFrame:
+    """The shown page of customers, tier as a one-badge list."""
     frame = pd.DataFrame(rows)
     frame["detail"] = [f"?customer_id={int(c)}" for c in frame["customer_id"]]
-    frame = frame[
+    frame["risk_tier"] = [[t] if t else [] for t in frame["risk_tier"]]
+    return frame[
         [
             "customer_id",
             "full_name",
@@ -156,15 +159,18 @@ def _table(rows: list[dict]) -> None:
             "detail",
         ]
     ]
+
+
+def _table(rows: list[dict]) -> None:
     st.dataframe(
-        frame.style.map(tier_style, subset=["risk_tier"]),
+        view_cache.table("customers_list", rows, lambda: list_frame(rows)),
         hide_index=True,
         key="customers_table",
         column_config={
             "customer_id": st.column_config.NumberColumn("Customer", format="%d"),
             "full_name": st.column_config.TextColumn("Name"),
             "email": st.column_config.TextColumn("E-mail"),
-            "risk_tier": st.column_config.TextColumn("Tier"),
+            "risk_tier": TIER_BADGE,
             "risk_score": st.column_config.ProgressColumn(
                 "Risk score", min_value=0, max_value=100, format="%.0f"
             ),
@@ -228,13 +234,13 @@ def _detail(customer_id: int) -> None:
     history = customers_data.score_history(customer_id)
     with left:
         if history:
-            st.altair_chart(score_history_chart(history), width="stretch")
+            view_cache.chart("customer_history", history, lambda: score_history_chart(history))
         else:
             st.info("No score history yet: marts.customer_health_history fills in daily.")
     parts = customers_data.contributions(health)
     with right:
         if parts:
-            st.altair_chart(contributions_chart(parts), width="stretch")
+            view_cache.chart("customer_parts", parts, lambda: contributions_chart(parts))
         else:
             st.info("No component breakdown for this customer.")
 

@@ -9,7 +9,7 @@ import pandas as pd
 import psycopg
 import streamlit as st
 
-from app_streamlit import forecasts_data, session
+from app_streamlit import forecasts_data, session, view_cache
 from app_streamlit.view_charts import forecast_chart, gap_heatmap
 from app_streamlit.view_params import parse_id
 
@@ -56,7 +56,11 @@ def _page() -> None:
     forecast = forecasts_data.forecast(subject_id)
     actuals = forecasts_data.actuals(subject_id)
     if forecast:
-        st.altair_chart(forecast_chart(actuals, forecast, names[subject_id]), width="stretch")
+        view_cache.chart(
+            "forecast",
+            [view_cache.key_of(actuals), view_cache.key_of(forecast), names[subject_id]],
+            lambda: forecast_chart(actuals, forecast, names[subject_id]),
+        )
         served = forecast[0]
         note = " (fallback: seasonal mean)" if served.get("is_fallback") else ""
         st.caption(f"Model: {served['model']}{note} · shaded band: 95% interval · times in UTC")
@@ -66,7 +70,7 @@ def _page() -> None:
     st.subheader("Demand/supply gap, next 7 days")
     gaps = forecasts_data.gaps()
     if gaps:
-        st.altair_chart(gap_heatmap(gaps), width="stretch")
+        view_cache.chart("forecast_gaps", gaps, lambda: gap_heatmap(gaps))
         st.caption("Orange: more sessions expected than tutor-hours available; blue: spare.")
     else:
         st.info(NO_GAPS_MESSAGE)
@@ -76,10 +80,14 @@ def _page() -> None:
     if not backtests:
         st.info(NO_BACKTESTS_MESSAGE)
         return
-    frame = pd.DataFrame(backtests)
-    frame.insert(1, "subject", [names.get(int(s), str(s)) for s in frame["subject_id"]])
+
+    def frame() -> pd.DataFrame:
+        built = pd.DataFrame(backtests)
+        built.insert(1, "subject", [names.get(int(s), str(s)) for s in built["subject_id"]])
+        return built
+
     st.dataframe(
-        frame,
+        view_cache.table("forecast_backtests", backtests, frame, tuple(names.items())),
         hide_index=True,
         key="forecasts_backtests",
         column_config={

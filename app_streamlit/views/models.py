@@ -16,7 +16,7 @@ import pandas as pd
 import psycopg
 import streamlit as st
 
-from app_streamlit import live, models_data, session
+from app_streamlit import live, models_data, session, view_cache
 from app_streamlit.view_charts import monitoring_chart
 
 STATUS_ICONS = {
@@ -145,11 +145,12 @@ def _models() -> None:
     left, right = st.columns(2)
     with left:
         if drift:
-            st.altair_chart(
-                monitoring_chart(
+            view_cache.chart(
+                "models_drift",
+                drift,
+                lambda: monitoring_chart(
                     drift, "monitored_date", ["max_psi"], "Largest feature PSI per day"
                 ),
-                width="stretch",
             )
             drifted = models_data.drifted_features()
             if drifted:
@@ -159,11 +160,12 @@ def _models() -> None:
             st.info("No drift measured yet: the churn monitoring job writes ml.churn_drift daily.")
     with right:
         if accuracy:
-            st.altair_chart(
-                monitoring_chart(
+            view_cache.chart(
+                "models_accuracy",
+                accuracy,
+                lambda: monitoring_chart(
                     accuracy, "scored_date", ["roc_auc", "recall", "precision"], "Realized accuracy"
                 ),
-                width="stretch",
             )
         else:
             st.info(
@@ -173,11 +175,12 @@ def _models() -> None:
     st.subheader("Demand forecasts: monitoring")
     forecast = models_data.forecast_monitoring()
     if forecast:
-        st.altair_chart(
-            monitoring_chart(
+        view_cache.chart(
+            "models_forecast",
+            forecast,
+            lambda: monitoring_chart(
                 forecast, "monitored_date", ["mase", "coverage"], "Mean MASE and 95% band coverage"
             ),
-            width="stretch",
         )
     else:
         st.info(

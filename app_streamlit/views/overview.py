@@ -17,7 +17,7 @@ import psycopg
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from app_streamlit import data, live, overview_data, session
+from app_streamlit import data, live, overview_data, session, view_cache
 from app_streamlit.charts import tier_distribution_chart
 from app_streamlit.view_text import markdown_text
 
@@ -223,19 +223,23 @@ def _gaps_and_recommendations() -> None:
             _recommendations_table(recs)
 
 
-def _gaps_table(rows: list[dict]) -> None:
+def _gaps_frame(rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     frame["hour_at"] = pd.to_datetime(frame["hour_at"], utc=True)
+    return frame[
+        [
+            "subject_name",
+            "hour_at",
+            "forecast_requested_sessions",
+            "available_tutor_hours",
+            "forecast_supply_gap",
+        ]
+    ]
+
+
+def _gaps_table(rows: list[dict]) -> None:
     st.dataframe(
-        frame[
-            [
-                "subject_name",
-                "hour_at",
-                "forecast_requested_sessions",
-                "available_tutor_hours",
-                "forecast_supply_gap",
-            ]
-        ],
+        view_cache.table("overview_gaps", rows, lambda: _gaps_frame(rows)),
         hide_index=True,
         column_config={
             "subject_name": st.column_config.TextColumn("Subject"),
@@ -249,13 +253,17 @@ def _gaps_table(rows: list[dict]) -> None:
     )
 
 
-def _recommendations_table(rows: list[dict]) -> None:
+def _recommendations_frame(rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     frame["entity"] = [
         f"{t} {i}" for t, i in zip(frame["entity_type"], frame["entity_id"], strict=True)
     ]
+    return frame[["priority", "entity", "action", "reason"]]
+
+
+def _recommendations_table(rows: list[dict]) -> None:
     st.dataframe(
-        frame[["priority", "entity", "action", "reason"]],
+        view_cache.table("overview_recs", rows, lambda: _recommendations_frame(rows)),
         hide_index=True,
         column_config={
             "priority": st.column_config.NumberColumn("Priority", format="%.0f"),
@@ -280,7 +288,9 @@ def render() -> None:
         return  # the metrics section already says the warehouse is down
     if counts:
         left, right = st.columns([1, 2])
-        left.altair_chart(tier_distribution_chart(counts), width="stretch")
+        view_cache.chart(
+            "overview_tiers", counts, lambda: tier_distribution_chart(counts), where=left
+        )
         with right:
             st.subheader(f"Top {TOP_N} riskiest customers")
             _risk_table(top or [])
@@ -293,7 +303,7 @@ def render() -> None:
 
 def _risk_table(rows: list[dict]) -> None:
     st.dataframe(
-        risk_table(rows),
+        view_cache.table("overview_risk", rows, lambda: risk_table(rows)),
         hide_index=True,
         column_config={
             "customer_id": st.column_config.NumberColumn("Customer", format="%d"),
@@ -312,11 +322,15 @@ def _risk_table(rows: list[dict]) -> None:
     )
 
 
-def _alerts_table(rows: list[dict]) -> None:
+def _alerts_frame(rows: list[dict]) -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
+    return frame[["created_at", "severity", "status", "title", "rule", "entity_type", "entity_id"]]
+
+
+def _alerts_table(rows: list[dict]) -> None:
     st.dataframe(
-        frame[["created_at", "severity", "status", "title", "rule", "entity_type", "entity_id"]],
+        view_cache.table("overview_alerts", rows, lambda: _alerts_frame(rows)),
         hide_index=True,
         column_config={
             "created_at": st.column_config.DatetimeColumn("Raised", format="YYYY-MM-DD HH:mm"),

@@ -1,9 +1,10 @@
 """Recommendations: what the team should do next, most valuable first, and whether doing it
 helped. Operators and admins accept, dismiss or snooze one with a comment; viewers read.
 
-Actions go through `alerting.recommendation_actions`, which checks the operator role on the
-server, writes the event and audit rows in one transaction and publishes the live event after
-the commit. The list filters (status, entity type) live in the URL; `?rec=<id>` opens one.
+Reads go through the versioned query cache (`app_streamlit.recommendations_data`), so a rerun
+costs a cache lookup. Actions go through `alerting.recommendation_actions`, which checks the
+operator role on the server, writes the event and audit rows in one transaction and publishes
+the live event after the commit; the page then invalidates the recommendations domain. The list filters (status, entity type) live in the URL; `?rec=<id>` opens one.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import psycopg
 import streamlit as st
 
 from alerting import recommendation_actions as recs
-from app_streamlit import exports, live, session
+from app_streamlit import data, exports, live, session, view_cache
+from app_streamlit import recommendations_data as recs_data
 from app_streamlit.view_charts import effectiveness_chart
 from app_streamlit.view_text import markdown_text
 from opsdash_core import accounts
@@ -80,10 +82,9 @@ def _list(params: dict[str, Any], user: accounts.User) -> None:
         st.query_params.from_dict(wanted)
 
     def table() -> None:
-        with session.warehouse_conn() as conn:
-            rows = recs.list_recommendations(
-                conn, status=status, entity_type=entity_type or None, limit=200
-            )
+        rows = recs_data.list_recommendations(
+            status=status, entity_type=entity_type or None, limit=200
+        )
         _table(rows, status, user)
 
     live.section(table, key="recs_list")
@@ -98,32 +99,18 @@ def _table(rows: list[dict[str, Any]], status: str, user: accounts.User) -> None
     if not rows:
         st.info(EMPTY.format(status=status))
         return
-    frame = pd.DataFrame(rows)
-    frame["entity"] = [
-        f"{t} {int(i)}" for t, i in zip(frame["entity_type"], frame["entity_id"], strict=True)
-    ]
-    frame["open"] = [f"?rec={int(i)}" for i in frame["id"]]
-    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
-    columns = [
-        "id",
-        "priority",
-        "entity",
-        "rec_type",
-        "action",
-        "reason",
-        "status",
-        "created_at",
-        "open",
-    ]
+    table, max_priority, export_rows = view_cache.memo(
+        "recs_table", rows, lambda: recommendations_table(rows)
+    )
     st.dataframe(
-        frame[columns],
+        table,
         hide_index=True,
         column_config={
             "id": st.column_config.NumberColumn("Id", format="%d"),
             "priority": st.column_config.ProgressColumn(
                 "Priority",
                 min_value=0,
-                max_value=max(100.0, float(frame["priority"].max())),
+                max_value=max(100.0, max_priority),
                 format="%.0f",
             ),
             "entity": st.column_config.TextColumn("For"),
@@ -137,16 +124,38 @@ def _table(rows: list[dict[str, Any]], status: str, user: accounts.User) -> None
             "open": st.column_config.LinkColumn("History", display_text="Open"),
         },
     )
-    export_columns = columns[:-1]
-    exports.download_button(
-        "recommendations",
-        export_columns,
-        [
-            [str(r[c]) if c == "created_at" else r[c] for c in export_columns]
-            for r in frame.to_dict("records")
-        ],
-        status=status,
-    )
+    exports.download_button("recommendations", EXPORT_COLUMNS, export_rows, status=status)
+
+
+COLUMNS = [
+    "id",
+    "priority",
+    "entity",
+    "rec_type",
+    "action",
+    "reason",
+    "status",
+    "created_at",
+    "open",
+]
+EXPORT_COLUMNS = COLUMNS[:-1]
+
+
+def recommendations_table(rows: list[dict[str, Any]]) -> tuple[Any, float, list[list[Any]]]:
+    """The shown table (Arrow), its highest priority and the CSV export rows; built once per
+    distinct list."""
+    frame = pd.DataFrame(rows)
+    frame["entity"] = [
+        f"{t} {int(i)}" for t, i in zip(frame["entity_type"], frame["entity_id"], strict=True)
+    ]
+    frame["open"] = [f"?rec={int(i)}" for i in frame["id"]]
+    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
+    export_rows = [
+        [str(r[c]) if c == "created_at" else r[c] for c in EXPORT_COLUMNS]
+        for r in frame[EXPORT_COLUMNS].to_dict("records")
+    ]
+    table = view_cache.arrow_table(frame[COLUMNS])
+    return table, float(frame["priority"].max()), export_rows
 
 
 def _act_form() -> None:
@@ -185,6 +194,8 @@ def perform(action: str, rec_id: int, comment: str | None, *, days: int = 1) -> 
     except recs.RecommendationError as exc:
         st.error(str(exc))
         return False
+    finally:
+        data.invalidate(recs_data.DOMAIN)
     st.toast(f"Recommendation {rec_id}: {action} done", icon=":material/check:")
     return True
 
@@ -193,17 +204,11 @@ def _detail(rec_id: int, user: accounts.User) -> None:
     if st.button("Back to the list", key="recs_back", icon=":material/arrow_back:"):
         st.query_params.clear()
         st.rerun()
-    with session.warehouse_conn() as conn:
-        found = [
-            r
-            for r in recs.list_recommendations(conn, status=None, limit=10_000)
-            if r["id"] == rec_id
-        ]
-        history = recs.recommendation_history(conn, rec_id)
-    if not found:
+    rec = recs_data.get_recommendation(rec_id)
+    if rec is None:
         st.warning(f"Recommendation {rec_id} does not exist.")
         return
-    rec = found[0]
+    history = recs_data.history(rec_id)
     st.subheader(markdown_text(f"{rec['action']} — {rec['entity_type']} {rec['entity_id']}"))
     st.caption(
         markdown_text(f"{rec['reason']} · status {rec['status']} · priority {rec['priority']:.0f}")
@@ -241,8 +246,7 @@ def _detail(rec_id: int, user: accounts.User) -> None:
 
 def _effectiveness() -> None:
     st.subheader("Did it help?")
-    with session.warehouse_conn() as conn:
-        rows = recs.effectiveness(conn)
+    rows = recs_data.effectiveness()
     if not rows:
         st.info(
             "No effectiveness data yet: marts.recommendation_effectiveness counts, per week, how "
@@ -250,7 +254,7 @@ def _effectiveness() -> None:
             "recommendation. It fills in two weeks after the first decisions."
         )
         return
-    st.altair_chart(effectiveness_chart(rows), width="stretch")
+    view_cache.chart("recs_effectiveness", rows, lambda: effectiveness_chart(rows))
 
 
 if __name__ == "__main__":  # run as a page script by `st.navigation` in app.py

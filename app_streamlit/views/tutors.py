@@ -12,7 +12,7 @@ import psycopg
 import streamlit as st
 from streamlit.elements.lib.column_types import ColumnConfig
 
-from app_streamlit import session, tutors_data
+from app_streamlit import session, tutors_data, view_cache
 from app_streamlit.view_charts import success_score_chart, tutor_trend_chart
 from app_streamlit.view_params import (
     TUTOR_SORTS,
@@ -108,22 +108,8 @@ def _list(initial: TutorFilters) -> None:
     if not rows:
         st.info(NO_MATCH_MESSAGE)
         return
-    frame = pd.DataFrame(rows)
-    frame["detail"] = [f"?tutor_id={int(t)}" for t in frame["tutor_id"]]
     st.dataframe(
-        frame[
-            [
-                "tutor_id",
-                "full_name",
-                "success_score",
-                "is_underperforming",
-                "sessions_completed_30d",
-                "tutor_no_shows_30d",
-                "avg_rating_30d",
-                *RATE_COLUMNS,
-                "detail",
-            ]
-        ],
+        view_cache.table("tutors_list", rows, lambda: list_frame(rows)),
         hide_index=True,
         key="tutors_table",
         column_config={
@@ -142,13 +128,31 @@ def _list(initial: TutorFilters) -> None:
     )
 
 
+def list_frame(rows: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows)
+    frame["detail"] = [f"?tutor_id={int(t)}" for t in frame["tutor_id"]]
+    return frame[
+        [
+            "tutor_id",
+            "full_name",
+            "success_score",
+            "is_underperforming",
+            "sessions_completed_30d",
+            "tutor_no_shows_30d",
+            "avg_rating_30d",
+            *RATE_COLUMNS,
+            "detail",
+        ]
+    ]
+
+
 def _coaching() -> None:
     rows = tutors_data.coaching_list()
     if not rows:
         st.caption(NO_COACHING_MESSAGE)
         return
     st.dataframe(
-        pd.DataFrame(rows),
+        view_cache.table("tutors_coaching", rows, lambda: pd.DataFrame(rows)),
         hide_index=True,
         key="tutors_coaching_table",
         column_config={
@@ -192,8 +196,8 @@ def _detail(tutor_id: int) -> None:
         )
         return
     left, right = st.columns(2)
-    left.altair_chart(success_score_chart(daily), width="stretch")
-    right.altair_chart(tutor_trend_chart(daily), width="stretch")
+    view_cache.chart("tutor_score", daily, lambda: success_score_chart(daily), where=left)
+    view_cache.chart("tutor_trend", daily, lambda: tutor_trend_chart(daily), where=right)
 
 
 def _num(value: object, fmt: str) -> str:

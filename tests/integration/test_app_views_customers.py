@@ -1,7 +1,8 @@
 """The Customers page through `AppTest`, against a scratch warehouse with hand-made marts rows.
 
 The marts are created here with the columns the page reads (the dbt models are not built in
-this tier); names come from raw.customers, as in production.
+this tier); names come from marts.customer_directory and sessions from
+intermediate.int_sessions_deduplicated, as in production (the app reads no raw.* table).
 """
 
 from __future__ import annotations
@@ -46,6 +47,26 @@ create table marts.customer_health (
     acquisition_channel text,
     computed_at timestamptz not null default now()
 );
+create table marts.customer_directory (
+    customer_id bigint primary key,
+    full_name text,
+    email text,
+    customer_status text,
+    is_active boolean,
+    is_deleted boolean,
+    computed_at timestamptz not null default now()
+);
+create schema if not exists intermediate;
+create table intermediate.int_sessions_deduplicated (
+    session_id bigint primary key,
+    customer_id bigint,
+    tutor_id bigint,
+    subject_id bigint,
+    scheduled_at timestamptz,
+    duration_minutes integer,
+    session_status text,
+    rating integer
+);
 create table marts.customer_health_history (
     customer_id bigint not null,
     snapshot_date date not null,
@@ -54,9 +75,9 @@ create table marts.customer_health_history (
 );
 """
 CUSTOMER = """
-insert into raw.customers (id, email, full_name, acquisition_channel, status, created_at,
-                           updated_at)
-values (%s, %s, %s, %s, 'active', now(), now())
+insert into marts.customer_directory (customer_id, email, full_name, customer_status, is_active,
+                                     is_deleted)
+values (%s, %s, %s, 'active', true, false)
 """
 HEALTH = """
 insert into marts.customer_health (customer_id, risk_score, risk_tier, top_risk_component,
@@ -77,7 +98,7 @@ def _seed(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(MARTS)
         for cid, name, email, channel, score, tier, change in PEOPLE:
-            conn.execute(CUSTOMER, (cid, email, name, channel))
+            conn.execute(CUSTOMER, (cid, email, name))
             conn.execute(HEALTH, (cid, score, tier, change, score - 2.0, channel))
         for day, score, tier in [(2, 70.0, "high"), (1, 85.0, "critical"), (0, 91.0, "critical")]:
             conn.execute(
@@ -91,10 +112,9 @@ def _seed(url: str) -> None:
             (Jsonb([{"feature": "days_since_last_session", "shap": 0.5}]),),
         )
         conn.execute(
-            "insert into raw.sessions (id, customer_id, tutor_id, subject_id, scheduled_at,"
-            " duration_minutes, status, rating, is_first_session, created_at, updated_at)"
-            " values (77, 3, 9, 2, now() - interval '3 days', 60, 'completed', 2, false,"
-            " now(), now())"
+            "insert into intermediate.int_sessions_deduplicated (session_id, customer_id,"
+            " tutor_id, subject_id, scheduled_at, duration_minutes, session_status, rating)"
+            " values (77, 3, 9, 2, now() - interval '3 days', 60, 'completed', 2)"
         )
 
 
@@ -135,7 +155,7 @@ def test_list_with_names_tiers_and_filters(viewer: str) -> None:
     assert not at.exception
     table = at.dataframe[0].value
     assert list(table["full_name"]) == [XSS, "Grace Hopper", "Ada Lovelace"]
-    assert list(table["risk_tier"]) == ["critical", "high", "low"]
+    assert [list(t) for t in table["risk_tier"]] == [["critical"], ["high"], ["low"]]  # badges
     assert not any(m.proto.allow_html for m in at.markdown)
 
     at.selectbox(key="customers_tier").select("high").run()

@@ -282,7 +282,10 @@ def test_models_page_shows_health_monitoring_quality_freshness_and_failures(
     quality = next(f for cols, f in frames.items() if "check_name" in cols and "suite" not in cols)
     assert not quality.set_index("check_name").loc["raw_sessions_contract", "success"]
     raw = next(f for cols, f in frames.items() if "table_name" in cols)
-    assert raw.set_index("table_name").loc["sessions", "age"] == "6 min ago"
+    # seeded 6 minutes before the module's first test; a loaded machine may take minutes to get here
+    age = str(raw.set_index("table_name").loc["sessions", "age"])
+    assert age.endswith(" min ago")
+    assert int(age.split()[0]) >= 6
     assert raw.set_index("table_name").loc["customers", "age"] == "never"
     marts = next(f for cols, f in frames.items() if "mart" in cols)
     assert set(marts["mart"]) == {"customer_health", "ops_kpis_daily"}

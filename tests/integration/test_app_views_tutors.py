@@ -37,6 +37,15 @@ COLUMNS = """
 MARTS = f"""
 create schema if not exists marts;
 create table marts.tutor_performance ({COLUMNS});
+create table marts.tutor_directory (
+    tutor_id bigint primary key,
+    full_name text,
+    email text,
+    tutor_status text,
+    is_active boolean,
+    is_deleted boolean,
+    computed_at timestamptz not null default now()
+);
 create table marts.tutor_performance_daily (
     performance_date date not null,
     sessions_scheduled integer,
@@ -46,8 +55,9 @@ create table marts.tutor_performance_daily (
 );
 """
 TUTOR = """
-insert into raw.tutors (id, email, full_name, status, created_at, updated_at)
-values (%s, %s, %s, 'active', now(), now())
+insert into marts.tutor_directory (tutor_id, email, full_name, tutor_status, is_active,
+                                  is_deleted)
+values (%s, %s, %s, 'active', true, false)
 """
 PERFORMANCE = """
 insert into marts.tutor_performance (tutor_id, sessions_scheduled_30d, sessions_completed_30d,

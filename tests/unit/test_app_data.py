@@ -22,6 +22,8 @@ def no_services(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, obj
     reset_settings()
     data.clear_cache()
     monkeypatch.setattr(data, "redis_client", lambda url=None: None)
+    monkeypatch.setattr(data.events, "latest_id", lambda url=None: "0-0")
+    monkeypatch.setattr(data.events, "read_since", lambda *a, **k: [])
     yield calls
     data.clear_cache()
     monkeypatch.undo()
@@ -81,3 +83,59 @@ def test_redis_circuit_breaker_skips_redis_after_an_error() -> None:
     assert data.redis_client(url) is not None
     data.mark_redis_down(url, ConnectionError("refused"))
     assert data.redis_client(url) is None
+
+
+def test_a_domain_event_moves_the_version_and_the_key(
+    no_services: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine (or another app process) publishes an alert event: the next read of the alerts
+    domain misses every cache; other domains keep their keys."""
+    stream: list[data.events.Event] = []
+    monkeypatch.setattr(data.events, "latest_id", lambda url=None: "5-0")
+    monkeypatch.setattr(
+        data.events, "read_since", lambda last, **k: [e for e in stream if e.id > last]
+    )
+    monkeypatch.setattr(data, "VERSION_POLL_S", 0.0)
+    reads: list[str] = []
+
+    def fetch(url: str, sql: str, params: object) -> list[dict]:
+        reads.append(sql)
+        return [{"n": len(reads)}]
+
+    monkeypatch.setattr(data, "fetch_all", fetch)
+    assert data.cached_query("a", "select 'a'", domain="alerts") == [{"n": 1}]
+    assert data.cached_query("r", "select 'r'", domain="recommendations") == [{"n": 2}]
+    assert data.cached_query("a", "select 'a'", domain="alerts") == [{"n": 1}]
+    assert data.data_version("alerts") == "5-0"
+    stream.append(data.events.Event(id="6-0", type="alert_updated", data={"id": 1}))
+    stream.append(data.events.Event(id="7-0", type="metric_update", data={}))
+    assert data.cached_query("a", "select 'a'", domain="alerts") == [{"n": 3}]
+    assert data.data_version("alerts") == "6-0"
+    assert data.cached_query("r", "select 'r'", domain="recommendations") == [{"n": 2}]
+
+
+def test_invalidate_after_a_users_action(
+    no_services: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without any event (Redis down), the acting process still reads its change at once."""
+    reads: list[str] = []
+
+    def fetch(url: str, sql: str, params: object) -> list[dict]:
+        reads.append(sql)
+        return [{"n": len(reads)}]
+
+    monkeypatch.setattr(data, "fetch_all", fetch)
+    assert data.cached_query("a", "select 'a'", domain="alerts") == [{"n": 1}]
+    assert data.cached_query("a", "select 'a'", domain="alerts") == [{"n": 1}]
+    data.invalidate("alerts")
+    assert data.cached_query("a", "select 'a'", domain="alerts") == [{"n": 2}]
+    data.invalidate("alerts")
+    assert data.data_version("alerts").count("+") == 1
+
+
+def test_the_local_cache_stays_bounded(no_services: list, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(data, "LOCAL_MAX_ENTRIES", 5)
+    monkeypatch.setattr(data, "fetch_all", lambda url, sql, params: [])
+    for i in range(20):
+        data.cached_query("q", "select 1", {"i": i})
+    assert len(data._local) <= 5

@@ -5,6 +5,8 @@ with source as (
 renamed as (
     select
         id as customer_id,
+        full_name,
+        email,
         grade_level,
         goal,
         goal_progress_pct,

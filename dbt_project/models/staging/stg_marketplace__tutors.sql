@@ -5,6 +5,8 @@ with source as (
 renamed as (
     select
         id as tutor_id,
+        full_name,
+        email,
         status as tutor_status,
         hourly_rate_cents,
         coalesce(hired_at, created_at) as hired_at,
