@@ -5,10 +5,10 @@ scores judged against the simulator's ground truth (truth.customer_outcomes).
 
 Steps: simulate, ingest, `dbt run` of the relations `ml.features` reads, then the library's
 own use cases (`ml.jobs.train_and_register`, `ml.jobs.score_active_customers`) against an
-MLflow registry in a temporary SQLite store. Frames are built with pandas from a COPY of the
-feature query (the SQL does the aggregation; Python only parses one row per customer). The
-benchmark times that parse with pandas and with polars (then handed to pandas, which sklearn
-and shap take) on the same COPY output, so the choice is measured at every scale.
+MLflow registry in a temporary SQLite store. Frames are built from a COPY of the feature query
+(the SQL does the aggregation; Python only parses one row per customer), parsed by polars and
+handed to pandas, which sklearn and shap take. The benchmark times that parse against pandas'
+own reader on the same COPY output, so the choice is measured at every scale.
 
 `make bench` runs it at $SCALE and at S10 ($SCALE_S10, default 1,000,000 customers).
 
@@ -22,16 +22,23 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import numpy as np
 import psycopg
+from psycopg import sql
 
 from bench.bench_dbt import dbt_build, ingest
 from bench.common import migrate, opsdash, scratch_database, timed
+from ml.churn import compute_threads
 from ml.features import DBT_MODELS
+from ml.registry import registry_client
+from opsdash_core.settings import get_settings
+from simulator.sourcedb import with_dbname
 
 SCORING_TARGET_S = 60
 TRAINING_TARGET_S = 300
@@ -43,7 +50,7 @@ def frame_builders(conn: psycopg.Connection, as_of: datetime) -> dict[str, float
     import pandas as pd
     import polars as pl
 
-    from ml.features import CLOSED_STATUSES, FEATURES_SQL
+    from ml.features import CLOSED_STATUSES, FEATURES_SQL, parse_csv
 
     params = {"as_of": as_of, "closed_statuses": list(CLOSED_STATUSES)}
     buffer = io.BytesIO()
@@ -59,40 +66,98 @@ def frame_builders(conn: psycopg.Connection, as_of: datetime) -> dict[str, float
     seconds = {"query_and_copy": time.monotonic() - started}
     raw = buffer.getvalue()
     seconds["pandas"], _ = timed(lambda: pd.read_csv(io.BytesIO(raw)), repeat=3)
-    seconds["polars"], _ = timed(lambda: pl.read_csv(io.BytesIO(raw)).to_pandas(), repeat=3)
+    pl.read_csv(io.BytesIO(raw))  # warm up (first use initializes polars' thread pool)
+    seconds["polars"], _ = timed(lambda: parse_csv(raw, ("acquisition_channel",)), repeat=3)
     return seconds
 
 
-def run_scale(scale: int, days: int) -> None:
-    from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
-
-    from ml.churn_metrics import churn_rate_by_decile
-    from ml.jobs import monitor_churn, score_active_customers, train_and_register
-
-    with (
-        scratch_database("churn_src") as source_url,
-        scratch_database("churn_wh") as warehouse_url,
-        tempfile.TemporaryDirectory(prefix="bench_churn_") as tmp,
-    ):
+@contextlib.contextmanager
+def prepared_databases(
+    scale: int, days: int, keep: bool, reuse: tuple[str, str] | None
+) -> Iterator[tuple[str, str]]:
+    """(source URL, warehouse URL) holding simulated, ingested and dbt-built data. `reuse`
+    skips the preparation (databases left by an earlier `--keep` run); `keep` does not drop
+    the new databases afterwards, so training and scoring can be re-timed on the same data."""
+    if reuse:
+        yield reuse
+        return
+    with contextlib.ExitStack() as stack:
+        if keep:
+            base = get_settings().warehouse_url
+            source_url, warehouse_url = (
+                create_database(base, f"bench_churn_{scale}_src"),
+                create_database(base, f"bench_churn_{scale}_wh"),
+            )
+        else:
+            source_url = stack.enter_context(scratch_database("churn_src"))
+            warehouse_url = stack.enter_context(scratch_database("churn_wh"))
         print(f"[bench_churn] scale {scale:,}: simulating {days} days", flush=True)
         opsdash(
             ["sim", "generate", "--scale", str(scale), "--days", str(days)],
             {"SOURCE_URL": source_url},
         )
         migrate(warehouse_url)
+        started = time.monotonic()
+        print(f"[bench_churn] ingesting ({datetime.now(UTC):%H:%M:%S})", flush=True)
         ingest(warehouse_url, source_url)
+        print(f"[bench_churn] ingested in {time.monotonic() - started:.0f} s; dbt", flush=True)
         dbt_build(warehouse_url, ["--select", *DBT_MODELS, "--resource-type", "model"])
+        if keep:
+            print(f"[bench_churn] kept: --reuse {source_url} {warehouse_url}", flush=True)
+        yield source_url, warehouse_url
+
+
+def create_database(base_url: str, name: str) -> str:
+    """A fresh database `name` (dropped first if left over) on the cluster of `base_url`."""
+    with psycopg.connect(with_dbname(base_url, "postgres"), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
+        )
+        conn.execute(sql.SQL("create database {}").format(sql.Identifier(name)))
+    return with_dbname(base_url, name)
+
+
+def run_scale(
+    scale: int, days: int, keep: bool = False, reuse: tuple[str, str] | None = None
+) -> None:
+    from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+    from ml.churn_metrics import churn_rate_by_decile
+    from ml.jobs import monitor_churn, score_active_customers, train_and_register
+
+    with (
+        prepared_databases(scale, days, keep, reuse) as (source_url, warehouse_url),
+        tempfile.TemporaryDirectory(prefix="bench_churn_") as tmp,
+    ):
         tracking_uri = f"sqlite:///{tmp}/mlflow.db"
+        # A deployment's MLflow server has its tables already: create the SQLite store's
+        # (and import mlflow) before the clock starts.
+        registry_client(tracking_uri).search_experiments()
         # MLflow's local artifact store goes to ./mlruns: keep it in the temporary folder.
         with contextlib.chdir(tmp), psycopg.connect(warehouse_url) as conn:
-            started = time.monotonic()
+            print(f"[bench_churn] training ({datetime.now(UTC):%H:%M:%S})", flush=True)
+            load = [os.getloadavg()[0]]
+            started, cpu = time.monotonic(), time.process_time()
             trained = train_and_register(conn, tracking_uri)
-            training_s = time.monotonic() - started
+            training_s, training_cpu = time.monotonic() - started, time.process_time() - cpu
+            load.append(os.getloadavg()[0])
             scored_at = datetime.now(UTC).replace(microsecond=0)
-            started = time.monotonic()
+            print(f"[bench_churn] scoring ({datetime.now(UTC):%H:%M:%S})", flush=True)
+            started, cpu = time.monotonic(), time.process_time()
             scored = score_active_customers(conn, tracking_uri, scored_at)
             conn.commit()
-            scoring_s = time.monotonic() - started
+            scoring_s, scoring_cpu = time.monotonic() - started, time.process_time() - cpu
+            load.append(os.getloadavg()[0])
+            never = set(
+                r[0]
+                for r in conn.execute(
+                    "select c.customer_id from ml.churn_scores as c where c.scored_at = %s"
+                    " and not exists (select 1 from intermediate.int_sessions_deduplicated as s"
+                    " where s.customer_id = c.customer_id and s.is_completed"
+                    " and s.scheduled_at < %s)",
+                    (scored_at, scored_at),
+                ).fetchall()
+            )
             rows = conn.execute(
                 "select customer_id, churn_probability from ml.churn_scores where scored_at = %s",
                 (scored_at,),
@@ -120,12 +185,18 @@ def run_scale(scale: int, days: int) -> None:
     e = trained.evaluation
     print(f"\n== churn at scale {scale:,} customers ==")
     print(
+        f"machine: {os.cpu_count()} cores, 1-minute load average {load[0]:.1f} before training,"
+        f" {load[1]:.1f} after, {load[2]:.1f} after scoring; {compute_threads()} ML thread(s)"
+    )
+    print(
         f"weekly training                {training_s:8.1f} s   target < {TRAINING_TARGET_S} s  "
-        f"({trained.kind}, {trained.rows:,} rows, alias {trained.registration.alias})"
+        f"({trained.kind}, {trained.rows:,} rows, alias {trained.registration.alias}; "
+        f"{training_cpu:.0f} s CPU in this process)"
     )
     print(
         f"scoring + 3 plain-word factors {scoring_s:8.1f} s   target < {SCORING_TARGET_S} s at "
-        f"S10  ({scored.rows:,} customers; {scored.seconds})"
+        f"S10  ({scored.rows:,} customers; {scored.seconds}; {scoring_cpu:.0f} s CPU in this "
+        "process)"
     )
     print(
         f"out-of-time holdout: ROC-AUC {e.roc_auc:.3f}  PR-AUC {e.pr_auc:.3f}  "
@@ -143,7 +214,7 @@ def run_scale(scale: int, days: int) -> None:
     print(
         f"feature frame: query + COPY {builders['query_and_copy']:.1f} s, then parse "
         f"{builders['pandas']:.2f} s with pandas vs {builders['polars']:.2f} s with polars "
-        f"(+ to_pandas); {faster} parses faster, ml.features uses pandas"
+        f"(typed, + to_pandas); {faster} parses faster, ml.features uses polars"
     )
     print(f"gradient boosting vs logistic regression: {trained.vs_challenger_family}")
     print(f"scores vs ground truth ({len(ids):,} active customers, churn rate {base:.3f}):")
@@ -153,11 +224,18 @@ def run_scale(scale: int, days: int) -> None:
         f"{hits / max(int(actual.sum()), 1):.3f}  flagged {flagged.mean():.1%}  Brier "
         f"{brier_score_loss(actual, proba):.4f} (base rate {base * (1 - base):.4f})"
     )
-    print("  churn rate by decile of score (10 = riskiest):")
-    for row in churn_rate_by_decile(actual, proba).itertuples():
+    print(
+        "  churn rate by decile of score (10 = riskiest), and the share of each decile with no"
+        " completed session yet:"
+    )
+    deciles = churn_rate_by_decile(actual, proba)
+    order = np.argsort(proba, kind="stable")  # the deciles' bins: rank by score, first wins
+    no_session = np.array([i in never for i in ids], dtype="float64")[order]
+    shares = [part.mean() for part in np.array_split(no_session, 10)]
+    for row, share in zip(deciles.itertuples(), shares, strict=True):
         print(
             f"    {row.decile:>2}  {row.rows:>9,} customers  predicted {row.mean_predicted:.3f}"
-            f"  observed {row.observed_rate:.3f}"
+            f"  observed {row.observed_rate:.3f}  no session yet {share:.0%}"
         )
 
 
@@ -165,9 +243,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--scale", action="append", type=int, help="customers; repeatable")
     parser.add_argument("--days", type=int, default=180)
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the prepared databases (prints --reuse URLs)"
+    )
+    parser.add_argument(
+        "--reuse",
+        nargs=2,
+        metavar=("SOURCE_URL", "WAREHOUSE_URL"),
+        help="time training and scoring on databases kept by an earlier --keep run",
+    )
     args = parser.parse_args()
     for scale in args.scale or [100_000]:
-        run_scale(scale, args.days)
+        run_scale(scale, args.days, args.keep, tuple(args.reuse) if args.reuse else None)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from ml.churn import ChurnModel
+from ml.churn import ChurnModel, limited_threads
 from ml.churn_reasons import action, reason
 from ml.features import CHANNEL_PREFIX
 
@@ -72,11 +72,12 @@ def shap_values(model: ChurnModel, features: pd.DataFrame) -> np.ndarray:
         background = (np.zeros(width), np.eye(width))
         explainer = shap.LinearExplainer(model.pipeline[-1], background)
         transform = model.pipeline[:-1]
-    for start in range(0, len(aligned), BATCH_ROWS):
-        batch = aligned.iloc[start : start + BATCH_ROWS]
-        matrix = np.asarray(transform.transform(batch) if len(transform) else batch)
-        values = np.asarray(explainer.shap_values(matrix)).reshape(len(batch), -1)
-        out[start : start + len(batch)] = values.reshape(len(batch), -1, n_features).sum(axis=1)
+    with limited_threads():
+        for start in range(0, len(aligned), BATCH_ROWS):
+            batch = aligned.iloc[start : start + BATCH_ROWS]
+            matrix = np.asarray(transform.transform(batch) if len(transform) else batch)
+            values = np.asarray(explainer.shap_values(matrix)).reshape(len(batch), -1)
+            out[start : start + len(batch)] = values.reshape(len(batch), -1, n_features).sum(axis=1)
     return out
 
 
@@ -102,28 +103,42 @@ def top_factors(model: ChurnModel, features: pd.DataFrame, k: int = 3) -> list[l
 
     names = list(model.feature_names)
     labels = [feature_label(name) for name in names]
+    # The words depend on (feature, value, direction) only, and values are rounded: most
+    # customers share them with another, so each is worded once per call.
+    words: dict[tuple[int, float | None, bool], tuple[str, str | None]] = {}
     result: list[list[dict]] = []
     for cols, shaps, raws in zip(top.tolist(), top_shap.tolist(), top_raw.tolist(), strict=True):
         result.append(
             [
-                _factor(names[col], labels[col], value, contribution)
+                _factor(names[col], labels[col], col, value, contribution, words)
                 for col, contribution, value in zip(cols, shaps, raws, strict=True)
             ]
         )
     return result
 
 
-def _factor(feature: str, label: str, value: float, contribution: float) -> dict:
+def _factor(
+    feature: str,
+    label: str,
+    col: int,
+    value: float,
+    contribution: float,
+    words: dict[tuple[int, float | None, bool], tuple[str, str | None]],
+) -> dict:
     raises = contribution > 0
     shown = None if math.isnan(value) else value
+    key = (col, shown, raises)
+    said = words.get(key)
+    if said is None:
+        said = words[key] = (reason(feature, shown, raises), action(feature, raises))
     return {
         "feature": feature,
         "label": label,
         "value": shown,
         "shap": contribution,
         "direction": "raises" if raises else "lowers",
-        "reason": reason(feature, shown, raises),
-        "action": action(feature, raises),
+        "reason": said[0],
+        "action": said[1],
     }
 
 
