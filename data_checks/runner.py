@@ -19,72 +19,21 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
 from data_checks import docs, result_history
 from data_checks.expectations import jsonable
 from data_checks.gx_api import load_gx_api
 from data_checks.result import CheckResult, ExpectationOutcome
-from data_checks.suite_types import (
-    Bounds,
-    LoadFacts,
-    LoadRun,
-    NewRows,
-    RecentRows,
-    Spec,
-    Suite,
-    ValidationContext,
+from data_checks.suite_types import Bounds, LoadFacts, Spec, Suite, ValidationContext
+from data_checks.windows import (
+    FROM_HISTORY,
+    SAMPLE_SIZE,
+    _FromHistory,
+    _unreadable,
+    resolve_window,
 )
 from opsdash_core.db import connect
 from opsdash_core.settings import get_settings
-
-SAMPLE_SIZE = 10
-
-
-class _FromHistory:
-    def __repr__(self) -> str:
-        return "FROM_HISTORY"
-
-
-FROM_HISTORY: Any = _FromHistory()
-"""Default `since`: start where the previous run of the same check stopped."""
-
-
-def resolve_window(
-    conn: psycopg.Connection,
-    suite: Suite,
-    now: datetime,
-    since: datetime | _FromHistory | None = FROM_HISTORY,
-    facts: LoadFacts | None = None,
-) -> Bounds:
-    w = suite.window
-    if isinstance(w, NewRows):
-        start = (
-            result_history.last_window_end(conn, suite)
-            if isinstance(since, _FromHistory)
-            else since
-        )
-        rel, col = sql.Identifier(*suite.relation), sql.Identifier(w.column)
-        until = conn.execute(sql.SQL("select max({}) from {}").format(col, rel)).fetchone()[0]  # type: ignore[index]
-        if until is None or (start is not None and until <= start):
-            return Bounds(w.column, start, start, rows=0)
-        query = sql.SQL("select count(*) from {} where {} <= %s").format(rel, col)
-        params: tuple[Any, ...] = (until,)
-        if start is not None:
-            query += sql.SQL(" and {} > %s").format(col)
-            params = (until, start)
-        rows = conn.execute(query, params).fetchone()[0]  # type: ignore[index]
-        return Bounds(w.column, start, until, rows=rows)
-    if isinstance(w, RecentRows):
-        start_at = now - w.period
-        return Bounds(w.column, start_at.date() if w.as_date else start_at, None)
-    if isinstance(w, LoadRun):
-        if facts is None:
-            return Bounds(rows=0, note="no load to judge")
-        return Bounds(
-            rows=facts.rows_read, note=f"load {facts.run_id}: {facts.rows_read:,} rows read"
-        )
-    return Bounds()
 
 
 def _observed(result: dict[str, Any]) -> Any:
@@ -181,18 +130,6 @@ def _run_gx(
         (r["expectation_config"]["kwargs"].get("batch_id") for r in results), None
     ) or out.meta.get("active_batch_definition", {}).get("batch_identifier", "")
     return results, _result_key(suite.name, str(batch_id), run)
-
-
-def _unreadable(suite: Suite, exc: Exception) -> ExpectationOutcome:
-    """A table that cannot be read (missing, renamed column) fails the check; it does not
-    crash the run, so the failure is recorded and notified like any other."""
-    return ExpectationOutcome(
-        "suite",
-        f"{suite.relation_name} can be validated",
-        None,
-        False,
-        error=f"{type(exc).__name__}: {exc}".strip(),
-    )
 
 
 def _build(

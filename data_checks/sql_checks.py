@@ -41,8 +41,8 @@ from data_checks.expectations import Expect, Later, fetch, jsonable
 from data_checks.integrity import _RowsQuery
 from data_checks.quarantine import QuarantineRate
 from data_checks.result import CheckResult, ExpectationOutcome
-from data_checks.runner import FROM_HISTORY, SAMPLE_SIZE, _FromHistory, _unreadable, resolve_window
 from data_checks.suite_types import Bounds, LoadFacts, Spec, Suite, ValidationContext
+from data_checks.windows import FROM_HISTORY, SAMPLE_SIZE, _FromHistory, _unreadable, resolve_window
 from opsdash_core.db import connect
 
 
