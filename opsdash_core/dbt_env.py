@@ -13,6 +13,8 @@ def dbt_env(s: Settings) -> dict[str, str]:
         "OPSDASH_DBT_USER": parts["user"],
         "OPSDASH_DBT_PASSWORD": parts["password"],
         "OPSDASH_DBT_DBNAME": parts["dbname"],
+        # `set role` after connecting (empty = none): the owner of the dbt schemas.
+        "OPSDASH_DBT_ROLE": s.dbt_role,
         "DO_NOT_TRACK": "1",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }

@@ -48,6 +48,14 @@ class Settings(BaseSettings):
     source_url: str = Field(default="", alias="SOURCE_URL")
     dagster_pg_url: str = Field(default="", alias="DAGSTER_PG_URL")
     mlflow_backend_url: str = Field(default="", alias="MLFLOW_BACKEND_URL")
+    # Least privilege (README "Security"): the URLs above are the superuser's (migrations,
+    # set-up, the operator's CLI); the services connect as their own roles. A role URL counts only
+    # while it names the same database as the URL it stands in for; empty = that URL.
+    app_database_url: str = Field(default="", alias="APP_DATABASE_URL")
+    pipeline_database_url: str = Field(default="", alias="PIPELINE_DATABASE_URL")
+    source_reader_url: str = Field(default="", alias="SOURCE_READER_URL")
+    # dbt's `set role` (profiles.yml): the owner of the dbt schemas, set for Dagster's processes.
+    dbt_role: str = Field(default="", alias="OPSDASH_DBT_ROLE")
     redis_url: str = Field(default="", alias="REDIS_URL")
     # Redis refuses unauthenticated clients: `redis-server` reads it from a 0600 config file,
     # and every client sends it (in REDIS_URL or, when the URL has none, from here).
@@ -131,6 +139,9 @@ class Settings(BaseSettings):
         self.source_url = self.source_url or f"{base}/marketplace"
         self.dagster_pg_url = self.dagster_pg_url or f"{base}/dagster"
         self.mlflow_backend_url = self.mlflow_backend_url or f"{base}/mlflow"
+        self.app_database_url = _same_database(self.app_database_url, self.warehouse_url)
+        self.pipeline_database_url = _same_database(self.pipeline_database_url, self.warehouse_url)
+        self.source_reader_url = _same_database(self.source_reader_url, self.source_url)
         redis_auth = f":{self.redis_password}@" if self.redis_password else ""
         self.redis_url = self.redis_url or f"redis://{redis_auth}127.0.0.1:{self.redis_port}/0"
         self.mlflow_tracking_uri = (
@@ -166,6 +177,16 @@ class Settings(BaseSettings):
             "password": parts.password or "",
             "dbname": parts.path.lstrip("/"),
         }
+
+
+def _same_database(role_url: str, url: str) -> str:
+    """`role_url` if it names the database of `url` (host, port, name), else `url`: a role URL
+    written for the local cluster never redirects a deployment pointed at another database."""
+    if not role_url:
+        return url
+    a, b = urlsplit(role_url), urlsplit(url)
+    same = (a.hostname, a.port, a.path) == (b.hostname, b.port, b.path)
+    return role_url if same else url
 
 
 @lru_cache(maxsize=1)

@@ -120,7 +120,9 @@ def prepare_dbt(s: Settings) -> None:
             "dbt_project",
         ],
         "parsing the dbt project (manifest for Dagster)",
-        env=dbt_env(s),
+        # Dagster's runs copy this parse's partial_parse.msgpack; dbt reparses everything when
+        # the profile (user, role) differs, so parse with the profile the runs use.
+        env=dbt_env(pipeline_settings(s)),
     )
 
 
@@ -150,12 +152,24 @@ def run_asset_total(s: Settings, run_id: str) -> int | None:
     return len(keys) if isinstance(keys, list) and keys else None
 
 
+def pipeline_settings(s: Settings) -> Settings:
+    """The settings as Dagster's processes see them (`opsdash_core.db.service_env`)."""
+    from opsdash_core.db import service_env
+
+    env = service_env(s, "pipeline")
+    return s.model_copy(
+        update={"warehouse_url": env["WAREHOUSE_URL"], "dbt_role": env.get("OPSDASH_DBT_ROLE", "")}
+    )
+
+
 def materialize_all(s: Settings) -> None:
     """The first build, with progress instead of Dagster's debug log (which goes to a file)."""
+    from opsdash_core.db import service_env
     from opsdash_core.dbt_env import dbt_env
 
     log(BUILD_WHAT)
     log_path = build_log(s)
+    pipeline = service_env(s, "pipeline")
     rc, state, lines = progress.run_build(
         [
             venv_bin("dagster"),
@@ -166,7 +180,8 @@ def materialize_all(s: Settings) -> None:
             "-m",
             "orchestration.definitions",
         ],
-        env={**os.environ, **dagster_env(s), **dbt_env(s)},
+        # As Dagster's own processes run: the pipeline's role, dbt building as transform.
+        env={**os.environ, **dagster_env(s), **dbt_env(pipeline_settings(s)), **pipeline},
         cwd=dagster.dagster_home(s),  # not PROJECT_ROOT: Dagster would load its `.env`
         log_path=log_path,
         total_lookup=lambda run_id: run_asset_total(s, run_id),
@@ -189,7 +204,10 @@ def infra_up(s: Settings) -> None:
     secure_home(s)
     redis.start(s)
     postgres.create_databases(s)
-    migrate(s)
+    migrate(s)  # creates the service roles (migration 0013)
+    roles = postgres.apply_roles(s)
+    if roles:
+        log(f"database roles ready: {', '.join(roles)}")
 
 
 def up(s: Settings, scale: int, days: int, materialize: bool = True) -> None:

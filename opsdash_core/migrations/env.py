@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
+from opsdash_core.migrations import ownership
 from opsdash_core.settings import get_settings
 
 
@@ -19,6 +20,9 @@ def run_migrations_online() -> None:
         context.configure(connection=connection, version_table_schema="public")
         with context.begin_transaction():
             context.run_migrations()
+            # Tables a migration added where a component must own them (ownership.py).
+            for statement in ownership.statements():
+                context.execute(statement)
     engine.dispose()
 
 

@@ -1,13 +1,15 @@
 """The Dagster webserver (UI) and daemon (schedules, sensors), both on `workspace.yaml`.
 
 They run from DAGSTER_HOME, not the project root: Dagster's CLIs load a `.env` from their working
-directory, which would override `OPSDASH_ENV_FILE`.
+directory, which would override `OPSDASH_ENV_FILE`. Both, and the runs they launch, connect to
+the warehouse as `opsdash_pipeline` (`opsdash_core.db.service_env`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from opsdash_core.db import service_env
 from opsdash_core.settings import PROJECT_ROOT, Settings
 from opsdash_stack.dagster_ui import loopback_hosts
 from opsdash_stack.supervisor import Service, venv_bin
@@ -43,7 +45,7 @@ def webserver(s: Settings) -> Service:
         s.dagster_port,
         f"http://127.0.0.1:{s.dagster_port}/server_info",
         120,
-        {"DAGSTER_HOME": str(home)},
+        {"DAGSTER_HOME": str(home), **service_env(s, "pipeline")},
         home,
     )
 
@@ -56,6 +58,6 @@ def daemon(s: Settings) -> Service:
         None,
         None,
         60,
-        {"DAGSTER_HOME": str(home)},
+        {"DAGSTER_HOME": str(home), **service_env(s, "pipeline")},
         home,
     )

@@ -25,6 +25,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from opsdash_core.db import (
+    APP_ROLE,
+    DAGSTER_ROLE,
+    MLFLOW_ROLE,
+    PIPELINE_ROLE,
+    SOURCE_READER_ROLE,
+)
 from opsdash_core.settings import Settings
 from opsdash_stack.console import log
 from opsdash_stack.probes import ServiceError, port_open, wait_for
@@ -331,3 +338,143 @@ def create_databases(s: Settings) -> None:
             if db not in existing:
                 log(f"creating database {db}")
                 conn.execute(f'create database "{db}"')  # identifiers from a constant list
+
+
+# --- least privilege (migration 0013 creates the roles; README "Security") ------------------
+
+# The roles whose passwords `.env` holds, and the databases two of them own.
+SERVICE_ROLES = (APP_ROLE, PIPELINE_ROLE, SOURCE_READER_ROLE, DAGSTER_ROLE, MLFLOW_ROLE)
+OWNED_DATABASES = {DAGSTER_ROLE: "dagster", MLFLOW_ROLE: "mlflow"}
+
+# Hand every object of schema public to the database's role (tables carry their indexes and
+# linked sequences; the objects an older release created as the bootstrap superuser cannot be
+# `REASSIGN OWNED`). The role comes in as a setting (a DO block takes no parameters).
+HAND_OVER_DATABASE = """
+do $$
+declare
+    target name := current_setting('opsdash.owner');
+    obj record;
+begin
+    for obj in
+        select format('%s %s', case c.relkind when 'v' then 'view'
+                      when 'm' then 'materialized view' when 'S' then 'sequence'
+                      else 'table' end, c.oid::regclass) as what
+        from pg_class c join pg_namespace n on n.oid = c.relnamespace
+        where n.nspname = 'public' and c.relkind in ('r', 'p', 'v', 'm', 'S')
+          and c.relowner <> to_regrole(target)
+          and not (c.relkind = 'S' and exists (
+              select from pg_depend d where d.objid = c.oid and d.deptype in ('a', 'i')))
+          and not c.relispartition
+        union all
+        select format('type %s', t.oid::regtype)
+        from pg_type t join pg_namespace n on n.oid = t.typnamespace
+        where n.nspname = 'public' and t.typtype in ('e', 'd') and t.typowner <> to_regrole(target)
+    loop
+        execute format('alter %s owner to %I', obj.what, target);
+    end loop;
+end $$;
+"""
+
+
+def scram_verifier(password: str, iterations: int = 4096) -> str:
+    """PostgreSQL's SCRAM-SHA-256 verifier of `password`: `ALTER ROLE ... PASSWORD` gets this,
+    never the password itself, so no server log or statement view can show it."""
+    import base64
+    import hmac
+
+    salt = secrets.token_bytes(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+
+    def b64(raw: bytes) -> str:
+        return base64.b64encode(raw).decode()
+
+    stored_key = hashlib.sha256(client_key).digest()
+    return f"SCRAM-SHA-256${iterations}:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def _local_role(s: Settings, url: str) -> tuple[str, str, str] | None:
+    """(role, password, database) when `url` names one of our roles on this cluster."""
+    from urllib.parse import unquote, urlsplit
+
+    parts = urlsplit(url)
+    if parts.username not in SERVICE_ROLES or parts.port != s.pg_port or not parts.password:
+        return None
+    if parts.hostname not in ("127.0.0.1", "localhost"):
+        return None
+    return parts.username, unquote(parts.password), parts.path.lstrip("/")
+
+
+def apply_roles(s: Settings) -> list[str]:
+    """Give the service roles their passwords from `.env` and their other databases' rights:
+    Dagster's and MLflow's databases become their roles' (objects included), the app may read
+    Dagster's run storage, the source reader may SELECT the simulated marketplace. Idempotent;
+    runs after the migrations (which create the roles). Returns the roles it set up."""
+    import psycopg
+    from psycopg import sql
+
+    urls = (
+        s.app_database_url,
+        s.pipeline_database_url,
+        s.source_reader_url,
+        s.dagster_pg_url,
+        s.mlflow_backend_url,
+    )
+    found = {r[0]: r for url in urls if (r := _local_role(s, url))}
+    if not found:
+        return []
+    base = s.warehouse_url.rsplit("/", 1)[0]
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
+        for role, password, _ in found.values():
+            conn.execute(
+                sql.SQL("alter role {} with login password {}").format(
+                    sql.Identifier(role), sql.Literal(scram_verifier(password))
+                )
+            )
+        for role, db in OWNED_DATABASES.items():
+            if role in found and found[role][2] == db:
+                conn.execute(
+                    sql.SQL("alter database {} owner to {}").format(
+                        sql.Identifier(db), sql.Identifier(role)
+                    )
+                )
+    for role, db in OWNED_DATABASES.items():
+        if role in found and found[role][2] == db:
+            with psycopg.connect(f"{base}/{db}", autocommit=True) as conn:
+                conn.execute("select set_config('opsdash.owner', %s, false)", (role,))
+                conn.execute(HAND_OVER_DATABASE)
+                if role == DAGSTER_ROLE and APP_ROLE in found:
+                    # The app's Ops-health page reads runs and ticks; it never writes them.
+                    conn.execute(
+                        "grant usage on schema public to opsdash_app;"
+                        " grant select on all tables in schema public to opsdash_app;"
+                        " alter default privileges for role opsdash_dagster in schema public"
+                        " grant select on tables to opsdash_app;"
+                    )
+    reader = found.get(SOURCE_READER_ROLE)
+    if reader:
+        with psycopg.connect(f"{base}/{reader[2]}", autocommit=True) as conn:
+            # Every schema (the simulated source has `public` and `support`), and by default
+            # privileges those and tables the simulator creates later as the superuser.
+            owner = sql.Identifier(s.libpq_parts()["user"])
+            conn.execute(
+                sql.SQL(
+                    "alter default privileges for role {owner}"
+                    " grant usage on schemas to opsdash_source_reader;"
+                    " alter default privileges for role {owner}"
+                    " grant select on tables to opsdash_source_reader;"
+                ).format(owner=owner)
+            )
+            schemas = conn.execute(
+                "select nspname from pg_namespace"
+                " where nspname not like 'pg\\_%' and nspname <> 'information_schema'"
+            ).fetchall()
+            for (schema,) in schemas:
+                conn.execute(
+                    sql.SQL(
+                        "grant usage on schema {s} to opsdash_source_reader;"
+                        " grant select on all tables in schema {s} to opsdash_source_reader;"
+                    ).format(s=sql.Identifier(schema))
+                )
+    return sorted(found)

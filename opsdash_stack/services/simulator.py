@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from opsdash_core.db import service_env
 from opsdash_core.settings import PROJECT_ROOT, Settings
 from opsdash_stack.probes import http_ok, wait_for
 from opsdash_stack.supervisor import Service, venv_bin
@@ -36,6 +37,7 @@ def support_api(s: Settings) -> Service:
         s.support_api_port,
         f"http://127.0.0.1:{s.support_api_port}/health",
         30,
+        service_env(s, "source_reader"),  # SELECT on the source, nothing more
     )
 
 

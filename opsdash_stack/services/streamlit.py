@@ -9,6 +9,7 @@ export in `app_streamlit/exports.py` is the only one).
 
 from __future__ import annotations
 
+from opsdash_core.db import service_env
 from opsdash_core.settings import PROJECT_ROOT, Settings
 from opsdash_stack.supervisor import Service, venv_bin
 
@@ -48,4 +49,5 @@ def service(s: Settings) -> Service:
         s.streamlit_port,
         f"http://127.0.0.1:{s.streamlit_port}/_stcore/health",
         60,
+        service_env(s, "app"),  # connects as opsdash_app (least privilege)
     )
