@@ -151,7 +151,7 @@ def record_realized_accuracy(
     closed_before = closed_at.replace(hour=0, minute=0, second=0, microsecond=0)
     results = []
     for run in pending_runs(conn, closed_before, limit):
-        labels = label_churn(conn, run.scored_at, horizon_days)
+        labels = label_churn(conn, run.scored_at, horizon_days, newest)
         with conn.cursor() as cur:
             cur.execute(SCORES_SQL, (run.scored_at, run.model_name, run.model_version))
             scored = pd.Series(dict(cur.fetchall()), dtype="float64", name="probability")

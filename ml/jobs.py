@@ -103,9 +103,11 @@ def train_and_register(conn: psycopg.Connection, tracking_uri: str) -> TrainingO
         raise ValueError("no sessions have taken place yet; nothing to learn from")
     plan = plan_cutoffs(oldest, newest)
     train_x = stack({t: load_features(conn, t) for t in plan.train_cutoffs})
-    train_y = stack_labels({t: label_churn(conn, t, plan.horizon_days) for t in plan.train_cutoffs})
+    train_y = stack_labels(
+        {t: label_churn(conn, t, plan.horizon_days, newest) for t in plan.train_cutoffs}
+    )
     valid_x = load_features(conn, plan.valid_cutoff)
-    valid_y = label_churn(conn, plan.valid_cutoff, plan.horizon_days)
+    valid_y = label_churn(conn, plan.valid_cutoff, plan.horizon_days, newest)
     params = ChurnParams()
     selection = select_model(train_x, train_y, valid_x, valid_y, params)
     model = selection.model
