@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
 import json
 import logging
 import os
@@ -48,17 +47,19 @@ import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import psycopg
 
-from bench.bench_alert_latency import pick_subjects, stack_env, start_stack
+from bench.bench_alert_latency import pick_subjects
 from bench.common import BIN
+from bench.stack import stack_env, start_stack
 from opsdash_core.settings import PROJECT_ROOT, Settings, get_settings, reset_settings
 
 PROBE_EVERY_S = 5.0
@@ -231,18 +232,19 @@ def launch_job(s: Settings, job: str) -> str:
     from opsdash_stack.services.dagster import WORKSPACE, dagster_home
 
     home = dagster_home(s)
+    run_id = str(uuid.uuid4())  # the CLI does not print the id of the run it submits
+    argv = [str(BIN / "dagster"), "job", "launch", "-j", job, "-w", str(WORKSPACE)]
     out = subprocess.run(
-        [str(BIN / "dagster"), "job", "launch", "-j", job, "-w", str(WORKSPACE)],
+        [*argv, "--run-id", run_id],
         env={**os.environ, "DAGSTER_HOME": str(home)},
         cwd=home,
         text=True,
         capture_output=True,
         check=False,
     )
+    if out.returncode == 0:
+        return f"{job} launched into the outage (run {run_id[:8]})"
     text = re.sub(r"\x1b\[[0-9;]*m", "", out.stdout + out.stderr)
-    run_id = re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", text)
-    if out.returncode == 0 and run_id:
-        return f"{job} launched into the outage (run {run_id.group(0)[:8]})"
     last = text.strip().splitlines()[-1] if text.strip() else ""
     return f"{job} not launched (exit {out.returncode}): {last[:80]}"
 
@@ -832,13 +834,9 @@ def scenario_alert_ids(s: Settings, t0: float, injected: list[str]) -> dict[str,
 
 
 def drill_env(home: Path) -> dict[str, str]:
-    """bench_alert_latency's stack environment (no variable of the caller's instance, warnings
-    routed to email too) at the product's own cadences (none of its faster ones)."""
-    make = cast(Any, stack_env)
-    faster = "cadence" in inspect.signature(stack_env).parameters
-    base = make(home, 5) if faster else make(home)
-    own = {"OPSDASH_HOME", "OPSDASH_ENV_FILE", "OPSDASH_ROUTE_WARNING"}
-    return {k: v for k, v in base.items() if k in own or os.environ.get(k) == v}
+    """The drill stack's environment (no variable of the caller's instance, warnings routed to
+    email too) at the product's own cadences."""
+    return stack_env(home, {"OPSDASH_ROUTE_WARNING": "email,slack"})
 
 
 def use_stack(home: Path) -> Settings:
@@ -909,7 +907,7 @@ def main() -> None:
     s = use_stack(home)
     try:
         if not args.reuse:
-            start_stack(dict(os.environ), home, args.port_offset, args.scale, args.days)
+            start_stack(dict(os.environ), home, args.port_offset, args.scale, args.days, "drill")
             print(
                 f"fresh opsdash up ({args.scale:,} customers, {args.days} days) in "
                 f"{time.monotonic() - started:.0f} s",

@@ -18,5 +18,11 @@ echo "### bench_import" && .venv/bin/python -m bench.bench_import --runs 5
 # alert latency on its own fresh stack (3,000 customers, 60 days, ports +130): up ~25 min at load
 # ~10 here, then up to 20 min of injections and waiting
 echo "### bench_alert_latency" && nice -n 10 .venv/bin/python -m bench.bench_alert_latency
+# the live incremental cycle on its own fresh stack (2,000 customers, 30 days, ports +210) at a
+# 1-minute cadence: p50/p95 of launch, run and its breakdown from Dagster's run records
+echo "### bench_cycle" && nice -n 10 .venv/bin/python -m bench.bench_cycle
+# the whole product at S1 and S10 side by side (issue 14): a fresh stack of its own per scale
+# (ports +150): generation, cold build per stage, live cycles at 1 minute, import, peak RSS
+echo "### bench_scale" && .venv/bin/python -m bench.bench_scale --scale "$SCALE" --scale "${SCALE_S10:-1000000}"
 # the fault drill is not part of `make bench` (it breaks its own stack for ~25 min): `make drill`
 echo "### fault drill: run \`make drill\` (bench/drill.py; README, Fault drill)"

@@ -1,0 +1,131 @@
+"""What Dagster itself recorded about runs: the benchmarks' figures come from its storage, not
+from our own stopwatches, so they are the numbers a data engineer sees in the Dagster UI.
+
+Reads the instance's PostgreSQL tables directly (`runs`, `event_logs`): opening a
+`DagsterInstance` would import the whole of Dagster into the benchmark for a few queries.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import psycopg
+
+from opsdash_stack.progress import stage_of
+
+
+@dataclass(frozen=True)
+class StepSpan:
+    step: str
+    started: float
+    ended: float
+
+    @property
+    def seconds(self) -> float:
+        return self.ended - self.started
+
+    @property
+    def stage(self) -> str:
+        return stage_of(self.step)
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    job: str
+    status: str
+    created: float
+    started: float | None
+    ended: float | None
+    steps: list[StepSpan] = field(default_factory=list)
+
+    @property
+    def launch_s(self) -> float | None:
+        """Queued + launched: from the run's creation (the schedule tick) to its process start."""
+        return None if self.started is None else self.started - self.created
+
+    @property
+    def total_s(self) -> float | None:
+        """Launch to finish, as the UI shows a run's duration plus its queueing."""
+        return None if self.ended is None else self.ended - self.created
+
+    @property
+    def setup_s(self) -> float | None:
+        """Run process start to its first step: process start-up and the code location import."""
+        if self.started is None or not self.steps:
+            return None
+        return min(s.started for s in self.steps) - self.started
+
+    def by_stage(self) -> dict[str, float]:
+        """Wall seconds per stage (ingest, checks, dbt, ...), summed over its steps."""
+        out: dict[str, float] = {}
+        for span in self.steps:
+            out[span.stage] = out.get(span.stage, 0.0) + span.seconds
+        return out
+
+
+def _epoch(ts: datetime) -> float:
+    """Dagster stores naive UTC timestamps."""
+    return ts.replace(tzinfo=UTC).timestamp() if ts.tzinfo is None else ts.timestamp()
+
+
+def step_spans(conn: psycopg.Connection, run_id: str) -> list[StepSpan]:
+    """Each step's start and end (success or failure) from the run's event log."""
+    rows = conn.execute(
+        "select step_key, dagster_event_type, timestamp from event_logs "
+        "where run_id = %s and step_key is not null and dagster_event_type = any(%s) "
+        "order by id",
+        (run_id, ["STEP_START", "STEP_SUCCESS", "STEP_FAILURE"]),
+    ).fetchall()
+    starts: dict[str, float] = {}
+    spans = []
+    for step, kind, ts in rows:
+        if kind == "STEP_START":
+            starts[step] = _epoch(ts)
+        elif step in starts:
+            spans.append(StepSpan(step, starts.pop(step), _epoch(ts)))
+    return spans
+
+
+def runs(conn: psycopg.Connection, job: str | None = None, since: float = 0.0) -> list[RunRecord]:
+    """Runs (of `job`, or all) created after `since` (epoch seconds), oldest first, with steps."""
+    rows = conn.execute(
+        "select run_id, pipeline_name, status, create_timestamp, start_time, end_time from runs "
+        "where (%s::text is null or pipeline_name = %s) and create_timestamp >= %s "
+        "order by create_timestamp",
+        (job, job, datetime.fromtimestamp(since, UTC).replace(tzinfo=None)),
+    ).fetchall()
+    out = []
+    for run_id, name, status, created, started, ended in rows:
+        rec = RunRecord(run_id, name, status, _epoch(created), started, ended)
+        rec.steps = step_spans(conn, run_id)
+        out.append(rec)
+    return out
+
+
+def pct(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
+    ordered = sorted(values)
+    return ordered[max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))]
+
+
+def p50_p95(values: list[float]) -> str:
+    if not values:
+        return "-"
+    return f"{statistics.median(values):.1f} / {pct(values, 95):.1f} s"
+
+
+ROWS_READ = re.compile(r'"rows_read".{0,200}?"value":\s*(\d+)', re.S)
+
+
+def rows_read(conn: psycopg.Connection, run_id: str) -> int:
+    """Source rows the run's ingestion assets read (their `rows_read` materialization metadata,
+    as the asset's page in the UI shows it)."""
+    rows = conn.execute(
+        "select event from event_logs where run_id = %s and dagster_event_type = %s",
+        (run_id, "ASSET_MATERIALIZATION"),
+    ).fetchall()
+    return sum(int(m.group(1)) for (event,) in rows if (m := ROWS_READ.search(event)))
