@@ -25,7 +25,7 @@ def test_sensors_snapshot() -> None:
         "notification_outbox_sensor",
     ):
         sensor = sensors[name]
-        assert sensor.minimum_interval_seconds == 60
+        assert sensor.minimum_interval_seconds == 30
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
         assert sensor.required_resource_keys == {"warehouse"}
     assert sensors["run_failure_alert_sensor"].default_status == dg.DefaultSensorStatus.RUNNING
