@@ -59,7 +59,7 @@ class Timers(BaseModel):
     for_: Duration = Field(default=timedelta(0), alias="for")
     group_by: list[GroupField] = Field(default_factory=_by_rule)
     group_wait: Duration = timedelta(seconds=30)
-    group_interval: Duration = timedelta(minutes=5)
+    group_interval: Duration = timedelta(minutes=1)
     repeat_interval: Duration = timedelta(hours=4)
     ack_timeout: Duration = timedelta(hours=24)
     send_resolved: bool = True

@@ -158,6 +158,14 @@ def pick_tutors(source: str, k: int) -> list[int]:
     return [int(r[0]) for r in rows]
 
 
+def alert_tick_seconds() -> str:
+    """The alert sensors' interval in this checkout (read from the source: importing the
+    sensors module would load the whole code location)."""
+    source = (PROJECT_ROOT / "orchestration" / "defs" / "alerting" / "sensors.py").read_text()
+    found = re.search(r"^ALERT_TICK_SECONDS = (\d+)", source, re.M)
+    return found.group(1) if found else "60"
+
+
 def dbt_vars() -> dict[str, Any]:
     return dict(
         yaml.safe_load((PROJECT_ROOT / "dbt_project" / "dbt_project.yml").read_text())["vars"]
@@ -525,7 +533,7 @@ def main() -> None:
                 if have
                 else "as shipped in code (cycle every 5 min, support calls every 15 min)"
             )
-            + f"; alert sensors every minute; warning alerts routed to {route} "
+            + f"; alert sensors every {alert_tick_seconds()} s; warning alerts routed to {route} "
             "(default: slack)"
         )
         print(
