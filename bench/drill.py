@@ -389,13 +389,18 @@ def dagster_runs(s: Settings, since: float) -> list[Run]:
                 ),
             ).fetchall()
             run.retries = sum(e[0] == "STEP_UP_FOR_RETRY" for e in events)
-            # the first recorded error: a step's, or the launcher's (an ENGINE_EVENT)
-            run.error = next((e for _k, body in events if (e := first_error(body))), "")
+            # the first recorded error (a step's, or the launcher's ENGINE_EVENT with an error
+            # attached), else the run failure's own message: an engine event without an error
+            # ("Executing steps in process") is no cause
+            run.error = next(
+                (e for _k, body in events if (e := first_error(body, fallback=False))), ""
+            ) or next((first_error(b) for k, b in events if k == "RUN_FAILURE"), "")
     return runs
 
 
-def first_error(body: str) -> str:
-    """A short cause from a serialized Dagster event (its error message, first line)."""
+def first_error(body: str, fallback: bool = True) -> str:
+    """A short cause from a serialized Dagster event (its error message, first line); with
+    `fallback`, the event's user message when it carries no error."""
     try:
         data = json.loads(body)
     except ValueError:
@@ -414,6 +419,8 @@ def first_error(body: str) -> str:
                 walk(v)
 
     walk(data)
+    if not found and not fallback:
+        return ""
     text = found[-1] if found else str(data.get("user_message", ""))
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     return line[:110]

@@ -47,3 +47,9 @@ def test_first_error_is_the_recorded_cause_first_line() -> None:
     assert first_error(json.dumps(event)) == "MlflowException: API request failed"
     assert first_error("not json") == ""
     assert first_error(json.dumps({"user_message": "run failed"})) == "run failed"
+
+
+def test_an_engine_event_without_an_error_is_no_cause() -> None:
+    engine = {"user_message": "Executing steps in process (pid: 335)", "dagster_event": {}}
+    assert first_error(json.dumps(engine), fallback=False) == ""
+    assert first_error(json.dumps(engine)) == "Executing steps in process (pid: 335)"
