@@ -24,13 +24,13 @@ from data_checks import docs, result_history
 from data_checks.expectations import jsonable
 from data_checks.gx_api import load_gx_api
 from data_checks.result import CheckResult, ExpectationOutcome
-from data_checks.suite_types import Bounds, LoadFacts, Spec, Suite, ValidationContext
+from data_checks.suite_types import LoadFacts, Spec, Suite, ValidationContext
 from data_checks.windows import (
     FROM_HISTORY,
     SAMPLE_SIZE,
     _FromHistory,
     _unreadable,
-    resolve_window,
+    prepare_suite,
 )
 from opsdash_core.db import connect
 from opsdash_core.settings import get_settings
@@ -194,17 +194,15 @@ def validate(
     skipped: list[str] = []
     page: str | None = None
     with connect(url) as conn:
-        now: datetime = conn.execute("select now()").fetchone()[0]  # type: ignore[index]
-        try:
-            window = resolve_window(conn, suite, now, since, facts)
-            ctx = ValidationContext(suite, now, window, facts)
-            empty = suite.skip_if_no_new_rows and window.empty
-            prepared = [] if empty else [spec.prepare(conn, ctx) for spec in suite.specs]
-        except psycopg.Error as exc:
-            conn.rollback()
-            window, empty, prepared = Bounds(), False, []
-            ctx = ValidationContext(suite, now, window, facts)
-            outcomes.append(_unreadable(suite, exc))
+        ready = prepare_suite(conn, suite, since, facts)
+        now, ctx, window, empty, prepared = (
+            ready.now,
+            ready.ctx,
+            ready.ctx.window,
+            ready.empty,
+            ready.prepared,
+        )
+        outcomes.extend(ready.outcomes)
     if empty:
         skipped.append("no new rows since the last check")
     elif prepared:

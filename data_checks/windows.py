@@ -4,6 +4,7 @@ read. Apart from `runner` so that the SQL engine never imports the GX path."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +13,15 @@ from psycopg import sql
 
 from data_checks import result_history
 from data_checks.result import ExpectationOutcome
-from data_checks.suite_types import Bounds, LoadFacts, LoadRun, NewRows, RecentRows, Suite
+from data_checks.suite_types import (
+    Bounds,
+    LoadFacts,
+    LoadRun,
+    NewRows,
+    RecentRows,
+    Suite,
+    ValidationContext,
+)
 
 SAMPLE_SIZE = 10
 
@@ -73,3 +82,34 @@ def _unreadable(suite: Suite, exc: Exception) -> ExpectationOutcome:
         False,
         error=f"{type(exc).__name__}: {exc}".strip(),
     )
+
+
+@dataclass(frozen=True)
+class PreparedSuite:
+    """What both engines need before evaluating: the clock, the window and each spec's
+    prepared values, or the outcome of a table that could not be read."""
+
+    now: datetime
+    ctx: ValidationContext
+    empty: bool
+    prepared: list[Any]
+    outcomes: list[ExpectationOutcome]
+
+
+def prepare_suite(
+    conn: psycopg.Connection,
+    suite: Suite,
+    since: datetime | _FromHistory | None,
+    facts: LoadFacts | None,
+) -> PreparedSuite:
+    now: datetime = conn.execute("select now()").fetchone()[0]  # type: ignore[index]
+    try:
+        window = resolve_window(conn, suite, now, since, facts)
+        ctx = ValidationContext(suite, now, window, facts)
+        empty = suite.skip_if_no_new_rows and window.empty
+        prepared = [] if empty else [spec.prepare(conn, ctx) for spec in suite.specs]
+        return PreparedSuite(now, ctx, empty, prepared, [])
+    except psycopg.Error as exc:
+        conn.rollback()
+        ctx = ValidationContext(suite, now, Bounds(), facts)
+        return PreparedSuite(now, ctx, False, [], [_unreadable(suite, exc)])
