@@ -31,6 +31,19 @@
 {% endmacro %}
 
 
+{#- Wait for every ingestion transaction in flight (each holds the shared advisory lock
+    `opsdash.ingest` until it commits, see orchestration/lib/ingest/loader.py). A row's
+    `_ingested_at` is its transaction's start; without this wait a transaction that started
+    before this build and committed after a model read the raw tables would stamp rows older
+    than the build's `run_ts()`, and the next build would not see them as new. Runs after
+    `run_started_at` is taken, so every transaction started before it has committed before any
+    model reads. -#}
+{% macro wait_for_ingestion() -%}
+    select pg_advisory_lock(hashtext('opsdash.ingest'));
+    select pg_advisory_unlock(hashtext('opsdash.ingest'))
+{%- endmacro %}
+
+
 {#- Rows of a staging relation that arrived since the previous run: ingested after it (less a
     margin for ingestion transactions still open then), and - to use the updated_at index -
     changed in the source no longer than `late_arrival_window` before it. -#}

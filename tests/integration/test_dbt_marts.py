@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,7 +23,12 @@ from psycopg.rows import dict_row
 
 from opsdash_core.dbt_env import dbt_env
 from opsdash_core.settings import PROJECT_ROOT, get_settings
-from orchestration.lib.ingest.loader import Fetcher, ingest_table, source_fetcher
+from orchestration.lib.ingest.loader import (
+    Fetcher,
+    hold_ingest_lock,
+    ingest_table,
+    source_fetcher,
+)
 from orchestration.lib.ingest.tables import TABLES, TableSpec
 from tests.conftest import migrate_url
 
@@ -63,8 +69,10 @@ def _admin(statement: str) -> None:
         c.execute(statement)
 
 
-def run_dbt(warehouse_url: str, args: list[str], target: Path, *, check: bool = True) -> str:
-    """Run dbt against `warehouse_url` with a private target path; returns stdout."""
+def dbt_command(
+    warehouse_url: str, args: list[str], target: Path
+) -> tuple[list[str], dict[str, str]]:
+    """The dbt command line and environment for `args` against `warehouse_url`."""
     env = {
         **os.environ,
         **dbt_env(get_settings()),
@@ -72,22 +80,24 @@ def run_dbt(warehouse_url: str, args: list[str], target: Path, *, check: bool = 
         "HTTPS_PROXY": "http://127.0.0.1:9",
         "DBT_USE_COLORS": "false",
     }
+    command = [
+        str(Path(sys.executable).parent / "dbt"),
+        *args,
+        "--profiles-dir",
+        str(DBT_PROJECT),
+        "--target-path",
+        str(target / "target"),
+        "--log-path",
+        str(target / "logs"),
+    ]
+    return command, env
+
+
+def run_dbt(warehouse_url: str, args: list[str], target: Path, *, check: bool = True) -> str:
+    """Run dbt against `warehouse_url` with a private target path; returns stdout."""
+    command, env = dbt_command(warehouse_url, args, target)
     done = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "dbt"),
-            *args,
-            "--profiles-dir",
-            str(DBT_PROJECT),
-            "--target-path",
-            str(target / "target"),
-            "--log-path",
-            str(target / "logs"),
-        ],
-        cwd=DBT_PROJECT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+        command, cwd=DBT_PROJECT, env=env, capture_output=True, text=True, check=False
     )
     if check:
         assert done.returncode == 0, done.stdout[-5000:]
@@ -167,8 +177,23 @@ class Marts:
     as_of: str
 
     def dbt(self, *args: str, url: str | None = None) -> str:
-        vars_ = json.dumps({"as_of": self.as_of, "rollup_min_refresh_minutes": 0})
-        return run_dbt(url or self.warehouse_url, [*args, "--vars", vars_], self.work)
+        return run_dbt(url or self.warehouse_url, [*args, "--vars", self.vars], self.work)
+
+    def dbt_process(self, *args: str) -> subprocess.Popen[str]:
+        """`dbt <args>` started in the background (stdout and stderr together)."""
+        command, env = dbt_command(self.warehouse_url, [*args, "--vars", self.vars], self.work)
+        return subprocess.Popen(
+            command,
+            cwd=DBT_PROJECT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
+    @property
+    def vars(self) -> str:
+        return json.dumps({"as_of": self.as_of, "rollup_min_refresh_minutes": 0})
 
 
 @pytest.fixture(scope="module")
@@ -480,3 +505,54 @@ def test_alert_rules_run_over_the_built_marts_without_a_flood(marts: Marts) -> N
             assert sum(len(o.opened) for o in again.outcomes) == 0
     finally:
         _admin(f'drop database if exists "{copy}" with (force)')
+
+
+def _advisory_waiters(url: str) -> int:
+    return int(
+        value(
+            url,
+            "select count(*) from pg_stat_activity where datname = current_database()"
+            " and wait_event_type = 'Lock' and wait_event = 'advisory'",
+        )
+    )
+
+
+def test_a_build_waits_for_the_ingestion_in_flight(marts: Marts) -> None:
+    """A row whose ingestion transaction began before a build and commits while the build runs
+    is stamped older than the build, so the next build would not see it as new: the build must
+    wait for that transaction and read the row itself."""
+    wh = marts.warehouse_url
+    session_id = int(value(wh, "select max(id) from raw.sessions")) + 1_000_000
+    with psycopg.connect(wh) as ingesting:
+        hold_ingest_lock(ingesting)
+        ingesting.execute(
+            "insert into raw.sessions (id, customer_id, tutor_id, subject_id, session_request_id,"
+            " scheduled_at, duration_minutes, status, cancelled_by, no_show_by, rating,"
+            " is_first_session, created_at, updated_at)"
+            " select %s, customer_id, tutor_id, subject_id, null, scheduled_at, duration_minutes,"
+            " status, cancelled_by, no_show_by, rating, false, now(), now() from raw.sessions"
+            " where id = (select max(id) from raw.sessions where status = 'completed')",
+            (session_id,),
+        )
+        time.sleep(1.5)  # the build starts well after this transaction did
+        build = marts.dbt_process("build", "--select", "int_sessions_deduplicated")
+        try:
+            deadline = time.monotonic() + 120
+            while _advisory_waiters(wh) == 0:
+                assert build.poll() is None, "the build did not wait for the ingestion"
+                assert time.monotonic() < deadline, "the build never reached the ingestion lock"
+                time.sleep(0.2)
+            time.sleep(1.0)
+            assert build.poll() is None, "the build went on while the ingestion was in flight"
+        finally:
+            ingesting.commit()
+        output, _ = build.communicate(timeout=600)
+    assert build.returncode == 0, output[-5000:]
+    assert (
+        value(
+            wh,
+            "select count(*) from intermediate.int_sessions_deduplicated where session_id = %s",
+            (session_id,),
+        )
+        == 1
+    )

@@ -10,12 +10,14 @@ import dagster as dg
 
 from data_checks.suites import SUITES
 from orchestration.defs.quality.checks import ENGINE_TAG
-from orchestration.defs.transform.assets import opsdash_dbt_models
+from orchestration.defs.transform.assets import HEAVY_CHECKS, opsdash_dbt_models
 from orchestration.lib.ingest.tables import TABLES
 from orchestration.lib.schedules import LANE_TAG, running_schedules
 
 DBT_OP = opsdash_dbt_models.op.name
 MODELS = dg.AssetSelection.groups("staging", "intermediate", "marts")
+# The models with the checks of their light tests: what a cycle's `dbt build` runs.
+LIGHT_MODELS = MODELS - dg.AssetSelection.checks(*HEAVY_CHECKS)
 CYCLE_RAW = dg.AssetSelection.assets(
     *[dg.AssetKey(["raw", t.name]) for t in TABLES if t.cadence == "cycle"]
 )
@@ -34,7 +36,7 @@ CYCLE_TRENDS = dg.AssetSelection.checks(
 
 incremental_cycle_job = dg.define_asset_job(
     "incremental_cycle",
-    selection=(CYCLE_RAW - CYCLE_TRENDS) | MODELS,
+    selection=(CYCLE_RAW - CYCLE_TRENDS) | LIGHT_MODELS,
     executor_def=dg.in_process_executor,
     config={"ops": {DBT_OP: {"config": {"heavy_tests": False}}}},
     run_tags={**CYCLE_LANE, ENGINE_TAG: "sql"},
@@ -44,7 +46,7 @@ incremental_cycle_job = dg.define_asset_job(
 
 refresh_marts_job = dg.define_asset_job(
     "refresh_marts",
-    selection=MODELS,
+    selection=LIGHT_MODELS,
     executor_def=dg.in_process_executor,
     config={"ops": {DBT_OP: {"config": {"heavy_tests": False}}}},
     run_tags=CYCLE_LANE,

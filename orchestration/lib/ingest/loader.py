@@ -48,6 +48,19 @@ class IngestReport:
         return self.rows_quarantined / self.rows_read if self.rows_read else 0.0
 
 
+INGEST_LOCK_SQL = "select pg_advisory_xact_lock_shared(hashtext('opsdash.ingest'))"
+"""Held (shared) by every ingestion transaction from its first statement until it commits. A
+dbt build starts by taking the same lock exclusively (`wait_for_ingestion`), so it waits for
+the transactions in flight: rows stamped `_ingested_at` (their transaction's start) before the
+build began are committed before it reads, and the incremental models need no wide margin."""
+
+
+def hold_ingest_lock(conn: psycopg.Connection) -> None:
+    """Mark this transaction as an ingestion in flight (see INGEST_LOCK_SQL); call it first,
+    so the lock is held from the transaction's start time on."""
+    conn.execute(INGEST_LOCK_SQL)
+
+
 def lock_watermark(conn: psycopg.Connection, table: str) -> datetime | None:
     """Read the table's watermark and hold its row lock until commit (one loader at a time)."""
     conn.execute(
@@ -450,6 +463,7 @@ def ingest_table(
     started = time.monotonic()
     read = upserted = quarantined = 0
     with psycopg.connect(warehouse_url) as conn:
+        hold_ingest_lock(conn)
         before = lock_watermark(conn, spec.name)
         cycle_start: datetime = conn.execute("select now()").fetchone()[0]  # type: ignore[index]
         since = (before - lookback) if before else EPOCH
