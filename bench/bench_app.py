@@ -4,6 +4,8 @@ every 30 s, with the query cache's data from PostgreSQL (Redis unavailable) and 
 
     .venv/bin/python -m bench.bench_app [--scale 100000] [--scale 1000000] [--sessions 50]
         [--period 30] [--rounds 4] [--stuck-s 10] [--days 180]
+    OPSDASH_ENV_FILE=.local/bench-scale-1000000/.env .venv/bin/python -m bench.bench_app \
+        --reuse --scale 1000000     # a stack kept by `bench_scale --keep`
 
 Data: per scale, scratch databases like bench_dbt (simulate, ingest, full `dbt build`), then one
 alert tick and one recommendation pass so the Alerts and Recommendations pages have rows. No
@@ -50,7 +52,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -443,17 +445,43 @@ def measure_queries(
 # ---------------------------------------------------------------------------------- runs
 
 
+@contextmanager
+def _warehouse(args: argparse.Namespace, scale: int) -> Iterator[str]:
+    """Scratch databases prepared at `scale`, or with --reuse the running stack's warehouse
+    (its .env: OPSDASH_ENV_FILE) with every model, churn score and forecast it has built; only
+    the bench's admin user is added there when missing."""
+    if not args.reuse:
+        from bench.common import scratch_database
+
+        with scratch_database("app_src") as source_url, scratch_database("app_wh") as url:
+            prepare(url, source_url, scale, args.days)
+            yield url
+        return
+    import psycopg
+
+    from opsdash_core import accounts
+    from opsdash_core.settings import get_settings
+
+    url = get_settings().warehouse_url
+    customers_sql = "select count(*) from marts.customer_health"
+    with psycopg.connect(url) as conn:
+        customers = conn.execute(customers_sql).fetchone()[0]  # type: ignore[index]
+        with suppress(accounts.UserExistsError):
+            accounts.create_user(conn, USERNAME, PASSWORD, "admin")
+        conn.commit()
+    print(f"[bench_app] reusing the running stack's warehouse ({customers:,} scored customers)")
+    yield url
+
+
 def run_scale(args: argparse.Namespace, scale: int) -> None:
     import os
 
     from app_streamlit import data
     from app_streamlit.app import PAGES
-    from bench.common import scratch_database
     from opsdash_core.db import close_pools
     from opsdash_core.settings import reset_settings
 
-    with scratch_database("app_src") as source_url, scratch_database("app_wh") as warehouse_url:
-        prepare(warehouse_url, source_url, scale, args.days)
+    with _warehouse(args, scale) as warehouse_url:
         os.environ["WAREHOUSE_URL"] = warehouse_url
         reset_settings()
         data.KEY_PREFIX = f"opsdash:bench:q:{uuid.uuid4().hex[:8]}"  # our own cold cache
@@ -541,6 +569,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="refreshes per session and mode")
     parser.add_argument("--stuck-s", type=float, default=10.0, help="a rerun longer is stuck")
     parser.add_argument("--repeat", type=int, default=20, help="calls per query")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="measure the running stack of OPSDASH_ENV_FILE (e.g. bench_scale --keep at S10: "
+        "its marts, churn scores and forecasts) instead of preparing scratch databases; "
+        "--scale then only labels the figures",
+    )
     args = parser.parse_args()
     for scale in args.scale or [100_000]:
         run_scale(args, scale)

@@ -6,6 +6,9 @@ whose outcome is known. Pure numpy/sklearn: no model objects, no I/O.
 - `choose_threshold`: the highest-recall threshold whose precision is at least a stated
   minimum (the seed optimizes recall; the minimum keeps the call list worth calling).
 - `threshold_table`, `reliability_curve`: what MLflow shows beside the model.
+- `segment_calibration`: mean predicted vs observed churn per segment (customers without a
+  completed session yet vs the rest): a model calibrated overall can still be off for a
+  segment it cannot tell apart.
 - `paired_auc_gain`: a paired bootstrap of the ROC-AUC gain of one model over another,
   scored on the same rows; `should_replace` applies the promotion rule to it.
 """
@@ -171,6 +174,23 @@ def threshold_table(
             }
         )
     return pd.DataFrame(rows)
+
+
+def segment_calibration(
+    truth: np.ndarray, proba: np.ndarray, segments: dict[str, np.ndarray]
+) -> dict[str, float]:
+    """For each named boolean mask over the rows: its share of rows, mean predicted and
+    observed churn (`segment_<name>_share`, `_predicted`, `_observed`; NaN for an empty one)."""
+    truth = np.asarray(truth, dtype="float64")
+    proba = np.asarray(proba, dtype="float64")
+    out: dict[str, float] = {}
+    for name, mask in segments.items():
+        rows = np.asarray(mask, dtype=bool)
+        count = int(rows.sum())
+        out[f"segment_{name}_share"] = count / len(rows) if len(rows) else float("nan")
+        out[f"segment_{name}_predicted"] = float(proba[rows].mean()) if count else float("nan")
+        out[f"segment_{name}_observed"] = float(truth[rows].mean()) if count else float("nan")
+    return out
 
 
 def reliability_curve(truth: np.ndarray, proba: np.ndarray, bins: int = 10) -> pd.DataFrame:

@@ -92,6 +92,7 @@ def train_and_register(conn: psycopg.Connection, tracking_uri: str) -> TrainingO
         CHALLENGER_MARGIN,
         PROMOTION_MARGIN,
         reliability_curve,
+        segment_calibration,
         threshold_table,
     )
     from ml.churn_training import plan_cutoffs, select_model, stack, stack_labels
@@ -116,8 +117,14 @@ def train_and_register(conn: psycopg.Connection, tracking_uri: str) -> TrainingO
     vs_champion = _compare_with_champion(tracking_uri, model, x, y.to_numpy(), PROMOTION_MARGIN)
     alias: Alias = CHAMPION if vs_champion is None or vs_champion.candidate_wins else CHALLENGER
     truth, proba = selection.holdout_truth, selection.holdout_proba
+    # New sign-ups without a first session are scored from almost no behaviour: their own
+    # calibration on the holdout shows whether the overall calibration holds for them.
+    no_sessions = (x["lifetime_sessions"] == 0).to_numpy()
     metrics = {
         **selection.evaluation.as_dict(),
+        **segment_calibration(
+            truth, proba, {"no_sessions": no_sessions, "with_sessions": ~no_sessions}
+        ),
         **{f"family_{k}": v for k, v in selection.challenger.as_dict().items()},
         **{f"runner_up_{k}": v for k, v in selection.runner_up_evaluation.as_dict().items()},
         **(

@@ -14,6 +14,7 @@ from ml.churn_metrics import (
     evaluate_probabilities,
     paired_auc_gain,
     reliability_curve,
+    segment_calibration,
     threshold_table,
 )
 
@@ -114,3 +115,19 @@ def test_threshold_never_flags_more_than_the_team_can_call() -> None:
     assert capped.flagged_rate <= 0.1
     assert capped.threshold > loose.threshold
     assert capped.precision >= 0.3
+
+
+def test_segment_calibration_shows_a_segment_the_overall_figure_hides() -> None:
+    # Overall 0.5 predicted and 0.5 observed, but the first segment is under- and the second
+    # over-predicted: only the per-segment figures show it.
+    truth = np.array([1, 1, 1, 0, 0, 0, 0, 1])
+    proba = np.array([0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5])
+    first = np.array([True, True, True, True, False, False, False, False])
+    out = segment_calibration(truth, proba, {"a": first, "b": ~first, "none": np.zeros(8, bool)})
+    assert out["segment_a_share"] == 0.5
+    assert out["segment_a_predicted"] == pytest.approx(0.5)
+    assert out["segment_a_observed"] == pytest.approx(0.75)
+    assert out["segment_b_observed"] == pytest.approx(0.25)
+    assert out["segment_none_share"] == 0.0
+    assert np.isnan(out["segment_none_predicted"])
+    assert np.isnan(out["segment_none_observed"])
