@@ -13,6 +13,21 @@ import click
 from opsdash_core.settings import get_settings
 
 
+def _epoch(value: str) -> int:
+    """Epoch seconds from an ISO 8601 time (naive means UTC) or a number of seconds."""
+    from datetime import UTC, datetime
+
+    try:
+        return int(float(value))
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is neither ISO 8601 nor epoch seconds") from exc
+    return int((parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp())
+
+
 @click.group("sim")
 def sim() -> None:
     """The marketplace simulator (stands in for the Rails app and the support system)."""
@@ -65,13 +80,29 @@ def generate(scale: int, days: int, seed: int, replace: bool) -> None:
     help="Activity multiplier: 10 writes ten times as many events per tick.",
 )
 @click.option("--once", is_flag=True, help="Write one interval and exit.")
-def live(interval: float, speed: float, once: bool) -> None:
+@click.option(
+    "--at",
+    "at",
+    default=None,
+    metavar="TIME",
+    callback=lambda _ctx, _param, value: None if value is None else _epoch(value),
+    help="With --once: write the interval ending at TIME (ISO 8601, UTC if no offset, or epoch "
+    "seconds) instead of now. Demand follows the hour of day, so this replays a chosen hour.",
+)
+def live(interval: float, speed: float, once: bool, at: int | None) -> None:
     """Keep writing new and updated rows at the current time until SIGTERM."""
     from simulator.live import run_live
 
+    if at is not None and not once:
+        raise click.UsageError("--at writes one interval: add --once")
     try:
         run_live(
-            get_settings().source_url, interval=interval, speed=speed, once=once, echo=click.echo
+            get_settings().source_url,
+            interval=interval,
+            speed=speed,
+            once=once,
+            at=at,
+            echo=click.echo,
         )
     except RuntimeError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -104,9 +104,22 @@ def tick(
 
 
 def run_live(
-    url: str, *, interval: float, speed: float, once: bool, echo: Callable[[str], None] = print
+    url: str,
+    *,
+    interval: float,
+    speed: float,
+    once: bool,
+    at: int | None = None,
+    echo: Callable[[str], None] = print,
 ) -> None:
-    """Tick every `interval` seconds until SIGTERM/SIGINT (or once)."""
+    """Tick every `interval` seconds until SIGTERM/SIGINT (or once).
+
+    `at` (with `once`) writes the interval ending at that epoch second instead of now: the
+    marketplace's demand follows the hour of day, so a replay of a chosen hour is what makes
+    a one-off tick (or a test) independent of the wall clock."""
+    if at is not None and not once:
+        raise ValueError("at= writes one interval; it needs once=True")
+    clock: Callable[[], float] = time.time if at is None else (lambda: float(at))
     stop = threading.Event()
     if not once and threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -114,9 +127,9 @@ def run_live(
     with psycopg.connect(url) as conn:
         world = load_world(conn)
         conn.commit()
-    t_prev = int(time.time() - interval)
+    t_prev = int(clock() - interval)
     while True:
-        t1 = int(time.time())
+        t1 = int(clock())
         if once or t1 > t_prev:  # timestamps are whole seconds: at most one tick per second
             try:
                 with psycopg.connect(url) as conn:

@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 import psycopg
 import pytest
@@ -18,24 +19,53 @@ from opsdash_core.settings import PROJECT_ROOT, get_settings, reset_settings
 from simulator.cli import sim
 from simulator.columns import REASONS
 from simulator.generator import generate, utc_minute
+from simulator.model import utc_hour_profile
 from simulator.scenarios import active_effects
 from simulator.sourcedb import scratch_database
 
 pytestmark = pytest.mark.integration
 
 
+HOUR = 3600
+
+
+def busy_hour(start: int, step: int) -> int:
+    """The first top of the hour from `start` (stepping `step` hours) with at least half the
+    day's mean demand: live demand follows the UTC hour and is nil for some hours (the US
+    night), so a live tick that must write something is replayed at a busy hour."""
+    t = start // HOUR * HOUR
+    while utc_hour_profile(t // 86400)[t % 86400 // HOUR] * 24 < 0.5:
+        t += step * HOUR
+    return t
+
+
+class Market(NamedTuple):
+    url: str
+    end: int  # the generated history ends here, an hour before live_at
+    live_at: int  # a busy hour in the past that live ticks replay
+
+
 @pytest.fixture(scope="module")
-def market() -> Iterator[tuple[str, int]]:
+def market() -> Iterator[Market]:
     with (
         scratch_database(get_settings().source_url, "marketplace_simtest") as url,
         pytest.MonkeyPatch.context() as mp,
     ):
-        end = utc_minute()
+        live_at = busy_hour(utc_minute() - 900, -1)
+        end = live_at - HOUR
         generate(url, scale=3000, days=30, seed=5, history_end=end, echo=lambda _m: None)
         mp.setenv("SOURCE_URL", url)
         reset_settings()
-        yield url, end
+        yield Market(url, end, live_at)
     reset_settings()
+
+
+def test_busy_hour_is_a_busy_top_of_the_hour() -> None:
+    now = int(time.time())
+    for t in (busy_hour(now, -1), busy_hour(now, 1)):
+        assert t % HOUR == 0
+        assert utc_hour_profile(t // 86400)[t % 86400 // HOUR] * 24 >= 0.5
+    assert now - 86400 < busy_hour(now, -1) <= now < busy_hour(now, 1) < now + 86400 + HOUR
 
 
 def run(*args: str) -> Result:
@@ -57,11 +87,11 @@ def ts(epoch: float) -> datetime:
     return datetime.fromtimestamp(epoch, UTC)
 
 
-def test_live_once_inserts_and_updates(market: tuple[str, int]) -> None:
-    url, end = market
+def test_live_once_inserts_and_updates(market: Market) -> None:
+    url, end, live_at = market
     tables = ("customers", "session_requests", "tutoring_sessions", "support.inbound_calls")
     before = {t: one(url, f"select count(*) from {t}") for t in tables}
-    result = run("live", "--once", "--interval", "3600", "--speed", "20")
+    result = run("live", "--once", "--interval", "3600", "--speed", "20", "--at", str(live_at))
     assert "[sim live]" in result.output
     after = {t: one(url, f"select count(*) from {t}") for t in tables}
     assert after["session_requests"] > before["session_requests"]
@@ -83,23 +113,23 @@ def test_live_once_inserts_and_updates(market: tuple[str, int]) -> None:
         )
         > 0
     )
-    now = time.time() + 1
     for t in tables:
-        assert one(url, f"select count(*) from {t} where updated_at > %s", (ts(now),)) == 0
+        assert one(url, f"select count(*) from {t} where updated_at > %s", (ts(live_at),)) == 0
         assert one(url, f"select count(*) from {t} where updated_at < created_at") == 0
 
 
-def test_live_matches_pending_requests_a_minute_later(market: tuple[str, int]) -> None:
-    url, end = market
-    for interval in ("600", "60"):
-        run("live", "--once", "--interval", interval, "--speed", "20")
-        tick = time.time()
+def test_live_matches_pending_requests_a_minute_later(market: Market) -> None:
+    url, end, live_at = market
+    for interval, tick in ((600, live_at + 600), (60, live_at + 660)):
+        run("live", "--once", "--interval", str(interval), "--speed", "20", "--at", str(tick))
+        # every request that was already waiting when the tick began is matched or unfilled
+        # (the tick's own new requests wait for the next one)
         assert (
             one(
                 url,
                 "select count(*) from session_requests where status = 'pending' "
                 "and created_at <= %s",
-                (ts(tick - 61),),
+                (ts(tick - interval - 1),),
             )
             == 0
         )
@@ -127,8 +157,8 @@ def test_live_matches_pending_requests_a_minute_later(market: tuple[str, int]) -
     )
 
 
-def test_live_stops_cleanly_on_sigterm(market: tuple[str, int]) -> None:
-    url, _ = market
+def test_live_stops_cleanly_on_sigterm(market: Market) -> None:
+    url = market.url
     env = {**os.environ, "SOURCE_URL": url, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-c", "from simulator.cli import sim; sim()", "live", "--interval", "0.5"],
@@ -151,8 +181,8 @@ def test_live_stops_cleanly_on_sigterm(market: tuple[str, int]) -> None:
     assert "Traceback" not in rest
 
 
-def test_demand_spike(market: tuple[str, int]) -> None:
-    url, _ = market
+def test_demand_spike(market: Market) -> None:
+    url = market.url
     start = time.time() - 1
     out = run("inject", "demand-spike", "--subject", "algebra i", "--factor", "4").output
     assert "demand-spike" in out
@@ -174,14 +204,23 @@ def test_demand_spike(market: tuple[str, int]) -> None:
     assert fx.demand[params["subject_id"]][0] == 4
 
 
-def test_unknown_subject_is_refused(market: tuple[str, int]) -> None:
+def test_at_needs_once_and_a_time() -> None:
+    result = CliRunner().invoke(sim, ["live", "--at", "2026-12-01T18:00:00"])
+    assert result.exit_code == 2
+    assert "--at writes one interval: add --once" in result.output
+    result = CliRunner().invoke(sim, ["live", "--once", "--at", "yesterday"])
+    assert result.exit_code == 2
+    assert "neither ISO 8601 nor epoch seconds" in result.output
+
+
+def test_unknown_subject_is_refused(market: Market) -> None:
     result = CliRunner().invoke(sim, ["inject", "demand-spike", "--subject", "Klingon"])
     assert result.exit_code != 0
     assert "unknown subject" in result.output
 
 
-def test_tutor_no_shows(market: tuple[str, int]) -> None:
-    url, _ = market
+def test_tutor_no_shows(market: Market) -> None:
+    url = market.url
     tutor = one(
         url,
         "select tutor_id from tutoring_sessions where status = 'completed' "
@@ -214,8 +253,8 @@ def test_tutor_no_shows(market: tuple[str, int]) -> None:
     assert result.exit_code != 0
 
 
-def test_support_surge(market: tuple[str, int]) -> None:
-    url, _ = market
+def test_support_surge(market: Market) -> None:
+    url = market.url
     start = time.time() - 1
     run("inject", "support-surge", "--factor", "5")
     burst = one(
@@ -229,8 +268,8 @@ def test_support_surge(market: tuple[str, int]) -> None:
         assert active_effects(conn, int(time.time()) + 60).calls >= 5
 
 
-def test_customer_quiet(market: tuple[str, int]) -> None:
-    url, _ = market
+def test_customer_quiet(market: Market) -> None:
+    url = market.url
     out = run("inject", "customer-quiet", "--customers", "5", "--hours", "48").output
     assert "customer-quiet" in out
     params = rows(
@@ -250,18 +289,20 @@ def test_customer_quiet(market: tuple[str, int]) -> None:
     assert one(url, booked, (quiet,)) == 0
     with psycopg.connect(url) as conn:
         assert active_effects(conn, int(time.time()) + 60).quiet >= set(quiet)
-    # an hour of live traffic at 50x activity: others book, the quiet customers do not
+    # an hour of live traffic at 50x activity, at the next busy hour of the 48 quiet ones:
+    # others book, the quiet customers do not
     before = one(url, "select coalesce(max(id), 0) from session_requests")
-    run("live", "--once", "--interval", "3600", "--speed", "50")
+    at = busy_hour(int(time.time()) + 2 * HOUR, 1)
+    run("live", "--once", "--interval", "3600", "--speed", "50", "--at", str(at))
     new = "select count(*) from session_requests where id > %s and "
     assert one(url, new + "not (customer_id = any(%s))", (before, quiet)) > 0
     assert one(url, new + "customer_id = any(%s)", (before, quiet)) == 0
 
 
-def test_customer_quiet_named_customers(market: tuple[str, int]) -> None:
+def test_customer_quiet_named_customers(market: Market) -> None:
     """--customer names who goes quiet; their booked sessions from now on are cancelled by the
     customer, as of the injection (so incremental readers pick them up)."""
-    url, _ = market
+    url = market.url
     named = [
         int(r[0])
         for r in rows(
@@ -290,8 +331,8 @@ def test_customer_quiet_named_customers(market: tuple[str, int]) -> None:
     assert one(url, cancelled, (sc_id, named)) == params["cancelled_sessions"]
 
 
-def test_bad_batch_writes_invalid_and_valid_rows(market: tuple[str, int]) -> None:
-    url, _ = market
+def test_bad_batch_writes_invalid_and_valid_rows(market: Market) -> None:
+    url = market.url
     out = run("inject", "bad-batch", "--rows", "40").output
     assert "invalid" in out
     params = rows(
