@@ -30,10 +30,11 @@ HOUR = 3600
 
 
 def busy_hour(start: int, step: int) -> int:
-    """The first top of the hour from `start` (stepping `step` hours) with at least half the
-    day's mean demand: live demand follows the UTC hour and is nil for some hours (the US
-    night), so a live tick that must write something is replayed at a busy hour."""
-    t = start // HOUR * HOUR
+    """The first top of the hour with at least half the day's mean demand, searching from
+    `start` backwards (step -1: at or before it) or forwards (step 1: after it): live demand
+    follows the UTC hour and is nil for some hours (the US night), so a live tick that must
+    write something is replayed at a busy hour."""
+    t = start // HOUR * HOUR + (HOUR if step > 0 else 0)
     while utc_hour_profile(t // 86400)[t % 86400 // HOUR] * 24 < 0.5:
         t += step * HOUR
     return t
