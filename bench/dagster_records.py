@@ -41,16 +41,27 @@ class RunRecord:
     started: float | None
     ended: float | None
     steps: list[StepSpan] = field(default_factory=list)
+    # When the previous run of the same job ended, if after this one was created: a schedule
+    # queues the next cycle while one runs (orchestration/lib/schedules.py), and the time it
+    # waits for its lane is the previous cycle's, not its own.
+    previous_ended: float | None = None
+
+    @property
+    def queued_s(self) -> float:
+        """Waiting for the previous run of its job to end (0 when the lane was free)."""
+        return max(0.0, (self.previous_ended or self.created) - self.created)
 
     @property
     def launch_s(self) -> float | None:
-        """Queued + launched: from the run's creation (the schedule tick) to its process start."""
-        return None if self.started is None else self.started - self.created
+        """From the run's creation (the schedule tick) or, if it was queued behind the previous
+        run of its job, from that run's end, to its process start."""
+        return None if self.started is None else self.started - self.created - self.queued_s
 
     @property
     def total_s(self) -> float | None:
-        """Launch to finish, as the UI shows a run's duration plus its queueing."""
-        return None if self.ended is None else self.ended - self.created
+        """Launch to finish, as the UI shows a run's duration plus its launch; a wait behind the
+        previous run of the job is left out (queued_s)."""
+        return None if self.ended is None else self.ended - self.created - self.queued_s
 
     @property
     def setup_s(self) -> float | None:
@@ -98,10 +109,16 @@ def runs(conn: psycopg.Connection, job: str | None = None, since: float = 0.0) -
         "order by create_timestamp",
         (job, job, datetime.fromtimestamp(since, UTC).replace(tzinfo=None)),
     ).fetchall()
-    out = []
+    out: list[RunRecord] = []
+    last_ended: dict[str, float] = {}
     for run_id, name, status, created, started, ended in rows:
         rec = RunRecord(run_id, name, status, _epoch(created), started, ended)
         rec.steps = step_spans(conn, run_id)
+        before = last_ended.get(name)
+        if before is not None and before > rec.created:
+            rec.previous_ended = before
+        if ended is not None:
+            last_ended[name] = max(ended, last_ended.get(name, 0.0))
         out.append(rec)
     return out
 

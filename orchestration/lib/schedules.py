@@ -9,7 +9,10 @@ Runs and the queue (dagster.yaml): at most two runs at once, at most one per `op
 run tag. The jobs that run dbt or write the cycle's raw tables share the `cycle` lane, support
 calls have their own, so a support-calls run no longer waits behind a cycle while two dbt
 builds never overlap. A schedule whose job is in a lane skips its tick while a run of that
-job is still queued or running, so a cycle slower than its cadence does not pile up runs.
+job is still waiting in the queue, so a cycle slower than its cadence does not pile up runs;
+while one only runs, the tick queues the next, which starts as soon as the lane frees. (Skipping
+a tick whenever a run was active turned a 1-minute cadence with 60-70 s cycles into runs two
+minutes apart: new rows could wait two cycles before reaching the marts and the alerts.)
 """
 
 from __future__ import annotations
@@ -21,14 +24,8 @@ import dagster as dg
 from opsdash_core.settings import Settings, get_settings
 
 LANE_TAG = "opsdash/lane"
-# Run statuses in which a run still holds (or waits for) its lane.
-ACTIVE_STATUSES = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-    dg.DagsterRunStatus.CANCELING,
-]
+# Run statuses in which a run waits for its lane (not yet launched): at most one per job.
+WAITING_STATUSES = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED]
 
 
 def every(minutes: int) -> str:
@@ -59,17 +56,18 @@ def cadence(settings: Settings | None = None) -> dict[str, str]:
     }
 
 
-def skip_while_active(
+def skip_while_waiting(
     job_name: str,
 ) -> Callable[[dg.ScheduleEvaluationContext], dg.RunRequest | dg.SkipReason]:
-    """A schedule body: one run per tick, or a skip while a run of the job is still active."""
+    """A schedule body: one run per tick, or a skip while a run of the job is still waiting in
+    the queue (one running plus one waiting at most)."""
 
     def _tick(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
-        active = context.instance.get_runs_count(
-            filters=dg.RunsFilter(job_name=job_name, statuses=ACTIVE_STATUSES)
+        waiting = context.instance.get_runs_count(
+            filters=dg.RunsFilter(job_name=job_name, statuses=WAITING_STATUSES)
         )
-        if active:
-            return dg.SkipReason(f"a {job_name} run is still queued or running")
+        if waiting:
+            return dg.SkipReason(f"a {job_name} run is already waiting for the one running")
         return dg.RunRequest()
 
     return _tick
@@ -77,14 +75,14 @@ def skip_while_active(
 
 def running_schedules(*jobs: dg.UnresolvedAssetJobDefinition) -> list[dg.ScheduleDefinition]:
     """A RUNNING schedule per job, at the job's cadence in `cadence()`; jobs in a lane skip a
-    tick while their previous run is still active."""
+    tick while a run of theirs is still waiting to start."""
     crons = cadence()
     return [
         dg.ScheduleDefinition(
             job=job,
             cron_schedule=crons[job.name],
             default_status=dg.DefaultScheduleStatus.RUNNING,
-            execution_fn=skip_while_active(job.name) if LANE_TAG in job.run_tags else None,
+            execution_fn=skip_while_waiting(job.name) if LANE_TAG in job.run_tags else None,
         )
         for job in jobs
     ]

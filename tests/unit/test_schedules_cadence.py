@@ -13,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from opsdash_core.settings import PROJECT_ROOT, Settings
-from orchestration.lib.schedules import LANE_TAG, cadence, every, skip_while_active
+from orchestration.lib.schedules import LANE_TAG, cadence, every, skip_while_waiting
 
 
 def settings(**env: object) -> Settings:
@@ -128,19 +128,19 @@ def test_dagster_yaml_is_a_valid_instance_config(tmp_path: Path) -> None:
 
 def _tick(instance: dg.DagsterInstance) -> dg.RunRequest | dg.SkipReason:
     context = dg.build_schedule_context(instance=instance)
-    return skip_while_active("incremental_cycle")(context)
+    return skip_while_waiting("incremental_cycle")(context)
 
 
 @pytest.mark.parametrize(
     ("status", "skips"),
     [
         (dg.DagsterRunStatus.NOT_STARTED, True),
-        (dg.DagsterRunStatus.STARTED, True),
+        (dg.DagsterRunStatus.STARTED, False),
         (dg.DagsterRunStatus.SUCCESS, False),
         (dg.DagsterRunStatus.FAILURE, False),
     ],
 )
-def test_a_cycle_tick_is_skipped_while_the_previous_cycle_is_active(
+def test_a_cycle_tick_queues_one_run_behind_the_running_one(
     status: dg.DagsterRunStatus, skips: bool
 ) -> None:
     with dg.instance_for_test() as instance:
@@ -152,9 +152,10 @@ def test_a_cycle_tick_is_skipped_while_the_previous_cycle_is_active(
         assert isinstance(_tick(instance), dg.SkipReason) is skips
 
 
-def test_the_code_locations_cycle_schedule_skips_while_a_cycle_runs() -> None:
-    """The schedules Dagster loads: the cycle's skips while a cycle is active, a job without a
-    lane (weekly churn training) is requested anyway and waits in the queue."""
+def test_the_code_locations_cycle_schedule_queues_at_most_one_cycle() -> None:
+    """The schedules Dagster loads: while a cycle runs, the cycle's tick queues the next one
+    (it starts when the lane frees, instead of a whole cadence later); while one already waits,
+    the tick skips. A job without a lane (weekly churn training) is requested anyway."""
     from orchestration.definitions import defs
 
     repo = defs.get_repository_def()
@@ -163,10 +164,17 @@ def test_the_code_locations_cycle_schedule_skips_while_a_cycle_runs() -> None:
         for job in ("incremental_cycle", "train_churn_model"):
             instance.add_run(dg.DagsterRun(job_name=job, status=dg.DagsterRunStatus.STARTED))
         context = dg.build_schedule_context(instance=instance)
-        cycle = schedules["incremental_cycle"].evaluate_tick(context)
+        behind_running = schedules["incremental_cycle"].evaluate_tick(context)
+        instance.add_run(
+            # created, not yet launched (a QUEUED run needs a real job origin to be stored)
+            dg.DagsterRun(job_name="incremental_cycle", status=dg.DagsterRunStatus.NOT_STARTED)
+        )
+        behind_waiting = schedules["incremental_cycle"].evaluate_tick(context)
         churn = schedules["train_churn_model"].evaluate_tick(context)
-    assert cycle.skip_message
-    assert not cycle.run_requests
+    assert behind_running.run_requests
+    assert not behind_running.skip_message
+    assert behind_waiting.skip_message
+    assert not behind_waiting.run_requests
     assert churn.run_requests
     assert not churn.skip_message
 
