@@ -183,7 +183,13 @@ def run_scale(
     hits = int((flagged & (actual == 1)).sum())
     base = actual.mean()
     e = trained.evaluation
-    print(f"\n== churn at scale {scale:,} customers ==")
+    if reuse is None:
+        title = f"scale {scale:,} customers"
+    else:  # --scale does not apply: say what the reused warehouse holds
+        with psycopg.connect(warehouse_url) as conn:
+            held = conn.execute("select count(*) from raw.customers").fetchone()[0]  # type: ignore[index]
+        title = f"the reused warehouse's {held:,} customers"
+    print(f"\n== churn at {title} ==")
     print(
         f"machine: {os.cpu_count()} cores, 1-minute load average {load[0]:.1f} before training,"
         f" {load[1]:.1f} after, {load[2]:.1f} after scoring; {compute_threads()} ML thread(s)"

@@ -136,10 +136,16 @@ def build_log(s: Settings) -> Path:
 
 def run_asset_total(s: Settings, run_id: str) -> int | None:
     """How many assets the run was launched for, from the run Dagster stored (its
-    `asset_selection`); None when it cannot be read, and the bar then shows no total."""
+    `asset_selection`, else its planned materializations); None when it cannot be read, and
+    the bar then shows no total. Asked when the run starts, after Dagster created it."""
     try:
         with psycopg.connect(s.dagster_pg_url, connect_timeout=5) as conn:
             row = conn.execute("select run_body from runs where run_id = %s", (run_id,)).fetchone()
+            planned = conn.execute(
+                "select count(*) from event_logs where run_id = %s"
+                " and dagster_event_type = 'ASSET_MATERIALIZATION_PLANNED'",
+                (run_id,),
+            ).fetchone()
     except psycopg.Error:
         return None
     if not row:
@@ -147,9 +153,13 @@ def run_asset_total(s: Settings, run_id: str) -> int | None:
     try:
         selection = json.loads(row[0]).get("asset_selection") or {}
     except (ValueError, AttributeError):
-        return None
+        selection = {}
     keys = selection.get("__frozenset__") if isinstance(selection, dict) else selection
-    return len(keys) if isinstance(keys, list) and keys else None
+    if isinstance(keys, list) and keys:
+        return len(keys)
+    # A job run over all of a job's assets stores no selection: Dagster wrote one "planned"
+    # event per asset when it created the run.
+    return int(planned[0]) if planned and planned[0] else None
 
 
 def pipeline_settings(s: Settings) -> Settings:
@@ -171,14 +181,15 @@ def materialize_all(s: Settings) -> None:
     log_path = build_log(s)
     pipeline = service_env(s, "pipeline")
     rc, state, lines = progress.run_build(
+        # The `first_build` job: every asset, two steps at a time (orchestration/defs/build).
         [
             venv_bin("dagster"),
-            "asset",
-            "materialize",
-            "--select",
-            "*",
+            "job",
+            "execute",
             "-m",
             "orchestration.definitions",
+            "-j",
+            "first_build",
         ],
         # As Dagster's own processes run: the pipeline's role, dbt building as transform.
         env={**os.environ, **dagster_env(s), **dbt_env(pipeline_settings(s)), **pipeline},

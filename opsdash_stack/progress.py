@@ -235,8 +235,8 @@ def follow(
             ev = parse_line(line)
             if ev is None:
                 continue
-            if state.total is None and total_lookup is not None and state.run_id is None:
-                state.run_id = ev.run_id
+            # At the run's start: every planned materialization is stored by then.
+            if state.total is None and total_lookup is not None and ev.kind == "RUN_START":
                 state.total = total_lookup(ev.run_id)
             if state.feed(ev):
                 display.stage_line()

@@ -14,6 +14,7 @@ DOMAINS = (
     "alerting",
     "forecasting",
     "recommendations",
+    "build",
 )
 
 
