@@ -106,11 +106,13 @@ def postmaster_pid(env: dict[str, str]) -> int | None:
 
 
 def cold_build(dagster_url: str) -> RunRecord | None:
-    """The first build's run: `dagster asset materialize` runs an implicit asset job, which
-    no schedule or sensor launches."""
+    """The first build's run: the `first_build` job `opsdash up` executes (before it, an
+    implicit asset job of `dagster asset materialize`); no schedule or sensor launches it."""
     with psycopg.connect(dagster_url) as conn:
         every = runs(conn)
-    return next((r for r in every if r.job.startswith("__ASSET_JOB")), None)
+    return next(
+        (r for r in every if r.job == "first_build" or r.job.startswith("__ASSET_JOB")), None
+    )
 
 
 def wait_cycles(dagster_url: str, since: float, n: int, timeout_s: float) -> list[RunRecord]:

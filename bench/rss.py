@@ -17,6 +17,8 @@ PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 # (substring of the command line, label), first match wins
 KINDS: tuple[tuple[str, str], ...] = (
+    ("job execute", "cold build (dagster job execute first_build)"),
+    ("forkserver", "cold build step (forked from the forkserver)"),
     ("asset materialize", "cold build (dagster asset materialize)"),
     ("execute_run", "Dagster run process"),
     ("api execute", "Dagster run process"),

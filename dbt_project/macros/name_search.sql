@@ -7,21 +7,7 @@
 {%- endmacro %}
 
 
-{#- Post-hook: a trigram GIN index on one text column of this model, created unless the table
-    already has one (an incremental run). Unnamed on purpose: on a full refresh the old table
-    (and its index names) still exists while the hook runs, and `create index if not exists
-    <name>` would then silently skip the new table. -#}
+{#- Post-hook: a trigram GIN index on one text column of this model (see ensure_index). -#}
 {% macro trigram_index(column) -%}
-    do $trgm$
-    begin
-        if not exists (
-            select 1
-            from pg_index as i
-            where i.indrelid = '{{ this }}'::regclass
-              and pg_get_indexdef(i.indexrelid) like '%USING gin ({{ column }} %gin_trgm_ops)%'
-        ) then
-            create index on {{ this }} using gin ({{ column }} gin_trgm_ops);
-        end if;
-    end
-    $trgm$
+    {{ ensure_index(column, 'gin', 'gin_trgm_ops') }}
 {%- endmacro %}

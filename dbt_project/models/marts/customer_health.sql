@@ -6,7 +6,7 @@
         incremental_strategy='replace_keys',
         on_schema_change='append_new_columns',
         meta={'insert_filter': keep_rows},
-        post_hook="{{ btree_index('acquisition_channel') }}",
+        post_hook="{{ ensure_index('acquisition_channel') }}",
         indexes=[
             {'columns': ['computed_at']},
             {'columns': ['risk_score']},
