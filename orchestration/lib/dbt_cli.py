@@ -84,9 +84,14 @@ def _metadata(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def to_dagster_events(
-    raw: Mapping[str, Any], manifest: Mapping[str, Any], checks: Set[dg.AssetCheckKey]
+    raw: Mapping[str, Any],
+    manifest: Mapping[str, Any],
+    checks: Set[dg.AssetCheckKey],
+    observe_passing: bool = True,
 ) -> Iterator[DbtEvent]:
-    """The Dagster events for one structured dbt log line (most lines have none)."""
+    """The Dagster events for one structured dbt log line (most lines have none).
+    `observe_passing=False`: a test whose check the run did not select reports only when it
+    did not pass (a passing one writes no event)."""
     info = raw.get("data", {}).get("node_info") or {}
     unique_id = info.get("unique_id")
     if raw.get("info", {}).get("name") not in RESULT_EVENTS or not unique_id:
@@ -118,6 +123,8 @@ def to_dagster_events(
             else dg.AssetCheckSeverity.ERROR,
             metadata=meta,
         )
+        return
+    if status == "pass" and not observe_passing:
         return
     note = (
         f"dbt test `{props['name']}` ran (dbt indirect selection) but its asset check was not "

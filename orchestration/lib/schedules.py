@@ -40,6 +40,8 @@ def cadence(settings: Settings | None = None) -> dict[str, str]:
         # transform: the cycle ingests the fast tables and rebuilds the marts in one run
         "incremental_cycle": every(settings.cycle_minutes),
         "check_marts": "40 3 * * *",
+        # dbt's light tests as asset checks (the cycle runs them but reports only failures)
+        "check_marts_light": "47 * * * *",
         # quality: GX trend suites of the cycle's tables (the cycle runs the blocking ones)
         "check_raw_trends": "27 * * * *",
         # ingestion: support calls on their own cadence, slow dimensions hourly

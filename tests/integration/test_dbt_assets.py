@@ -1,6 +1,6 @@
 """The dbt assets run through Dagster on real PostgreSQL: every model materialized with its
 checks, a subset builds only what was selected, and a failing dbt test fails its check and the
-step."""
+step — also as the cycle runs them (no checks selected, passing tests unreported)."""
 
 from __future__ import annotations
 
@@ -22,15 +22,31 @@ DAY_OF_WEEK_CHECK = next(
 
 
 def run(
-    url: str, selection: list[dg.AssetKey] | None = None, *, heavy: bool = False
+    url: str,
+    selection: list[dg.AssetKey] | dg.AssetSelection | None = None,
+    *,
+    heavy: bool = False,
+    report: bool = True,
 ) -> dg.ExecuteInProcessResult:
+    config = {"heavy_tests": heavy, "report_passing_tests": report}
     return dg.materialize(
         [opsdash_dbt_models],
         selection=selection,
         resources={"warehouse": WarehouseResource(url=url), "dbt": DbtResource()},
-        run_config={"ops": {OP: {"config": {"heavy_tests": heavy}}}},
+        run_config={"ops": {OP: {"config": config}}},
         raise_on_error=False,
     )
+
+
+def observed(result: dg.ExecuteInProcessResult) -> dict[dg.AssetKey, list[str]]:
+    """Observations by asset: the tests that ran without their check selected."""
+    out: dict[dg.AssetKey, list[str]] = {}
+    for event in result.all_events:
+        data = event.event_specific_data
+        observation = getattr(data, "asset_observation", None)
+        if observation is not None:
+            out.setdefault(observation.asset_key, []).append(observation.metadata["status"].text)
+    return out
 
 
 def materialized(result: dg.ExecuteInProcessResult) -> set[dg.AssetKey]:
@@ -58,6 +74,14 @@ def test_dbt_assets_build_subset_and_fail_on_a_failing_test(warehouse_url: str) 
     assert materialized(subset) == {AVAILABILITY}
     assert {k.asset_key for k in checks(subset)} == {AVAILABILITY}
 
+    # As the cycle runs: the models without their checks, tests run, passing ones unreported.
+    availability_only = dg.AssetSelection.assets(AVAILABILITY).without_checks()
+    quiet = run(warehouse_url, availability_only, report=False)
+    assert quiet.success
+    assert materialized(quiet) == {AVAILABILITY}
+    assert checks(quiet) == {}
+    assert observed(quiet) == {}
+
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
         conn.execute(
             "insert into raw.tutor_availabilities"
@@ -67,3 +91,12 @@ def test_dbt_assets_build_subset_and_fail_on_a_failing_test(warehouse_url: str) 
     failed = run(warehouse_url, [AVAILABILITY])
     assert not failed.success
     assert checks(failed)[DAY_OF_WEEK_CHECK] is False
+
+    # The cycle's way: the failing test still fails the step, and shows on its model.
+    quiet_failed = run(warehouse_url, availability_only, report=False)
+    assert not quiet_failed.success
+    assert checks(quiet_failed) == {}
+    statuses = observed(quiet_failed)
+    assert set(statuses) == {AVAILABILITY}
+    assert "fail" in statuses[AVAILABILITY]
+    assert "pass" not in statuses[AVAILABILITY]

@@ -259,6 +259,7 @@ def test_schedules_run_the_cycle_light_and_the_check_daily() -> None:
         DBT_OP,
         SCHEDULES,
         check_marts_job,
+        check_marts_light_job,
         incremental_cycle_job,
         refresh_marts_job,
     )
@@ -267,11 +268,32 @@ def test_schedules_run_the_cycle_light_and_the_check_daily() -> None:
     assert crons == {
         "incremental_cycle": "*/5 * * * *",
         "check_marts": "40 3 * * *",
+        "check_marts_light": "47 * * * *",
         "check_raw_trends": "27 * * * *",
     }
-    assert incremental_cycle_job.config["ops"][DBT_OP]["config"]["heavy_tests"] is False
+    cycle = incremental_cycle_job.config["ops"][DBT_OP]["config"]
+    assert cycle == {"heavy_tests": False, "report_passing_tests": False}
     assert refresh_marts_job.config["ops"][DBT_OP]["config"]["heavy_tests"] is False
+    assert check_marts_light_job.config["ops"][DBT_OP]["config"]["heavy_tests"] is False
     assert check_marts_job.config["ops"][DBT_OP]["config"]["heavy_tests"] is True
+
+
+def test_the_cycle_plans_no_dbt_check_and_the_hourly_job_every_light_one() -> None:
+    """Dagster writes an event per planned check when it creates a run: the cycle plans only
+    the raw tables' blocking checks; every light dbt test is a check of the hourly job."""
+    from orchestration.definitions import defs
+    from orchestration.defs.transform.assets import HEAVY_CHECKS, LIGHT_CHECKS
+
+    def planned_checks(name: str) -> set[str]:
+        graph = defs.resolve_job_def(name).asset_layer.asset_graph
+        return {"/".join(k.asset_key.path) + ":" + k.name for k in graph.asset_check_keys}
+
+    cycle = planned_checks("incremental_cycle")
+    assert cycle
+    assert all(c.startswith("raw/") for c in cycle)
+    light = planned_checks("check_marts_light")
+    assert len(light) == len(LIGHT_CHECKS) > 50
+    assert not light & {"/".join(k.asset_key.path) + ":" + k.name for k in HEAVY_CHECKS}
 
 
 def test_no_compiled_artifacts_are_in_the_project() -> None:

@@ -7,6 +7,7 @@ from orchestration.defs.transform.resources import DbtResource
 from orchestration.defs.transform.schedules import (
     SCHEDULES,
     check_marts_job,
+    check_marts_light_job,
     check_raw_trends_job,
     incremental_cycle_job,
     refresh_marts_job,
@@ -14,7 +15,13 @@ from orchestration.defs.transform.schedules import (
 
 defs = dg.Definitions(
     assets=[opsdash_dbt_models],
-    jobs=[incremental_cycle_job, refresh_marts_job, check_marts_job, check_raw_trends_job],
+    jobs=[
+        incremental_cycle_job,
+        refresh_marts_job,
+        check_marts_job,
+        check_marts_light_job,
+        check_raw_trends_job,
+    ],
     schedules=SCHEDULES,
     resources={"dbt": DbtResource()},
 )

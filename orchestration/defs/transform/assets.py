@@ -31,6 +31,13 @@ HEAVY_CHECKS = tuple(
     for key, unique_id in DBT_SPECS.unique_id_by_check.items()
     if "heavy" in MANIFEST["nodes"][unique_id].get("tags", [])
 )
+# The other dbt tests' checks, which the hourly light check reports (the cycle runs them
+# without reporting the passing ones).
+LIGHT_CHECKS = tuple(
+    key
+    for key, unique_id in DBT_SPECS.unique_id_by_check.items()
+    if key not in HEAVY_CHECKS and not unique_id.startswith("unit_test")
+)
 
 
 class DbtBuildConfig(dg.Config):
@@ -45,6 +52,13 @@ class DbtBuildConfig(dg.Config):
         default=True,
         description="Also run the tests that scan whole history (dbt tag `heavy`) and the "
         "dbt unit tests; the 5-minute cycle skips them and the daily check runs them.",
+    )
+    report_passing_tests: bool = Field(
+        default=True,
+        description="Report each test of the built models as its asset check. The cycle "
+        "selects no dbt checks and sets this off: its tests still run after each model and a "
+        "failing one still fails the step (and is logged as an observation of its model), "
+        "but passing tests write no events; the hourly `check_marts_light` job reports them.",
     )
 
 
@@ -79,10 +93,15 @@ def opsdash_dbt_models(
     Incremental models pick up the raw rows ingested since their previous run."""
     checks = context.selected_asset_check_keys
     select, indirect = subset_selection(MANIFEST, DBT_SPECS, context.selected_asset_keys, checks)
+    if not config.report_passing_tests and indirect:
+        # The tests come with their models (every parent selected), not as selected checks.
+        indirect = "cautious"
     env = {**warehouse.dbt_env(), **({"DBT_INDIRECT_SELECTION": indirect} if indirect else {})}
     label = f"{context.op.name}-{context.run.run_id[:7]}"
     for raw in dbt.stream([*build_args(config), *select], env, label):
-        yield from to_dagster_events(raw, MANIFEST, checks)
+        yield from to_dagster_events(
+            raw, MANIFEST, checks, observe_passing=config.report_passing_tests
+        )
     with warehouse.connect(autocommit=True) as conn:
         refreshed = refresh_continuous_aggregates(conn)
     if refreshed:
