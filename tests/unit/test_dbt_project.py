@@ -252,6 +252,12 @@ def test_build_args() -> None:
         "tag:heavy test_type:unit",
     ]
     assert build_args(DbtBuildConfig(full_refresh=True)) == ["build", "--full-refresh"]
+    # OPSDASH_CYCLE_DBT_TESTS=hourly: the cycle builds the models only
+    assert build_args(DbtBuildConfig(heavy_tests=False, tests=False)) == [
+        "build",
+        "--exclude",
+        "tag:heavy test_type:unit resource_type:test",
+    ]
 
 
 def test_schedules_run_the_cycle_light_and_the_check_daily() -> None:
@@ -272,7 +278,7 @@ def test_schedules_run_the_cycle_light_and_the_check_daily() -> None:
         "check_raw_trends": "27 * * * *",
     }
     cycle = incremental_cycle_job.config["ops"][DBT_OP]["config"]
-    assert cycle == {"heavy_tests": False, "report_passing_tests": False}
+    assert cycle == {"heavy_tests": False, "report_passing_tests": False, "tests": True}
     assert refresh_marts_job.config["ops"][DBT_OP]["config"]["heavy_tests"] is False
     assert check_marts_light_job.config["ops"][DBT_OP]["config"]["heavy_tests"] is False
     assert check_marts_job.config["ops"][DBT_OP]["config"]["heavy_tests"] is True

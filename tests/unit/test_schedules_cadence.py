@@ -49,13 +49,17 @@ def test_code_location_follows_the_settings(tmp_path: Path) -> None:
     """The whole code location, loaded as Dagster loads it, with a 1-minute cadence in the env
     file: every-minute schedules and tables that say 1 minute (tags, cadence)."""
     env_file = tmp_path / "env"
-    env_file.write_text("OPSDASH_CYCLE_MINUTES=1\nOPSDASH_SUPPORT_CALLS_MINUTES=1\n")
+    env_file.write_text(
+        "OPSDASH_CYCLE_MINUTES=1\nOPSDASH_SUPPORT_CALLS_MINUTES=1\nOPSDASH_CYCLE_DBT_TESTS=hourly\n"
+    )
     code = (
         "import json; from orchestration.definitions import defs;"
         "from orchestration.lib.ingest.tables import TABLES;"
+        "from orchestration.defs.transform.schedules import DBT_OP, incremental_cycle_job;"
         "repo = defs.get_repository_def();"
         "print(json.dumps({'crons': {s.job_name: s.cron_schedule for s in repo.schedule_defs},"
-        " 'tables': {t.name: t.cadence_minutes for t in TABLES}}))"
+        " 'tables': {t.name: t.cadence_minutes for t in TABLES},"
+        " 'dbt': incremental_cycle_job.config['ops'][DBT_OP]['config']}))"
     )
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("OPSDASH_CYCLE", "OPSDASH_SUP"))
@@ -74,6 +78,7 @@ def test_code_location_follows_the_settings(tmp_path: Path) -> None:
     assert got["crons"]["ingest_dimensions"] == "7 * * * *"
     assert got["tables"]["sessions"] == got["tables"]["inbound_calls"] == 1
     assert got["tables"]["subjects"] == 60
+    assert got["dbt"]["tests"] is False  # OPSDASH_CYCLE_DBT_TESTS=hourly
 
 
 def test_lanes_keep_dbt_single_and_support_calls_beside_the_cycle() -> None:

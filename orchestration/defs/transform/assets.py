@@ -53,6 +53,11 @@ class DbtBuildConfig(dg.Config):
         description="Also run the tests that scan whole history (dbt tag `heavy`) and the "
         "dbt unit tests; the 5-minute cycle skips them and the daily check runs them.",
     )
+    tests: bool = Field(
+        default=True,
+        description="Run the dbt tests of the built models (OPSDASH_CYCLE_DBT_TESTS=hourly "
+        "turns them off in the incremental cycle; check_marts_light runs them every hour).",
+    )
     report_passing_tests: bool = Field(
         default=True,
         description="Report each test of the built models as its asset check. The cycle "
@@ -67,9 +72,12 @@ def build_args(config: DbtBuildConfig) -> list[str]:
     args = ["build"]
     if config.full_refresh:
         args.append("--full-refresh")
-    if not config.heavy_tests:
+    excludes = [] if config.heavy_tests else list(LIGHT_CYCLE_EXCLUDES)
+    if not config.tests:
+        excludes.append("resource_type:test")
+    if excludes:
         # One argument: dbt reads the space-separated selectors as a union.
-        args += ["--exclude", " ".join(LIGHT_CYCLE_EXCLUDES)]
+        args += ["--exclude", " ".join(excludes)]
     return args
 
 

@@ -9,6 +9,7 @@ A daily job runs every dbt test, including those that scan whole history.
 import dagster as dg
 
 from data_checks.suites import SUITES
+from opsdash_core.settings import get_settings
 from orchestration.defs.quality.checks import ENGINE_TAG
 from orchestration.defs.transform.assets import HEAVY_CHECKS, LIGHT_CHECKS, opsdash_dbt_models
 from orchestration.lib.ingest.tables import TABLES
@@ -42,10 +43,21 @@ incremental_cycle_job = dg.define_asset_job(
     "incremental_cycle",
     selection=(CYCLE_RAW - CYCLE_TRENDS) | MODELS.without_checks(),
     executor_def=dg.in_process_executor,
-    config={"ops": {DBT_OP: {"config": {"heavy_tests": False, "report_passing_tests": False}}}},
+    config={
+        "ops": {
+            DBT_OP: {
+                "config": {
+                    "heavy_tests": False,
+                    "report_passing_tests": False,
+                    # OPSDASH_CYCLE_DBT_TESTS: with every cycle (default) or hourly only
+                    "tests": get_settings().cycle_dbt_tests == "cycle",
+                }
+            }
+        }
+    },
     run_tags={**CYCLE_LANE, ENGINE_TAG: "sql"},
     description="Ingest new sessions and requests, check them, rebuild the marts "
-    "incrementally (light dbt tests).",
+    "incrementally (with the light dbt tests unless OPSDASH_CYCLE_DBT_TESTS=hourly).",
 )
 
 refresh_marts_job = dg.define_asset_job(
