@@ -33,11 +33,7 @@ HEAVY_CHECKS = tuple(
 )
 # The other dbt tests' checks, which the hourly light check reports (the cycle runs them
 # without reporting the passing ones).
-LIGHT_CHECKS = tuple(
-    key
-    for key, unique_id in DBT_SPECS.unique_id_by_check.items()
-    if key not in HEAVY_CHECKS and not unique_id.startswith("unit_test")
-)
+LIGHT_CHECKS = tuple(key for key in DBT_SPECS.unique_id_by_check if key not in HEAVY_CHECKS)
 
 
 class DbtBuildConfig(dg.Config):

@@ -19,7 +19,6 @@ import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
 
-from orchestration.lib.ingest.read_ahead import read_ahead
 from orchestration.lib.ingest.tables import TableSpec
 from orchestration.lib.ingest.validate import Batch, Rejected, split_frame, split_rows
 
@@ -470,8 +469,7 @@ def ingest_table(
         since = (before - lookback) if before else EPOCH
         newest: datetime | None = None
         first = _first_load(conn, spec) if before is None else None
-        # The source is read a batch or two ahead while this thread validates and loads.
-        for rows in read_ahead(_coalesce(fetch(since)), name=f"read-{spec.name}"):
+        for rows in _coalesce(fetch(since)):
             batch, malformed = _validate(spec, rows, cycle_start)
             read += len(rows)
             upserted += _upsert(conn, spec, batch.frame, first_load=first is not None)
