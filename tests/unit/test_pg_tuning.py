@@ -23,7 +23,7 @@ def test_this_machine_size_two_cores_24_gib() -> None:
     assert t["max_wal_size"] == "4096MB"
     assert t["checkpoint_timeout"] == "15min"
     assert t["checkpoint_completion_target"] == "0.9"
-    assert t["wal_compression"] == "on"
+    assert t["wal_compression"] == "lz4"
     assert t["max_parallel_workers_per_gather"] == "1"
     assert t["max_parallel_workers"] == "2"
 
