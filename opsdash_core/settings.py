@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     support_api_url: str = Field(default="", alias="SUPPORT_API_URL")
     # No default: a well-known token would open the API to anyone on the host.
     support_api_token: str = Field(default="", alias="SUPPORT_API_TOKEN")
+    # Requests/s the ingestion sends the support API at most: the vendor's documented limit
+    # (the simulator's default below); 0 sends as fast as the API answers.
+    support_api_max_rps: float = Field(default=20.0, alias="SUPPORT_API_MAX_RPS")
     # Behaviour of the simulated support API (requests/s per token, share of 503s, latency).
     support_api_rate_limit: int = Field(default=20, alias="SUPPORT_API_RATE_LIMIT")
     support_api_fault_rate: float = Field(default=0.0, alias="SUPPORT_API_FAULT_RATE")

@@ -221,7 +221,11 @@ def inbound_calls(
         rows = conn.execute(PAGE_SQL, params).fetchall()
     data = [{k: _iso(v) for k, v in zip(FIELDS, row, strict=True)} for row in rows]
     last = rows[-1] if len(rows) == limit else None
-    return {"data": data, "next_cursor": encode_cursor(last[8], last[0]) if last else None}
+    # Already JSON types: a JSONResponse skips FastAPI's jsonable_encoder, which took 30 ms of
+    # a 1,000-row page's ~50 ms (the page is what a vendor would send, only sooner).
+    return JSONResponse(
+        {"data": data, "next_cursor": encode_cursor(last[8], last[0]) if last else None}
+    )
 
 
 @app.post("/_control/faults", dependencies=[Depends(bearer)])

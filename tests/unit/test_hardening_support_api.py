@@ -4,6 +4,7 @@ tokens as bytes and will not start without one."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -168,3 +169,45 @@ def test_there_is_no_default_token(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.delenv("SUPPORT_API_TOKEN", raising=False)
     assert Settings(_env_file=None).support_api_token == ""  # type: ignore[call-arg]
+
+
+def test_requests_are_paced_under_the_vendors_rate_limit() -> None:
+    """At `max_rps` 20 no two request starts are closer than 1/20 s (plus the 5% margin), so a
+    backfill never runs into the API's 429s; the wait counts time already spent."""
+    now = [100.0]
+    starts: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        starts.append(now[0])
+        now[0] += 0.020  # each answer takes 20 ms
+        page = int(request.url.params.get("cursor") or 0)
+        return httpx.Response(
+            200, json={"data": [CALL], "next_cursor": str(page + 1) if page < 4 else None}
+        )
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    client = SupportApiClient(
+        "http://support.test",
+        "tok",
+        max_rps=20,
+        sleep=sleep,
+        clock=lambda: now[0],
+        transport=httpx.MockTransport(handler),
+    )
+    assert len(_pages(client)) == 5
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    assert gaps == pytest.approx([1.05 / 20] * 4)
+
+
+def test_unpaced_by_default_in_the_client() -> None:
+    slept: list[float] = []
+    client = SupportApiClient(
+        "http://support.test",
+        "tok",
+        sleep=slept.append,
+        transport=httpx.MockTransport(_json({"data": [CALL], "next_cursor": None})),
+    )
+    assert _pages(client) == [[CALL]]
+    assert slept == []

@@ -29,6 +29,7 @@ class SupportApiResource(dg.ConfigurableResource):
             self.base_url or s.support_api_url,
             self.token or s.support_api_token,
             page_size=self.page_size,
+            max_rps=s.support_api_max_rps,
             log=log.warning if log else _discard,
         )
 

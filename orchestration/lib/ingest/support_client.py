@@ -7,6 +7,11 @@ Whatever the API sends is untrusted: a body that is not JSON, not an object, too
 more rows than asked for, or a `next_cursor` already seen fails the page with a
 `SupportApiError` naming the cause (the load rolls back, the watermark stays). Elements of
 `data` are passed on as they are; the loader quarantines any that is not an object.
+
+Requests are paced below the vendor's documented rate (`max_rps`): an API answering 429 with
+`Retry-After: 1` costs a whole second per refusal, so running into the limit and backing off
+is a third slower than never reaching it (a backfill of 101 pages at 20 requests/s: 7.7 s
+against 5.3 s paced).
 """
 
 from __future__ import annotations
@@ -69,7 +74,9 @@ class SupportApiClient:
         page_size: int = 1000,
         max_response_bytes: int = MAX_RESPONSE_BYTES,
         max_pages: int = MAX_PAGES,
+        max_rps: float = 0.0,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         log: Callable[[str], None] = lambda _m: None,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -79,6 +86,10 @@ class SupportApiClient:
         self.max_response_bytes = max_response_bytes
         self.max_pages = max_pages
         self._sleep = sleep
+        self._clock = clock
+        # 5% under the limit: the server counts arrivals, which jitter by a few milliseconds.
+        self._interval = 1.05 / max_rps if max_rps > 0 else 0.0
+        self._next_at = 0.0
         self._log = log
         self._http = httpx.Client(
             timeout=timeout,
@@ -90,11 +101,22 @@ class SupportApiClient:
     def close(self) -> None:
         self._http.close()
 
+    def _pace(self) -> None:
+        """Wait for this request's slot: at most `max_rps` request starts per second."""
+        if not self._interval:
+            return
+        now = self._clock()
+        if now < self._next_at:
+            self._sleep(self._next_at - now)
+            now = self._next_at
+        self._next_at = now + self._interval
+
     def _get(self, path: str, params: dict[str, Any]) -> dict[str, Any]:
         url = f"{self.base_url}{path}"
         last = ""
         for attempt in range(1, self.policy.attempts + 1):
             retry_after: float | None = None
+            self._pace()
             try:
                 status, headers, body = self._fetch(url, params)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
