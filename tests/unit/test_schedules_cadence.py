@@ -105,8 +105,9 @@ def test_lanes_keep_dbt_single_and_support_calls_beside_the_cycle() -> None:
             ingest_support_calls_job,
         )
     }
-    assert set(lanes.values()) == {"cycle", "support_calls"}
-    assert [j for j, lane in lanes.items() if lane == "support_calls"] == ["ingest_support_calls"]
+    assert set(lanes.values()) == {"cycle", "ingest_beside"}
+    beside = [j for j, lane in lanes.items() if lane == "ingest_beside"]
+    assert beside == ["ingest_dimensions", "ingest_support_calls"]
     assert opsdash_dbt_models.op.pool == "dbt"
 
     config = yaml.safe_load((PROJECT_ROOT / "dagster.yaml").read_text())
@@ -114,7 +115,7 @@ def test_lanes_keep_dbt_single_and_support_calls_beside_the_cycle() -> None:
     with dg.instance_for_test(overrides=queue_and_pools) as instance:
         limits = instance.get_concurrency_config()
     assert limits.run_queue_config is not None
-    assert limits.run_queue_config.max_concurrent_runs == 2  # a cycle and support calls
+    assert limits.run_queue_config.max_concurrent_runs == 2  # a cycle and a load beside it
     assert limits.run_queue_config.tag_concurrency_limits == [
         {"key": LANE_TAG, "value": {"applyLimitPerUniqueValue": True}, "limit": 1}
     ]

@@ -3,8 +3,9 @@ dimensions hourly (see lib/schedules.py).
 
 Sessions and requests are ingested by the `incremental_cycle` (every OPSDASH_CYCLE_MINUTES,
 orchestration/defs/transform/schedules.py), together with the marts they feed; the
-`ingest_sessions` job stays for manual runs. Support calls run in their own lane, beside a
-cycle; the jobs that write the cycle's inputs share the cycle's lane.
+`ingest_sessions` job stays for manual runs. Support calls and the dimensions load in a lane
+beside the cycle's (lib/schedules.py); `ingest_sessions` writes the cycle's own tables and
+shares its lane.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.lib.ingest.tables import TABLES, Cadence
-from orchestration.lib.schedules import LANE_TAG, running_schedules
+from orchestration.lib.schedules import BESIDE_CYCLE, LANE_TAG, running_schedules
 
 
 def _keys(cadence: Cadence) -> list[dg.AssetKey]:
@@ -30,7 +31,7 @@ ingest_support_calls_job = dg.define_asset_job(
     "ingest_support_calls",
     selection=dg.AssetSelection.assets(*_keys("support_calls")),
     executor_def=dg.in_process_executor,
-    run_tags={LANE_TAG: "support_calls"},
+    run_tags={LANE_TAG: BESIDE_CYCLE},
     description="Inbound support calls from the support API "
     "(every OPSDASH_SUPPORT_CALLS_MINUTES, default 15).",
 )
@@ -38,7 +39,7 @@ ingest_dimensions_job = dg.define_asset_job(
     "ingest_dimensions",
     selection=dg.AssetSelection.assets(*_keys("hourly")),
     executor_def=dg.in_process_executor,
-    run_tags={LANE_TAG: "cycle"},
+    run_tags={LANE_TAG: BESIDE_CYCLE},
     description="Subjects, tutor subjects and availability, hourly.",
 )
 
