@@ -125,3 +125,21 @@ def test_code_location_import_avoids_heavy_libraries() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_first_build_materializes_everything_and_runs_every_blocking_check() -> None:
+    """The first build is what `opsdash up` waits for: every asset and every check that can
+    block one, but not the warning-only suites nor the history-wide dbt tests (their hourly
+    and daily jobs run them)."""
+    from data_checks.suites import SUITES
+    from orchestration.defs.transform.assets import HEAVY_CHECKS, LIGHT_CHECKS
+
+    job = defs.resolve_job_def("first_build")
+    graph = job.asset_layer.asset_graph
+    assert set(graph.get_all_asset_keys()) == set(defs.resolve_asset_graph().get_all_asset_keys())
+    planned = set(graph.asset_check_keys)
+    suites = {dg.AssetCheckKey(dg.AssetKey(list(s.asset)), s.check): s for s in SUITES}
+    assert {k for k, s in suites.items() if s.blocking} <= planned
+    assert not {k for k, s in suites.items() if not s.blocking} & planned
+    assert set(LIGHT_CHECKS) <= planned
+    assert not set(HEAVY_CHECKS) & planned

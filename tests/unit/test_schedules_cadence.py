@@ -208,4 +208,10 @@ def test_the_cycle_checks_by_sql_and_leaves_the_trends_to_an_hourly_gx_job() -> 
     assert {
         f"{k.asset_key.to_user_string()}:{k.name}"
         for k in trends.asset_layer.asset_graph.asset_check_keys
-    } == {"raw/sessions:trends", "raw/session_requests:trends"}
+    } == {"raw/sessions:trends", "raw/session_requests:trends", "raw/inbound_calls:trends"}
+    calls = repo.get_job("ingest_support_calls")
+    assert calls.run_tags[ENGINE_TAG] == "sql"
+    assert {
+        f"{k.asset_key.to_user_string()}:{k.name}"
+        for k in calls.asset_layer.asset_graph.asset_check_keys
+    } == {"raw/inbound_calls:valid_batch", "raw/inbound_calls:quarantine_rate"}

@@ -7,21 +7,41 @@ the marketplace database, dbt, model fitting — so it runs two (one per core) a
 a process forked from a server that has imported the code location once. Its blocking checks on
 the raw tables run as compiled SQL (the cycle's engine, same verdicts) rather than through Great
 Expectations: the hourly and daily jobs write the Data Docs.
+
+It builds what the app needs and checks what could block it: the warning-only `trends` suites
+(Great Expectations, ~8 s of import in each step's process) and the dbt tests that scan whole
+history (`heavy`, ~60 s of dbt's time at a million customers) block nothing, so they are left
+to the jobs that run them anyway within the hour (`check_raw_trends`, the ingestion jobs) and
+that night (`check_marts`, 03:40); the light dbt tests and every blocking check run here.
 """
+
+import os
 
 import dagster as dg
 
+from data_checks.suites import SUITES
 from orchestration.defs.quality.checks import ENGINE_TAG
+from orchestration.defs.transform.assets import HEAVY_CHECKS
+
+WARNING_ONLY = dg.AssetSelection.checks(
+    *[dg.AssetCheckKey(dg.AssetKey(list(s.asset)), s.check) for s in SUITES if not s.blocking]
+)
 
 first_build_job = dg.define_asset_job(
     "first_build",
-    selection=dg.AssetSelection.all(),
+    selection=dg.AssetSelection.all() - WARNING_ONLY - dg.AssetSelection.checks(*HEAVY_CHECKS),
     # forkserver: each step process forks from one that imported the definitions (~1 s each
-    # otherwise); max_concurrent defaults to the CPU count.
-    executor_def=dg.multiprocess_executor.configured({"start_method": {"forkserver": {}}}),
+    # otherwise). One step more than cores: the support-calls backfill mostly waits on the
+    # API's rate limit, so the history tables load beside it and beside each other; which
+    # step starts first is the ingestion's step priority (orchestration/lib/ingest/tables.py).
+    executor_def=dg.multiprocess_executor.configured(
+        {"start_method": {"forkserver": {}}, "max_concurrent": (os.cpu_count() or 1) + 1}
+    ),
     run_tags={ENGINE_TAG: "sql"},
-    description="Materialize every asset once (ingest -> checks -> dbt -> forecasts, churn "
-    "training and scoring), steps side by side: what `opsdash up` runs on an empty warehouse.",
+    description="Materialize every asset once (ingest -> blocking checks -> dbt with its light "
+    "tests -> forecasts, churn training and scoring), steps side by side: what `opsdash up` "
+    "runs on an empty warehouse. Warning-only suites and history-wide dbt tests run in their "
+    "hourly and daily jobs.",
 )
 
 defs = dg.Definitions(jobs=[first_build_job])

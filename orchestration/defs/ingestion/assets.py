@@ -5,7 +5,7 @@ import dagster as dg
 from orchestration.defs.ingestion.resources import SupportApiResource
 from orchestration.defs.resources import SourceDbResource, WarehouseResource
 from orchestration.lib.ingest.loader import Fetcher, IngestReport, ingest_table, source_fetcher
-from orchestration.lib.ingest.tables import TABLES, TableSpec
+from orchestration.lib.ingest.tables import TABLES, TableSpec, step_tags
 from orchestration.lib.retries import INGESTION_RETRY
 
 
@@ -31,6 +31,7 @@ def build_ingestion_asset(spec: TableSpec) -> dg.AssetsDefinition:
         kinds={"postgres"} if spec.source else {"api", "postgres"},
         tags={"cadence_minutes": str(spec.cadence_minutes)},
         retry_policy=INGESTION_RETRY,
+        op_tags=step_tags(spec.name),
     )
     def _ingest(
         context: dg.AssetExecutionContext,

@@ -25,6 +25,7 @@ from data_checks import SUITES, CheckResult, LoadFacts, Suite, run_check
 from data_checks.report import markdown, samples, summary
 from data_checks.suite_types import LoadRun, Severity
 from orchestration.defs.resources import WarehouseResource
+from orchestration.lib.ingest.tables import step_tags
 
 ENGINE_TAG = "opsdash/check_engine"
 SEVERITY = {Severity.ERROR: dg.AssetCheckSeverity.ERROR, Severity.WARN: dg.AssetCheckSeverity.WARN}
@@ -105,6 +106,7 @@ def build_quality_check(suite: Suite) -> dg.AssetChecksDefinition:
         blocking=suite.blocking,
         description=describe(suite),
         metadata={"suite": suite.name, "severity": str(suite.severity)},
+        op_tags=step_tags(suite.asset[1]) if suite.asset[0] == "raw" else None,
     )
     def _check(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource

@@ -24,14 +24,16 @@ CYCLE_RAW = dg.AssetSelection.assets(
 )
 # Every job that runs dbt shares one lane: never two dbt builds at once (lib/schedules.py).
 CYCLE_LANE = {LANE_TAG: "cycle"}
-# The cycle's warning-only suites (trends over the whole table) run hourly through Great
-# Expectations instead; the cycle's blocking suites run as one SQL statement each (the engine
-# tag, orchestration/defs/quality/checks.py), so a cycle never imports GX.
-CYCLE_TRENDS = dg.AssetSelection.checks(
+# The warning-only suites (trends over the whole table) of the tables loaded every few minutes
+# (the cycle's, the support calls) run hourly through Great Expectations instead; those jobs'
+# blocking suites run as one SQL statement each (the engine tag,
+# orchestration/defs/quality/checks.py), so they never import GX (~8-15 s of CPU per run).
+FREQUENT_TABLES = {("raw", t.name) for t in TABLES if t.cadence in ("cycle", "support_calls")}
+RAW_TRENDS = dg.AssetSelection.checks(
     *[
         dg.AssetCheckKey(dg.AssetKey(list(s.asset)), s.check)
         for s in SUITES
-        if not s.blocking and s.asset in {("raw", t.name) for t in TABLES if t.cadence == "cycle"}
+        if not s.blocking and s.asset in FREQUENT_TABLES
     ]
 )
 
@@ -41,7 +43,7 @@ CYCLE_TRENDS = dg.AssetSelection.checks(
 # the step; `check_marts_light` reports them as checks every hour.
 incremental_cycle_job = dg.define_asset_job(
     "incremental_cycle",
-    selection=(CYCLE_RAW - CYCLE_TRENDS) | MODELS.without_checks(),
+    selection=(CYCLE_RAW - RAW_TRENDS) | MODELS.without_checks(),
     executor_def=dg.in_process_executor,
     config={
         "ops": {
@@ -90,10 +92,11 @@ check_marts_light_job = dg.define_asset_job(
 
 check_raw_trends_job = dg.define_asset_job(
     "check_raw_trends",
-    selection=CYCLE_TRENDS,
+    selection=RAW_TRENDS,
     executor_def=dg.in_process_executor,
     description="Great Expectations trend suites (freshness, volume, distribution shifts) of "
-    "the tables the incremental cycle loads, with Data Docs; warnings only.",
+    "the tables loaded every few minutes (sessions, requests, support calls), with Data Docs; "
+    "warnings only.",
 )
 
 SCHEDULES = running_schedules(

@@ -27,6 +27,19 @@ def cadence_minutes(cadence: Cadence) -> int:
     }[cadence]
 
 
+PRIORITY_TAG = "dagster/priority"
+STEP_PRIORITY: dict[Cadence, int] = {"support_calls": 3, "cycle": 2, "hourly": 1}
+"""Which loads a run with steps side by side (the first build) starts first: the support API's
+backfill (the longest, mostly waiting on the API's rate limit), then the history tables and
+their blocking checks (what the dbt step waits for), then the dimensions."""
+
+
+def step_tags(table: str) -> dict[str, str]:
+    """Op tags of the load of raw/<table> and of its checks: the step priority."""
+    spec = BY_NAME.get(table)
+    return {PRIORITY_TAG: str(STEP_PRIORITY[spec.cadence])} if spec else {}
+
+
 @dataclass(frozen=True)
 class TableSpec:
     """One raw table. `source` is a marketplace table name, or None for the support API."""
