@@ -205,11 +205,15 @@ def recalibrate(
     labels: pd.Series,
     min_precision: float = MIN_PRECISION,
     max_flagged_rate: float = MAX_FLAGGED_RATE,
+    log_odds: np.ndarray | None = None,
 ) -> ChurnModel:
     """The same fitted model with Platt calibration and threshold learnt on these rows (an
-    out-of-time fold the model was not trained on)."""
+    out-of-time fold the model was not trained on). `log_odds`: the model's on the labelled
+    rows, when the caller has them already (seconds per pass at a million customers)."""
     x, y = joined(features, labels)
-    return _calibrated(model, model.log_odds(x), y.to_numpy(), min_precision, max_flagged_rate)
+    if log_odds is None:
+        log_odds = model.log_odds(x)
+    return _calibrated(model, log_odds, y.to_numpy(), min_precision, max_flagged_rate)
 
 
 def fit_platt(log_odds: np.ndarray, truth: np.ndarray) -> Calibration:
