@@ -138,7 +138,9 @@ def run_scale(
             print(f"[bench_churn] training ({datetime.now(UTC):%H:%M:%S})", flush=True)
             load = [os.getloadavg()[0]]
             started, cpu = time.monotonic(), time.process_time()
-            trained = train_and_register(conn, tracking_uri)
+            trained = train_and_register(
+                conn, tracking_uri, connect=lambda: psycopg.connect(warehouse_url)
+            )
             training_s, training_cpu = time.monotonic() - started, time.process_time() - cpu
             load.append(os.getloadavg()[0])
             scored_at = datetime.now(UTC).replace(microsecond=0)

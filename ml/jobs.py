@@ -11,9 +11,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from contextlib import AbstractContextManager
+
     import numpy as np
     import pandas as pd
     import psycopg
@@ -80,11 +84,40 @@ class MonitoringOutcome:
 REFERENCE_SAMPLE_ROWS = 5_000
 
 
-def train_and_register(conn: psycopg.Connection, tracking_uri: str) -> TrainingOutcome:
+def _load_in_parallel(
+    conn: psycopg.Connection,
+    tasks: dict[Any, Callable[[psycopg.Connection], Any]],
+    connect: Callable[[], AbstractContextManager[psycopg.Connection]] | None,
+) -> dict[Any, Any]:
+    """Each task's result. With `connect`, tasks run side by side on connections of their
+    own: each frame is one query whose work is the server's (one backend, one core), so two
+    at once use both cores of a small machine (the five frames of a training at a million
+    customers took 47 s one after another). Without it, one after another on `conn`."""
+    if connect is None or len(tasks) < 2:
+        return {key: task(conn) for key, task in tasks.items()}
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    def run(task: Callable[[psycopg.Connection], Any]) -> Any:
+        with connect() as own:
+            return task(own)
+
+    workers = min(len(tasks), max(2, os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers, thread_name_prefix="churn-frames") as pool:
+        futures = {key: pool.submit(run, task) for key, task in tasks.items()}
+        return {key: future.result() for key, future in futures.items()}
+
+
+def train_and_register(
+    conn: psycopg.Connection,
+    tracking_uri: str,
+    connect: Callable[[], AbstractContextManager[psycopg.Connection]] | None = None,
+) -> TrainingOutcome:
     """Train on the out-of-time plan's cut-offs, choose between the logistic regression and
     the gradient-boosting challenger on the holdout, calibrate, then register: the new version
     becomes champion only when it beats the current champion on the same holdout rows
-    (paired bootstrap, PROMOTION_MARGIN), otherwise challenger."""
+    (paired bootstrap, PROMOTION_MARGIN), otherwise challenger. `connect` opens more
+    connections to the same warehouse, for loading the frames side by side."""
     import numpy as np
 
     from ml.churn import ChurnParams, joined
@@ -103,12 +136,17 @@ def train_and_register(conn: psycopg.Connection, tracking_uri: str) -> TrainingO
     if oldest is None or newest is None:
         raise ValueError("no sessions have taken place yet; nothing to learn from")
     plan = plan_cutoffs(oldest, newest)
-    train_x = stack({t: load_features(conn, t) for t in plan.train_cutoffs})
-    train_y = stack_labels(
-        {t: label_churn(conn, t, plan.horizon_days, newest) for t in plan.train_cutoffs}
-    )
-    valid_x = load_features(conn, plan.valid_cutoff)
-    valid_y = label_churn(conn, plan.valid_cutoff, plan.horizon_days, newest)
+    cutoffs = [*plan.train_cutoffs, plan.valid_cutoff]
+    tasks: dict[Any, Callable[[psycopg.Connection], Any]] = {}
+    for t in cutoffs:  # the slow queries (features) first, so the pool ends together
+        tasks["x", t] = partial(load_features, as_of=t)
+    for t in cutoffs:
+        tasks["y", t] = partial(label_churn, as_of=t, horizon_days=plan.horizon_days, newest=newest)
+    frames = _load_in_parallel(conn, tasks, connect)
+    train_x = stack({t: frames["x", t] for t in plan.train_cutoffs})
+    train_y = stack_labels({t: frames["y", t] for t in plan.train_cutoffs})
+    valid_x = frames["x", plan.valid_cutoff]
+    valid_y = frames["y", plan.valid_cutoff]
     params = ChurnParams()
     selection = select_model(train_x, train_y, valid_x, valid_y, params)
     model = selection.model

@@ -36,7 +36,7 @@ def churn_model(warehouse: WarehouseResource, mlflow: MlflowResource) -> dg.Mate
     per materialization; it becomes `champion` only when it beats the serving champion on the
     same holdout rows (else `challenger`)."""
     with warehouse.connect() as conn:
-        outcome = train_and_register(conn, mlflow.resolved_uri())
+        outcome = train_and_register(conn, mlflow.resolved_uri(), connect=warehouse.connect)
     evaluation = outcome.evaluation
     return dg.MaterializeResult(
         metadata={
