@@ -143,3 +143,13 @@ def test_first_build_materializes_everything_and_runs_every_blocking_check() -> 
     assert not {k for k, s in suites.items() if not s.blocking} & planned
     assert set(LIGHT_CHECKS) <= planned
     assert not set(HEAVY_CHECKS) & planned
+
+
+def test_a_check_that_reads_another_table_runs_after_that_table_is_loaded() -> None:
+    """In the first build the loads run side by side: the sessions' reference expectations
+    once ran before raw/tutors was loaded and failed on every row."""
+    graph = defs.resolve_asset_graph()
+    key = dg.AssetCheckKey(dg.AssetKey(["raw", "sessions"]), "valid_batch")
+    checks_def = next(a for a in graph.assets_defs if key in a.check_keys)
+    parents = {k.to_user_string() for k in checks_def.keys_by_input_name.values()}
+    assert {"raw/customers", "raw/subjects", "raw/tutors"} <= parents

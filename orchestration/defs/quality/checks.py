@@ -22,6 +22,7 @@ from typing import Any
 import dagster as dg
 
 from data_checks import SUITES, CheckResult, LoadFacts, Suite, run_check
+from data_checks.integrity import References
 from data_checks.report import markdown, samples, summary
 from data_checks.suite_types import LoadRun, Severity
 from orchestration.defs.resources import WarehouseResource
@@ -97,6 +98,18 @@ def describe(suite: Suite) -> str:
     return "\n".join(lines)
 
 
+def referenced_assets(suite: Suite) -> list[dg.AssetKey]:
+    """The other tables a suite's reference expectations read: the check depends on them, so a
+    run that loads them too (the first build, steps side by side) checks only after they are
+    loaded, instead of finding every reference missing."""
+    targets = {
+        spec.target
+        for spec in suite.specs
+        if isinstance(spec, References) and spec.target != suite.relation
+    }
+    return [dg.AssetKey(list(t)) for t in sorted(targets)]
+
+
 def build_quality_check(suite: Suite) -> dg.AssetChecksDefinition:
     asset_key = dg.AssetKey(list(suite.asset))
 
@@ -104,6 +117,7 @@ def build_quality_check(suite: Suite) -> dg.AssetChecksDefinition:
         asset=asset_key,
         name=suite.check,
         blocking=suite.blocking,
+        additional_deps=referenced_assets(suite),
         description=describe(suite),
         metadata={"suite": suite.name, "severity": str(suite.severity)},
         op_tags=step_tags(suite.asset[1]) if suite.asset[0] == "raw" else None,
