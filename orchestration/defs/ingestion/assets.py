@@ -1,10 +1,15 @@
 """Ingestion assets: one factory over the table list (raw/<table>)."""
 
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
 import dagster as dg
 
 from orchestration.defs.ingestion.resources import SupportApiResource
 from orchestration.defs.resources import SourceDbResource, WarehouseResource
 from orchestration.lib.ingest.loader import Fetcher, IngestReport, ingest_table, source_fetcher
+from orchestration.lib.ingest.read_ahead import read_ahead
 from orchestration.lib.ingest.tables import TABLES, TableSpec, step_tags
 from orchestration.lib.retries import INGESTION_RETRY
 
@@ -43,7 +48,13 @@ def build_ingestion_asset(spec: TableSpec) -> dg.AssetsDefinition:
         fetch: Fetcher
         if spec.source is None:
             client = support_api.client(context.log)
-            fetch = client.inbound_calls
+            calls = client.inbound_calls
+
+            def paged(since: datetime) -> Iterator[list[Any]]:
+                # ~50 pages (50k calls) ahead: the paced requests go on while a batch loads
+                return read_ahead(calls(since), depth=50, name="support-api")
+
+            fetch = paged
         else:
             fetch = source_fetcher(source_db.resolved_url(), spec)
         try:

@@ -8,7 +8,7 @@ the watermark where it was and re-running any window changes nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -371,7 +371,7 @@ def _drop_repeated_keys(conn: psycopg.Connection, spec: TableSpec) -> int:
     return cur.rowcount
 
 
-def _coalesce(batches: Iterable[Any], min_rows: int = 20_000) -> Iterator[Any]:
+def _coalesce(batches: Iterable[Any], min_rows: int = 20_000) -> Generator[Any, None, None]:
     """Small pages (the support API sends 1,000 rows each) merged into batches of at least
     `min_rows`, so the fixed cost of validating and staging a batch is paid less often."""
     pending: list[Any] = []
@@ -476,14 +476,19 @@ def ingest_table(
         since = (before - lookback) if before else EPOCH
         newest: datetime | None = None
         first = _first_load(conn, spec) if before is None else None
-        for rows in _coalesce(fetch(since)):
-            batch, malformed = _validate(spec, rows, cycle_start)
-            read += len(rows)
-            upserted += _upsert(conn, spec, batch.frame, first_load=first is not None)
-            quarantined += _quarantine(conn, spec, malformed + batch.rejected, run_id)
-            if batch.max_updated_at and (newest is None or batch.max_updated_at > newest):
-                newest = batch.max_updated_at
-            log(f"{spec.name}: read {read:,} rows, {quarantined:,} quarantined")
+        batches = _coalesce(fetch(since))
+        try:
+            for rows in batches:
+                batch, malformed = _validate(spec, rows, cycle_start)
+                read += len(rows)
+                upserted += _upsert(conn, spec, batch.frame, first_load=first is not None)
+                quarantined += _quarantine(conn, spec, malformed + batch.rejected, run_id)
+                if batch.max_updated_at and (newest is None or batch.max_updated_at > newest):
+                    newest = batch.max_updated_at
+                log(f"{spec.name}: read {read:,} rows, {quarantined:,} quarantined")
+        finally:
+            # On an error too: a source read ahead by a thread stops before its client closes.
+            batches.close()
         if first is not None:
             upserted -= first.finish(conn, spec)
         after = before
