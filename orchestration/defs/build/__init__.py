@@ -19,17 +19,12 @@ import os
 
 import dagster as dg
 
-from data_checks.suites import SUITES
-from orchestration.defs.quality.checks import ENGINE_TAG
+from orchestration.defs.quality.checks import ENGINE_TAG, warning_checks
 from orchestration.defs.transform.assets import HEAVY_CHECKS
-
-WARNING_ONLY = dg.AssetSelection.checks(
-    *[dg.AssetCheckKey(dg.AssetKey(list(s.asset)), s.check) for s in SUITES if not s.blocking]
-)
 
 first_build_job = dg.define_asset_job(
     "first_build",
-    selection=dg.AssetSelection.all() - WARNING_ONLY - dg.AssetSelection.checks(*HEAVY_CHECKS),
+    selection=dg.AssetSelection.all() - warning_checks() - dg.AssetSelection.checks(*HEAVY_CHECKS),
     # forkserver: each step process forks from one that imported the definitions (~1 s each
     # otherwise). One step more than cores: the support-calls backfill mostly waits on the
     # API's rate limit, so the history tables load beside it and beside each other; which

@@ -12,26 +12,13 @@ from __future__ import annotations
 
 import dagster as dg
 
-from data_checks.suites import SUITES
-from orchestration.defs.quality.checks import ENGINE_TAG
+from orchestration.defs.quality.checks import ENGINE_TAG, warning_checks
 from orchestration.lib.ingest.tables import TABLES, Cadence
 from orchestration.lib.schedules import BESIDE_CYCLE, LANE_TAG, running_schedules
 
 
 def _keys(cadence: Cadence) -> list[dg.AssetKey]:
     return [dg.AssetKey(["raw", t.name]) for t in TABLES if t.cadence == cadence]
-
-
-def _trends(cadence: Cadence) -> dg.AssetSelection:
-    """The warning-only suites of the tables with this cadence."""
-    tables = {("raw", t.name) for t in TABLES if t.cadence == cadence}
-    return dg.AssetSelection.checks(
-        *[
-            dg.AssetCheckKey(dg.AssetKey(list(s.asset)), s.check)
-            for s in SUITES
-            if not s.blocking and s.asset in tables
-        ]
-    )
 
 
 ingest_sessions_job = dg.define_asset_job(
@@ -47,7 +34,8 @@ ingest_sessions_job = dg.define_asset_job(
 # of CPU a minute beside the cycle.
 ingest_support_calls_job = dg.define_asset_job(
     "ingest_support_calls",
-    selection=dg.AssetSelection.assets(*_keys("support_calls")) - _trends("support_calls"),
+    selection=dg.AssetSelection.assets(*_keys("support_calls"))
+    - warning_checks(t.name for t in TABLES if t.cadence == "support_calls"),
     executor_def=dg.in_process_executor,
     run_tags={LANE_TAG: BESIDE_CYCLE, ENGINE_TAG: "sql"},
     description="Inbound support calls from the support API "

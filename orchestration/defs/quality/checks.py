@@ -139,6 +139,19 @@ def build_quality_check(suite: Suite) -> dg.AssetChecksDefinition:
 QUALITY_CHECKS: list[dg.AssetChecksDefinition] = [build_quality_check(s) for s in SUITES]
 
 
+def warning_checks(tables: Iterable[str] | None = None) -> dg.AssetSelection:
+    """The warning-only suites (`trends`) of the raw `tables`, or of every asset: what the
+    jobs that come every few minutes, and the first build, leave to the hourly GX jobs."""
+    wanted = None if tables is None else {("raw", t) for t in tables}
+    return dg.AssetSelection.checks(
+        *[
+            dg.AssetCheckKey(dg.AssetKey(list(s.asset)), s.check)
+            for s in SUITES
+            if not s.blocking and (wanted is None or s.asset in wanted)
+        ]
+    )
+
+
 def blocking_check_keys(asset_keys: Iterable[dg.AssetKey]) -> list[dg.AssetCheckKey]:
     wanted = set(asset_keys)
     return [

@@ -8,9 +8,8 @@ A daily job runs every dbt test, including those that scan whole history.
 
 import dagster as dg
 
-from data_checks.suites import SUITES
 from opsdash_core.settings import get_settings
-from orchestration.defs.quality.checks import ENGINE_TAG
+from orchestration.defs.quality.checks import ENGINE_TAG, warning_checks
 from orchestration.defs.transform.assets import HEAVY_CHECKS, LIGHT_CHECKS, opsdash_dbt_models
 from orchestration.lib.ingest.tables import TABLES
 from orchestration.lib.schedules import LANE_TAG, running_schedules
@@ -28,14 +27,7 @@ CYCLE_LANE = {LANE_TAG: "cycle"}
 # (the cycle's, the support calls) run hourly through Great Expectations instead; those jobs'
 # blocking suites run as one SQL statement each (the engine tag,
 # orchestration/defs/quality/checks.py), so they never import GX (~8-15 s of CPU per run).
-FREQUENT_TABLES = {("raw", t.name) for t in TABLES if t.cadence in ("cycle", "support_calls")}
-RAW_TRENDS = dg.AssetSelection.checks(
-    *[
-        dg.AssetCheckKey(dg.AssetKey(list(s.asset)), s.check)
-        for s in SUITES
-        if not s.blocking and s.asset in FREQUENT_TABLES
-    ]
-)
+RAW_TRENDS = warning_checks(t.name for t in TABLES if t.cadence in ("cycle", "support_calls"))
 
 # The cycle selects the models without their dbt checks: Dagster writes an event per planned
 # check when it creates a run and one per result (~40 ms each here, 100+ light tests), a fixed

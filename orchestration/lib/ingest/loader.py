@@ -391,16 +391,21 @@ def _coalesce(batches: Iterable[Any], min_rows: int = 20_000) -> Generator[Any, 
 
 
 def _upsert(
-    conn: psycopg.Connection, spec: TableSpec, frame: pl.DataFrame, first_load: bool = False
+    conn: psycopg.Connection,
+    spec: TableSpec,
+    frame: pl.DataFrame,
+    types: dict[str, pl.DataType],
+    first_load: bool = False,
 ) -> int:
     """Into an empty table whose key is deferred: COPY the rows straight in. Otherwise COPY
-    into a temp table, then insert-or-update the rows whose updated_at moved forward."""
+    into a temp table, then insert-or-update the rows whose updated_at moved forward. `types`:
+    the raw table's (`_raw_types`)."""
     if not frame.height:
         return 0
     ident = sql.Identifier("raw", spec.name)
     cols = sql.SQL(", ").join(sql.Identifier(c) for c in spec.columns)
     rows = _newest_per_key(frame.select(spec.columns), spec.key)
-    rows = rows.cast(_raw_types(conn, spec))  # type: ignore[arg-type]
+    rows = rows.cast(types)  # type: ignore[arg-type]
     if first_load:
         _copy_binary(conn, ident, cols, rows)
         return rows.height
@@ -477,11 +482,13 @@ def ingest_table(
         newest: datetime | None = None
         first = _first_load(conn, spec) if before is None else None
         batches = _coalesce(fetch(since))
+        types: dict[str, pl.DataType] | None = None  # read with the first batch, not before
         try:
             for rows in batches:
                 batch, malformed = _validate(spec, rows, cycle_start)
                 read += len(rows)
-                upserted += _upsert(conn, spec, batch.frame, first_load=first is not None)
+                types = types or _raw_types(conn, spec)
+                upserted += _upsert(conn, spec, batch.frame, types, first_load=first is not None)
                 quarantined += _quarantine(conn, spec, malformed + batch.rejected, run_id)
                 if batch.max_updated_at and (newest is None or batch.max_updated_at > newest):
                     newest = batch.max_updated_at
