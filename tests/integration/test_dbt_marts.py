@@ -556,3 +556,35 @@ def test_a_build_waits_for_the_ingestion_in_flight(marts: Marts) -> None:
         )
         == 1
     )
+
+
+def _view_oid(url: str, view: str) -> int | None:
+    return value(url, "select to_regclass(%s)::oid::bigint", (view,))
+
+
+def test_an_unchanged_view_is_left_alone_so_a_reader_never_holds_up_the_cycle(
+    marts: Marts,
+) -> None:
+    """A view that a long query reads (the churn features, a dashboard) made each cycle's build
+    wait for that query (recreating a view locks it exclusively). An unchanged view is not
+    recreated; a missing one (dropped by a cascade) is."""
+    wh, view = marts.warehouse_url, "staging.stg_marketplace__customers"
+    before = _view_oid(wh, view)
+    assert before is not None
+    with psycopg.connect(wh) as reader:  # a reader holding the view for the whole build
+        reader.execute(f"select count(*) from {view}")
+        build = marts.dbt_process("run", "--select", "stg_marketplace__customers")
+        try:
+            out, _ = build.communicate(timeout=180)
+        except subprocess.TimeoutExpired:
+            build.kill()
+            pytest.fail("the build waited for the query reading the view")
+        assert build.returncode == 0, out[-3000:]
+    assert "SELECT 1" in out, out[-3000:]
+    assert _view_oid(wh, view) == before  # not recreated
+    with psycopg.connect(wh) as conn:  # as dbt's cascade drops a view that depends on another
+        conn.execute(f"drop view {view}")
+    assert _view_oid(wh, view) is None
+    marts.dbt("run", "--select", "stg_marketplace__customers")
+    assert _view_oid(wh, view) is not None
+    assert value(wh, f"select count(*) from {view}") > 0

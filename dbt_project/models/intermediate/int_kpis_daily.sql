@@ -12,6 +12,19 @@
     whose sessions changed. The at-risk counts come from the customer_health marts, so
     ops_kpis_daily adds them (an intermediate model never reads a mart). -#}
 {%- set prev = previous_run() %}
+{%- if prev is not none and execute %}
+{#- The days whose sessions changed, as literals: the queries below then read only those days'
+    partitions, through the session_date index, instead of all of history. -#}
+{%- set changed_days = run_query(
+    "select distinct session_date::text from " ~ ref('int_tutor_sessions_daily')
+    ~ " where computed_at > '" ~ prev.computed_at ~ "'::timestamptz"
+    ~ " and session_date <= " ~ as_of_date()
+).columns[0].values() %}
+{%- set scope_days -%}
+    {%- for day in changed_days %}'{{ day }}'::date, {% endfor -%}
+    {{ as_of_date() }}, {{ as_of_date() }} - 1
+{%- endset %}
+{%- endif %}
 
 with sessions_daily as not materialized (
     select * from {{ ref('int_tutor_sessions_daily') }}
@@ -23,15 +36,8 @@ days as (
         (select min(session_date) from sessions_daily), {{ as_of_date() }}, interval '1 day'
     )::date as kpi_date
     {%- else %}
-    select distinct session_date as kpi_date
-    from sessions_daily
-    where
-        computed_at > '{{ prev.computed_at }}'::timestamptz
-        and session_date <= {{ as_of_date() }}
-    union
-    select {{ as_of_date() }}
-    union
-    select {{ as_of_date() }} - 1
+    select distinct kpi_date
+    from unnest(array[{{ scope_days }}]) as scope (kpi_date)
     {%- endif %}
 ),
 
@@ -45,6 +51,9 @@ session_totals as (
         sum(sessions_daily.rating_points) as rating_points
     from sessions_daily
     inner join days on sessions_daily.session_date = days.kpi_date
+    {%- if prev is not none %}
+    where sessions_daily.session_date in ({{ scope_days }})
+    {%- endif %}
     group by sessions_daily.session_date
 ),
 
@@ -62,6 +71,7 @@ customer_spans as (
     from {{ ref('stg_marketplace__customers') }}
 ),
 
+{% if prev is none -%}
 customer_events as (
     select
         active_from as event_date,
@@ -82,6 +92,7 @@ calendar as (
 ),
 
 active_customers as (
+    -- every day: a running sum of sign-ups less departures
     select
         calendar.event_date as kpi_date,
         sum(coalesce(event_totals.delta, 0)) over (
@@ -99,6 +110,27 @@ active_customers as (
     ) as event_totals on calendar.event_date = event_totals.event_date
 ),
 
+{% else -%}
+active_customers as (
+    -- only the few days in scope: the same sum (sign-ups up to the day less departures up to
+    -- the day) counted for each by one pass over the customers, instead of a running sum over
+    -- every day since the first sign-up (at a million customers 0.4 s a day against 3-4 s)
+    select
+        days.kpi_date,
+        counts.active_customers,
+        counts.new_customers
+    from days
+    cross join lateral (
+        select
+            count(*) filter (where customer_spans.active_from <= days.kpi_date)
+            - count(*) filter (where customer_spans.active_until <= days.kpi_date)
+            as active_customers,
+            count(*) filter (where customer_spans.active_from = days.kpi_date) as new_customers
+        from customer_spans
+    ) as counts
+),
+
+{% endif -%}
 alerts as (
     select * from {{ ref('stg_app__alerts') }}
 ),

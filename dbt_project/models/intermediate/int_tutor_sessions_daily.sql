@@ -1,6 +1,8 @@
 {#- Compression on TimescaleDB: a tutor has at most one row a day, so tutor_id segments held
     at most 7 rows per 7-day chunk; old days are read per date range over all tutors (30-day
-    windows, KPIs). So: no segments, rows ordered by day then tutor, 30-day chunks. -#}
+    windows, KPIs). So: no segments, rows ordered by day then tutor, 30-day chunks.
+    The session_date index serves int_kpis_daily's few days per cycle (added after the first
+    deployments, hence ensure_index rather than the timeseries indexes). -#}
 {{
     config(
         materialized='incremental',
@@ -23,7 +25,10 @@
             },
         },
         pre_hook=["{{ timeseries_prepare() }}", "set local enable_mergejoin = off"],
-        post_hook="{{ timeseries_finalize() }}",
+        post_hook=[
+            "{{ timeseries_finalize() }}",
+            "{{ ensure_index('session_date') }}",
+        ],
     )
 }}
 {#- Per tutor and day: what happened to the sessions scheduled that day, with the follow-up
