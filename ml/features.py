@@ -69,6 +69,7 @@ population as (
         c.signed_up_at < %(as_of)s
         and (c.deleted_at is null or c.deleted_at >= %(as_of)s)
         and not (c.customer_status = any(%(closed_statuses)s) and c.updated_at <= %(as_of)s)
+        /*sample c*/
 )"""
 
 # One row per customer in the population. Windows end just before as_of; days are fractional.
@@ -88,7 +89,7 @@ past as (
         s.is_tutor_cancellation or s.is_tutor_no_show as is_tutor_failure,
         s.is_customer_cancellation or s.is_customer_no_show as is_customer_failure
     from intermediate.int_sessions_deduplicated as s
-    where s.scheduled_at < %(as_of)s
+    where s.scheduled_at < %(as_of)s /*sample s*/
 ),
 session_stats as (
     select
@@ -150,6 +151,7 @@ booked as (
         s.scheduled_at >= %(as_of)s
         and s.created_at < %(as_of)s
         and not (s.session_status = 'cancelled' and s.updated_at < %(as_of)s)
+        /*sample s*/
     group by s.customer_id
 ),
 call_stats as (
@@ -160,6 +162,7 @@ call_stats as (
     where
         ic.called_at >= %(as_of)s - interval '30 days'
         and ic.called_at < %(as_of)s
+        /*sample ic*/
     group by ic.customer_id
 ),
 joined as (
@@ -232,6 +235,7 @@ retained as (
         s.session_status in ('completed', 'scheduled')
         and s.scheduled_at > %(as_of)s
         and s.scheduled_at <= %(horizon_end)s
+        /*sample s*/
 )
 select
     p.customer_id,
@@ -258,6 +262,42 @@ class TrainingWindow:
 
     as_of: datetime
     horizon_days: int
+
+
+# A training sample is a fixed share of customers, the same at every cut-off: those whose
+# hashed id falls in the first `buckets` of SAMPLE_BUCKETS. Filtering the sessions and calls by
+# the same hash (not by a join to the population) lets every aggregate read only their rows.
+SAMPLE_BUCKETS = 1024
+
+POPULATION_SIZE_SQL = "with" + _POPULATION + "\nselect count(*) from population"
+
+
+def _sampled(sql: str, buckets: int | None) -> str:
+    """`sql` with its `/*sample <alias>*/` markers kept as comments (every customer) or turned
+    into the sample's filter on that alias's customer_id."""
+    for alias in ("c", "s", "ic"):
+        marker = f"/*sample {alias}*/"
+        filter_sql = (
+            ""
+            if buckets is None or buckets >= SAMPLE_BUCKETS
+            else f"and (hashint8({alias}.customer_id::bigint) & {SAMPLE_BUCKETS - 1}) < {int(buckets)}"
+        )
+        sql = sql.replace(marker, filter_sql)
+    return sql
+
+
+def sample_buckets(population: int, max_rows: int) -> int | None:
+    """How many of SAMPLE_BUCKETS to keep so that about `max_rows` of `population` customers
+    remain; None (everyone) when the population is that small already."""
+    if population <= max_rows:
+        return None
+    return max(1, -(-SAMPLE_BUCKETS * max_rows // population))
+
+
+def population_size(conn: psycopg.Connection, as_of: datetime) -> int:
+    """How many customers were customers at `as_of` (the population a cut-off scores)."""
+    row = conn.execute(_sampled(POPULATION_SIZE_SQL, None), _params(as_of)).fetchone()
+    return int(row[0]) if row else 0
 
 
 def _utc(ts: datetime) -> datetime:
@@ -289,7 +329,7 @@ def _copy_frame(
 def parse_csv(raw: bytes, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     """A COPY CSV (with header) as a pandas frame: `customer_id` int64, `text_columns` as
     strings, every other column float64 (missing = NaN). Parsed by polars (multi-threaded;
-    `make bench` measures it against pandas' C reader on the same bytes: 1.2 s against 2.7 s
+    `make bench-parts` measures it against pandas' C reader on the same bytes: 1.2 s against 2.7 s
     for 41k customers) and handed to pandas, which sklearn and shap take. The types are given,
     not inferred: inference looks at the first rows only, and a column that is empty there
     would be read as text."""
@@ -307,15 +347,20 @@ def parse_csv(raw: bytes, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
     return pl.read_csv(io.BytesIO(raw), schema=schema).to_pandas()
 
 
-def load_features(conn: psycopg.Connection, as_of: datetime) -> pd.DataFrame:
-    """Churn features for every customer at `as_of`, one row per customer (index customer_id).
+def load_features(
+    conn: psycopg.Connection, as_of: datetime, sample: int | None = None
+) -> pd.DataFrame:
+    """Churn features for every customer at `as_of`, one row per customer (index customer_id),
+    or for the customers of the sample `sample` buckets of SAMPLE_BUCKETS (training only).
 
     Columns: NUMERIC_FEATURES, then one 0/1 column per acquisition channel seen
     (`channel_<name>`; the model keeps its top channels and folds the rest into
     `channel_other`). `mean_gap_days`, `gap_ratio` and the rating columns are missing when
     there is nothing to compute them from; the model imputes them.
     """
-    frame = _copy_frame(conn, FEATURES_SQL, _params(as_of), ("acquisition_channel",))
+    frame = _copy_frame(
+        conn, _sampled(FEATURES_SQL, sample), _params(as_of), ("acquisition_channel",)
+    )
     frame = frame.set_index("customer_id")
     channels = frame.pop("acquisition_channel").astype(str)
     dummies = pd.get_dummies(channels, prefix=CHANNEL_PREFIX.rstrip("_"), dtype="float64")
@@ -332,9 +377,10 @@ def label_churn(
     as_of: datetime,
     horizon_days: int = 60,
     newest: datetime | None = None,
+    sample: int | None = None,
 ) -> pd.Series:
     """Whether each customer of the `as_of` population churned: no completed or booked
-    session in the `horizon_days` after `as_of`. Only meaningful when the data reaches
+    session in the `horizon_days` after `as_of` (`sample`: as `load_features`). Only meaningful when the data reaches
     `as_of + horizon_days`; raises ValueError otherwise (everyone would look churned).
     `newest` is `data_range(conn)[1]` when the caller has it already (the query scans every
     session: 1-2 minutes at a million customers on a busy machine)."""
@@ -347,7 +393,10 @@ def label_churn(
             f"labels need data up to {horizon_end.isoformat()}, newest session is {newest}"
         )
     frame = _copy_frame(
-        conn, LABELS_SQL, {**_params(as_of), "horizon_end": horizon_end}, ("churned",)
+        conn,
+        _sampled(LABELS_SQL, sample),
+        {**_params(as_of), "horizon_end": horizon_end},
+        ("churned",),
     )
     labels = frame.set_index("customer_id")["churned"].map({"t": 1, "f": 0, True: 1, False: 0})
     labels.index = labels.index.astype("int64")

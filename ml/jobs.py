@@ -128,8 +128,21 @@ def train_and_register(
         segment_calibration,
         threshold_table,
     )
-    from ml.churn_training import plan_cutoffs, select_model, stack, stack_labels
-    from ml.features import data_range, label_churn, load_features
+    from ml.churn_training import (
+        MAX_CUSTOMERS_PER_CUTOFF,
+        plan_cutoffs,
+        select_model,
+        stack,
+        stack_labels,
+    )
+    from ml.features import (
+        SAMPLE_BUCKETS,
+        data_range,
+        label_churn,
+        load_features,
+        population_size,
+        sample_buckets,
+    )
     from ml.registry import CHALLENGER, CHAMPION, REFERENCE_SAMPLE, log_and_register
 
     oldest, newest = data_range(conn)
@@ -137,11 +150,16 @@ def train_and_register(
         raise ValueError("no sessions have taken place yet; nothing to learn from")
     plan = plan_cutoffs(oldest, newest)
     cutoffs = [*plan.train_cutoffs, plan.valid_cutoff]
+    # The newest cut-off has the largest population (customers accumulate): size the sample on it.
+    population = population_size(conn, plan.valid_cutoff)
+    sample = sample_buckets(population, MAX_CUSTOMERS_PER_CUTOFF)
     tasks: dict[Any, Callable[[psycopg.Connection], Any]] = {}
     for t in cutoffs:  # the slow queries (features) first, so the pool ends together
-        tasks["x", t] = partial(load_features, as_of=t)
+        tasks["x", t] = partial(load_features, as_of=t, sample=sample)
     for t in cutoffs:
-        tasks["y", t] = partial(label_churn, as_of=t, horizon_days=plan.horizon_days, newest=newest)
+        tasks["y", t] = partial(
+            label_churn, as_of=t, horizon_days=plan.horizon_days, newest=newest, sample=sample
+        )
     frames = _load_in_parallel(conn, tasks, connect)
     train_x = stack({t: frames["x", t] for t in plan.train_cutoffs})
     train_y = stack_labels({t: frames["y", t] for t in plan.train_cutoffs})
@@ -177,6 +195,8 @@ def train_and_register(
         "out_of_time": plan.out_of_time,
         "horizon_days": plan.horizon_days,
         "train_rows": len(train_x),
+        "holdout_population": population,
+        "customer_sample_share": round((sample or SAMPLE_BUCKETS) / SAMPLE_BUCKETS, 4),
         "challenger_margin": CHALLENGER_MARGIN,
         "promotion_margin": PROMOTION_MARGIN,
         "features": ",".join(model.feature_names),
@@ -312,7 +332,8 @@ def monitor_churn(
     horizon_days: int = 60,
 ) -> MonitoringOutcome:
     """Compare the features of the customers at `now` with the population the champion was
-    last fitted on (PSI per feature, stored in ml.churn_drift for `now`'s date), then evaluate
+    last fitted on (PSI per feature over a sample of at most DRIFT_SAMPLE_CUSTOMERS customers,
+    stored in ml.churn_drift for `now`'s date), then evaluate
     the scoring days whose `horizon_days` outcome became known (ml.churn_accuracy). Both in
     the caller's transaction. The reference is the holdout sample logged with the version; for
     a version logged before samples were, the same population recomputed at its holdout
@@ -320,8 +341,8 @@ def monitor_churn(
     from mlflow.exceptions import MlflowException
 
     from ml.churn_accuracy import record_realized_accuracy
-    from ml.churn_drift import PSI_ALERT, feature_drift, write_drift
-    from ml.features import load_features
+    from ml.churn_drift import DRIFT_SAMPLE_CUSTOMERS, PSI_ALERT, feature_drift, write_drift
+    from ml.features import load_features, population_size, sample_buckets
     from ml.registry import drift_reference, load_champion, version_threshold
 
     threshold = PSI_ALERT if psi_threshold is None else psi_threshold
@@ -340,7 +361,8 @@ def monitor_churn(
             expected = load_features(conn, known.valid_cutoff)
             reference = f"population at {known.valid_cutoff.isoformat()}"
         if expected is not None:
-            current = loaded.model.align(load_features(conn, now))
+            sample = sample_buckets(population_size(conn, now), DRIFT_SAMPLE_CUSTOMERS)
+            current = loaded.model.align(load_features(conn, now, sample=sample))
             drift = feature_drift(loaded.model.align(expected), current, threshold)
             write_drift(conn, day, loaded.name, loaded.version, drift, threshold)
         else:

@@ -20,7 +20,15 @@ import pandas as pd
 import psycopg
 import pytest
 
-from ml.features import DBT_MODELS, NUMERIC_FEATURES, data_range, label_churn, load_features
+from ml.features import (
+    DBT_MODELS,
+    NUMERIC_FEATURES,
+    SAMPLE_BUCKETS,
+    data_range,
+    label_churn,
+    load_features,
+    population_size,
+)
 from opsdash_core.dbt_env import dbt_env
 from opsdash_core.settings import PROJECT_ROOT, get_settings
 
@@ -258,6 +266,26 @@ def test_labels_by_hand(shared_conn: psycopg.Connection) -> None:
     conn = shared_conn
     labels = label_churn(conn, AS_OF, horizon_days=60)
     assert labels.to_dict() == {1: 0, 2: 0, 3: 1, 7: 1, 8: 0}
+
+
+def test_a_training_sample_is_some_customers_with_exactly_their_full_features(
+    shared_conn: psycopg.Connection,
+) -> None:
+    conn = shared_conn
+    assert population_size(conn, AS_OF) == 5
+    full, labels = load_features(conn, AS_OF), label_churn(conn, AS_OF, horizon_days=60)
+    kept: set[int] = set()
+    for buckets in (SAMPLE_BUCKETS // 4, SAMPLE_BUCKETS // 2, 3 * SAMPLE_BUCKETS // 4):
+        part = load_features(conn, AS_OF, sample=buckets)
+        assert set(part.index) <= set(full.index)
+        assert set(part.index) >= kept  # a larger sample keeps the smaller one's customers
+        kept = set(part.index)
+        # features and labels of a sampled customer are those of the full run, not of the
+        # sample (every aggregate of theirs saw all their sessions and calls)
+        pd.testing.assert_frame_equal(part, full.loc[part.index, part.columns])
+        sampled_labels = label_churn(conn, AS_OF, horizon_days=60, sample=buckets)
+        assert sampled_labels.to_dict() == labels.loc[part.index].to_dict()
+    assert set(load_features(conn, AS_OF, sample=SAMPLE_BUCKETS).index) == set(full.index)
 
 
 def test_labels_need_data_past_the_horizon(shared_conn: psycopg.Connection) -> None:

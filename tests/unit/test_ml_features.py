@@ -1,10 +1,18 @@
-"""Choosing where to cut history for training (the SQL itself runs in tests/integration)."""
+"""Choosing where to cut history for training and how many customers it reads (the SQL itself
+runs in tests/integration)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from ml.features import choose_training_window
+from ml.features import (
+    FEATURES_SQL,
+    LABELS_SQL,
+    SAMPLE_BUCKETS,
+    _sampled,
+    choose_training_window,
+    sample_buckets,
+)
 
 NEWEST = datetime(2025, 6, 30, tzinfo=UTC)
 
@@ -25,3 +33,27 @@ def test_very_short_history_splits_in_half() -> None:
     window = choose_training_window(NEWEST - timedelta(days=20), NEWEST)
     assert window.horizon_days == 10
     assert choose_training_window(NEWEST, NEWEST).horizon_days == 1
+
+
+def test_a_population_under_the_cap_is_read_whole() -> None:
+    assert sample_buckets(26_000, 100_000) is None
+    assert sample_buckets(100_000, 100_000) is None
+
+
+def test_a_larger_population_is_sampled_to_about_the_cap_never_below_it() -> None:
+    buckets = sample_buckets(260_000, 100_000)
+    assert buckets is not None
+    assert 100_000 <= 260_000 * buckets / SAMPLE_BUCKETS < 101_000
+    assert sample_buckets(10**9, 10) == 1  # at least one bucket
+
+
+def test_unsampled_sql_has_no_filter_and_sampled_sql_filters_every_source() -> None:
+    for sql in (FEATURES_SQL, LABELS_SQL):
+        assert "hashint8" not in _sampled(sql, None)
+        assert "/*sample" not in _sampled(sql, None)
+        assert _sampled(sql, SAMPLE_BUCKETS) == _sampled(sql, None)
+    features = _sampled(FEATURES_SQL, 256)
+    # customers, their sessions (history and bookings ahead) and their calls
+    assert features.count("& 1023) < 256") == 4
+    assert "hashint8(ic.customer_id::bigint)" in features
+    assert _sampled(LABELS_SQL, 256).count("& 1023) < 256") == 2
