@@ -4,14 +4,15 @@ SHELL := /bin/bash
 VENV_BIN := .venv/bin
 TEST_HOME ?= $(CURDIR)/.local/testrun
 
-.PHONY: help install up down status test test-unit typecheck check bench drill lint format sqlfluff
+.PHONY: help install up down status test test-unit typecheck check bench bench-parts drill lint format sqlfluff
 
 help:
 	@echo "make up      install everything, start every service, build the data once"
 	@echo "make down    stop every service started by make up"
 	@echo "make status  show what runs"
 	@echo "make test    same set-up on throwaway data/ports, then run every test tier"
-	@echo "make bench   scale benchmarks (prints figures)"
+	@echo "make bench   the whole product at S1 and S10 in one table (~30 min, prints figures)"
+	@echo "make bench-parts  each part on its own: simulator, ingest, dbt, checks, churn, app ... (hours)"
 	@echo "make drill   fault drill on its own stack: faults in, recovery and loss counts out"
 	@echo "make test-unit  the unit tier only: no services, under a minute"
 	@echo "make check   lint + type check + every test tier"
@@ -57,6 +58,9 @@ check: install lint typecheck test
 
 bench: install
 	@scripts/bench.sh
+
+bench-parts: install
+	@scripts/bench.sh parts
 
 # Fault drill (issue 13): its own fresh stack (2,000 customers, 30 days, ports +70), then
 # PostgreSQL restart, Redis/MLflow/support-API/SMTP outages and the counts (~25 min after up).

@@ -10,7 +10,7 @@ MLflow registry in a temporary SQLite store. Frames are built from a COPY of the
 handed to pandas, which sklearn and shap take. The benchmark times that parse against pandas'
 own reader on the same COPY output, so the choice is measured at every scale.
 
-`make bench` runs it at $SCALE and at S10 ($SCALE_S10, default 1,000,000 customers).
+`make bench-parts` runs it at $SCALE and at S10 ($SCALE_S10, default 1,000,000 customers).
 
 Targets: scoring every active customer with three plain-word factors under 60 s at S10
 (1,000,000 customers); weekly training under 5 minutes. Against the ground truth: ROC-AUC

@@ -132,7 +132,7 @@ def main() -> None:
         print(
             "[bench_timescale] SKIPPED: TimescaleDB is not installed and preloaded on this "
             "PostgreSQL (pg_available_extensions / shared_preload_libraries), so there is no "
-            "compression to measure. Install it (README, TimescaleDB) and rerun `make bench`."
+            "compression to measure. Install it (README, TimescaleDB) and rerun `make bench-parts`."
         )
         return
     run(args.scale, args.days)

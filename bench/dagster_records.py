@@ -70,6 +70,26 @@ class RunRecord:
             return None
         return min(s.started for s in self.steps) - self.started
 
+    def critical_path(self, slack_s: float = 2.0) -> list[StepSpan]:
+        """The chain of steps that set the run's length, first to last: from the step that
+        ended last, back through the step that ended latest before each one started (within
+        `slack_s`: a step starts a moment after what it waited for). Steps run side by side, so
+        the stage sums overlap; this chain is what a faster step would actually shorten."""
+        if not self.steps:
+            return []
+        chain = [max(self.steps, key=lambda s: s.ended)]
+        while True:
+            before = [
+                s
+                for s in self.steps
+                if s.ended <= chain[-1].started + slack_s
+                and s is not chain[-1]
+                and s.started < chain[-1].started
+            ]
+            if not before:
+                return chain[::-1]
+            chain.append(max(before, key=lambda s: s.ended))
+
     def by_stage(self) -> dict[str, float]:
         """Wall seconds per stage (ingest, checks, dbt, ...), summed over its steps."""
         out: dict[str, float] = {}

@@ -153,3 +153,22 @@ def test_a_check_that_reads_another_table_runs_after_that_table_is_loaded() -> N
     checks_def = next(a for a in graph.assets_defs if key in a.check_keys)
     parents = {k.to_user_string() for k in checks_def.keys_by_input_name.values()}
     assert {"raw/customers", "raw/subjects", "raw/tutors"} <= parents
+
+
+def test_the_first_build_starts_the_calls_then_sessions_then_what_their_checks_read() -> None:
+    """Three steps run at a time: the support API's backfill (longest, waits on the API), the
+    sessions (the critical path), then the small dimensions the history tables' checks read,
+    before the session requests. The dimensions started last once held the sessions' check
+    31 s after its load had ended."""
+    from orchestration.lib.ingest.tables import PRIORITY_TAG
+
+    graph = defs.resolve_asset_graph()
+
+    def priority(table: str) -> int:
+        node = graph.get(dg.AssetKey(["raw", table]))
+        return int(node.assets_def.op.tags[PRIORITY_TAG])
+
+    dimensions = [t.name for t in TABLES if t.cadence == "hourly"]
+    assert priority("inbound_calls") > priority("sessions")
+    assert all(priority("sessions") > priority(d) for d in dimensions)
+    assert all(priority(d) > priority("session_requests") for d in dimensions)
