@@ -71,7 +71,6 @@ customer_spans as (
     from {{ ref('stg_marketplace__customers') }}
 ),
 
-{% if prev is none -%}
 customer_events as (
     select
         active_from as event_date,
@@ -92,7 +91,9 @@ calendar as (
 ),
 
 active_customers as (
-    -- every day: a running sum of sign-ups less departures
+    -- every day: a running sum of sign-ups less departures. One pass over all customers each
+    -- run (~1.5 s at a million); counting per day in scope instead cost 0.4 s a day, 28 s for
+    -- the 27 days late data touched in the first cycle after a cold build.
     select
         calendar.event_date as kpi_date,
         sum(coalesce(event_totals.delta, 0)) over (
@@ -110,27 +111,6 @@ active_customers as (
     ) as event_totals on calendar.event_date = event_totals.event_date
 ),
 
-{% else -%}
-active_customers as (
-    -- only the few days in scope: the same sum (sign-ups up to the day less departures up to
-    -- the day) counted for each by one pass over the customers, instead of a running sum over
-    -- every day since the first sign-up (at a million customers 0.4 s a day against 3-4 s)
-    select
-        days.kpi_date,
-        counts.active_customers,
-        counts.new_customers
-    from days
-    cross join lateral (
-        select
-            count(*) filter (where customer_spans.active_from <= days.kpi_date)
-            - count(*) filter (where customer_spans.active_until <= days.kpi_date)
-            as active_customers,
-            count(*) filter (where customer_spans.active_from = days.kpi_date) as new_customers
-        from customer_spans
-    ) as counts
-),
-
-{% endif -%}
 alerts as (
     select * from {{ ref('stg_app__alerts') }}
 ),
