@@ -43,6 +43,7 @@ from bench.dagster_records import RunRecord, p50_p95, pct, rows_read, runs
 from bench.rss import PeakRss
 from bench.stack import CADENCE_SETTINGS, env_file, stack_env
 from opsdash_core.settings import PROJECT_ROOT
+from opsdash_stack.services.postgres import root_cluster_dir
 from simulator.pgcopy import ident
 from simulator.sourcedb import SOURCE_TABLES
 
@@ -154,6 +155,8 @@ def measure(scale: int, days: int, cycles: int, offset: int, keep: bool) -> dict
     if (home / ".env").exists():
         subprocess.run([str(BIN / "opsdash"), "down"], env=env, cwd=PROJECT_ROOT, check=False)
     shutil.rmtree(home, ignore_errors=True)
+    # as root the cluster lives outside the home: a stale one would turn the cold build warm
+    shutil.rmtree(root_cluster_dir(home), ignore_errors=True)
     home.mkdir(parents=True)
     log = home / "bench-scale.log"
     col: dict[str, str] = {"load at start": loadavg()}
@@ -238,6 +241,7 @@ def measure(scale: int, days: int, cycles: int, offset: int, keep: bool) -> dict
                 stdout=subprocess.DEVNULL,
             )
             shutil.rmtree(home, ignore_errors=True)
+            shutil.rmtree(root_cluster_dir(home), ignore_errors=True)
     for kind, (kb, _cmd) in sorted(sampler.peaks.items(), key=lambda kv: -kv[1][0]):
         flag = "" if kb < RSS_LIMIT_KB else " (over 8 GiB)"
         col[f"peak RSS: {kind}"] = f"{kb / 1024:,.0f} MiB{flag}"

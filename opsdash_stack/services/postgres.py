@@ -51,7 +51,13 @@ def cluster_dir(s: Settings) -> Path:
     """The directory holding `data/`, the socket and (as root) the server log."""
     if not _as_root():
         return s.opsdash_home / "pg"
-    home = s.opsdash_home.resolve()
+    return root_cluster_dir(s.opsdash_home)
+
+
+def root_cluster_dir(opsdash_home: Path) -> Path:
+    """Where the cluster of the instance at `opsdash_home` lives when started as root: outside
+    the home, so removing a home leaves its cluster behind (remove both for a fresh start)."""
+    home = opsdash_home.resolve()
     digest = hashlib.sha256(str(home).encode()).hexdigest()[:12]
     return ROOT_CLUSTERS / f"{home.name.lstrip('.') or 'home'}-{digest}"
 

@@ -168,7 +168,15 @@ def test_the_first_build_starts_the_calls_then_sessions_then_what_their_checks_r
         node = graph.get(dg.AssetKey(["raw", table]))
         return int(node.assets_def.op.tags[PRIORITY_TAG])
 
+    def check_priority(table: str) -> int:
+        key = dg.AssetCheckKey(dg.AssetKey(["raw", table]), "valid_batch")
+        checks_def = next(a for a in graph.assets_defs if key in a.check_keys)
+        return int(checks_def.op.tags[PRIORITY_TAG])
+
     dimensions = [t.name for t in TABLES if t.cadence == "hourly"]
     assert priority("inbound_calls") > priority("sessions")
     assert all(priority("sessions") > priority(d) for d in dimensions)
     assert all(priority(d) > priority("session_requests") for d in dimensions)
+    # the sessions' check as soon as it can; the dimensions' quick checks after every load
+    assert check_priority("sessions") == priority("sessions")
+    assert all(check_priority(d) < priority("session_requests") for d in dimensions)

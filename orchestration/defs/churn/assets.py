@@ -78,7 +78,9 @@ def churn_scores(warehouse: WarehouseResource, mlflow: MlflowResource) -> dg.Mat
     (`scored_at`); the newest `scored_at` is the current view."""
     scored_at = datetime.now(UTC).replace(microsecond=0)
     with warehouse.connect() as conn:
-        outcome = score_active_customers(conn, mlflow.resolved_uri(), scored_at)
+        outcome = score_active_customers(
+            conn, mlflow.resolved_uri(), scored_at, connect=warehouse.connect
+        )
     return dg.MaterializeResult(
         metadata={
             "rows": outcome.rows,

@@ -120,7 +120,7 @@ def build_quality_check(suite: Suite) -> dg.AssetChecksDefinition:
         additional_deps=referenced_assets(suite),
         description=describe(suite),
         metadata={"suite": suite.name, "severity": str(suite.severity)},
-        op_tags=step_tags(suite.asset[1]) if suite.asset[0] == "raw" else None,
+        op_tags=step_tags(suite.asset[1], check=True) if suite.asset[0] == "raw" else None,
     )
     def _check(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource

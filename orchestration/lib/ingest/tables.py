@@ -44,12 +44,19 @@ API's rate limit), the sessions (the longest load and check, on the cold build's
 then the dimensions - seconds each, and every history table's reference checks wait for them
 (started last at S10, they held the sessions' check 31 s after its load ended) - then the
 session requests, which still end before the sessions."""
+DIMENSION_CHECK_PRIORITY = 0
+"""The dimensions' own checks come after every load: ten steps of about a second each, but ~5 s
+apiece to start beside two loads, which at S10 kept the session requests waiting 45 s."""
 
 
-def step_tags(table: str) -> dict[str, str]:
-    """Op tags of the load of raw/<table> and of its checks: the step priority."""
+def step_tags(table: str, check: bool = False) -> dict[str, str]:
+    """Op tags of the load of raw/<table> (or, `check`, of its checks): the step priority."""
     spec = BY_NAME.get(table)
-    return {PRIORITY_TAG: str(STEP_PRIORITY[spec.name])} if spec else {}
+    if spec is None:
+        return {}
+    if check and spec.cadence == "hourly":
+        return {PRIORITY_TAG: str(DIMENSION_CHECK_PRIORITY)}
+    return {PRIORITY_TAG: str(STEP_PRIORITY[spec.name])}
 
 
 @dataclass(frozen=True)
