@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pandas as pd
 import psycopg
@@ -272,18 +273,25 @@ SAMPLE_BUCKETS = 1024
 POPULATION_SIZE_SQL = "with" + _POPULATION + "\nselect count(*) from population"
 
 
-def _sampled(sql: str, buckets: int | None) -> str:
-    """`sql` with its `/*sample <alias>*/` markers kept as comments (every customer) or turned
-    into the sample's filter on that alias's customer_id."""
+def _sampled(sql: str, buckets: int | tuple[int, int] | None) -> str:
+    """`sql` with its `/*sample <alias>*/` markers removed (every customer) or turned into a
+    filter on that alias's customer_id: the first `buckets` of SAMPLE_BUCKETS, or the buckets
+    in [low, high) of a shard."""
+    low, high = (0, buckets) if isinstance(buckets, int) else buckets or (0, SAMPLE_BUCKETS)
+    bucket = "(hashint8({alias}.customer_id::bigint) & " + str(SAMPLE_BUCKETS - 1) + ")"
+    conditions = ([f"{bucket} >= {int(low)}"] if low > 0 else []) + (
+        [f"{bucket} < {int(high)}"] if high < SAMPLE_BUCKETS else []
+    )
     for alias in ("c", "s", "ic"):
-        marker = f"/*sample {alias}*/"
-        filter_sql = (
-            ""
-            if buckets is None or buckets >= SAMPLE_BUCKETS
-            else f"and (hashint8({alias}.customer_id::bigint) & {SAMPLE_BUCKETS - 1}) < {int(buckets)}"
-        )
-        sql = sql.replace(marker, filter_sql)
+        filter_sql = "".join(f" and {c.format(alias=alias)}" for c in conditions)
+        sql = sql.replace(f"/*sample {alias}*/", filter_sql.strip())
     return sql
+
+
+def shards(n: int) -> list[tuple[int, int]]:
+    """`n` bucket ranges that together hold every customer once."""
+    edges = [SAMPLE_BUCKETS * i // n for i in range(n + 1)]
+    return list(pairwise(edges))
 
 
 def sample_buckets(population: int, max_rows: int) -> int | None:
@@ -348,10 +356,11 @@ def parse_csv(raw: bytes, text_columns: tuple[str, ...] = ()) -> pd.DataFrame:
 
 
 def load_features(
-    conn: psycopg.Connection, as_of: datetime, sample: int | None = None
+    conn: psycopg.Connection, as_of: datetime, sample: int | tuple[int, int] | None = None
 ) -> pd.DataFrame:
     """Churn features for every customer at `as_of`, one row per customer (index customer_id),
-    or for the customers of the sample `sample` buckets of SAMPLE_BUCKETS (training only).
+    or for the customers of the first `sample` buckets of SAMPLE_BUCKETS (a training sample) or
+    of a (low, high) bucket range (a shard, see `combine_shards`).
 
     Columns: NUMERIC_FEATURES, then one 0/1 column per acquisition channel seen
     (`channel_<name>`; the model keeps its top channels and folds the rest into
@@ -370,6 +379,15 @@ def load_features(
     features = features[[*NUMERIC_FEATURES, *sorted(dummies.columns)]]
     features.index = features.index.astype("int64")
     return features
+
+
+def combine_shards(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The feature frames of disjoint shards as one frame, as `load_features` of everyone
+    returns it: a channel seen in one shard only is 0 for the others' customers."""
+    features = pd.concat(parts)
+    channels = sorted(c for c in features.columns if c.startswith(CHANNEL_PREFIX))
+    features[channels] = features[channels].fillna(0.0)
+    return features[[*NUMERIC_FEATURES, *channels]].sort_index()
 
 
 def label_churn(

@@ -292,21 +292,37 @@ def _figures(model: ChurnModel, x: pd.DataFrame, curve: pd.DataFrame) -> dict[st
 
 
 def score_active_customers(
-    conn: psycopg.Connection, tracking_uri: str, scored_at: datetime
+    conn: psycopg.Connection,
+    tracking_uri: str,
+    scored_at: datetime,
+    connect: Callable[[], AbstractContextManager[psycopg.Connection]] | None = None,
 ) -> ScoringOutcome:
-    """Score every customer active at `scored_at` with the champion and store the scores."""
+    """Score every customer active at `scored_at` with the champion and store the scores.
+    With `connect`, the features load in shards of customers side by side (one query is one
+    backend, one core: at a million customers 23 s on its own) while the model loads."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
     from ml.churn import score
     from ml.explain import top_factors
-    from ml.features import load_features
+    from ml.features import combine_shards, load_features, shards
     from ml.registry import load_champion
     from ml.scores_io import write_churn_scores
 
     clock = time.perf_counter()
-    loaded = load_champion(tracking_uri)
-    seconds = {"load_model": time.perf_counter() - clock}
-    clock = time.perf_counter()
-    features = load_features(conn, scored_at)
-    seconds["features"] = time.perf_counter() - clock
+    with ThreadPoolExecutor(1, thread_name_prefix="champion") as pool:
+        champion = pool.submit(load_champion, tracking_uri)
+        if connect is None:
+            features = load_features(conn, scored_at)
+        else:
+            parts = shards(max(2, os.cpu_count() or 1))
+            tasks: dict[Any, Callable[[psycopg.Connection], Any]] = {
+                part: partial(load_features, as_of=scored_at, sample=part) for part in parts
+            }
+            features = combine_shards(list(_load_in_parallel(conn, tasks, connect).values()))
+        seconds = {"features": time.perf_counter() - clock}
+        loaded = champion.result()
+    seconds["load_model_after_features"] = time.perf_counter() - clock - seconds["features"]
     clock = time.perf_counter()
     probability = score(loaded.model, features)
     factors = top_factors(loaded.model, features, k=3)

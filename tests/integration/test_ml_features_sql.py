@@ -24,10 +24,12 @@ from ml.features import (
     DBT_MODELS,
     NUMERIC_FEATURES,
     SAMPLE_BUCKETS,
+    combine_shards,
     data_range,
     label_churn,
     load_features,
     population_size,
+    shards,
 )
 from opsdash_core.dbt_env import dbt_env
 from opsdash_core.settings import PROJECT_ROOT, get_settings
@@ -286,6 +288,19 @@ def test_a_training_sample_is_some_customers_with_exactly_their_full_features(
         sampled_labels = label_churn(conn, AS_OF, horizon_days=60, sample=buckets)
         assert sampled_labels.to_dict() == labels.loc[part.index].to_dict()
     assert set(load_features(conn, AS_OF, sample=SAMPLE_BUCKETS).index) == set(full.index)
+
+
+def test_features_loaded_in_shards_are_the_features_of_everyone(
+    shared_conn: psycopg.Connection,
+) -> None:
+    """Scoring loads its features in shards side by side: together they must be exactly the
+    one query's frame (same rows, columns, order and values)."""
+    conn = shared_conn
+    full = load_features(conn, AS_OF)
+    for n in (2, 3, 7):
+        parts = [load_features(conn, AS_OF, sample=part) for part in shards(n)]
+        assert sum(len(p) for p in parts) == len(full)
+        pd.testing.assert_frame_equal(combine_shards(parts), full)
 
 
 def test_labels_need_data_past_the_horizon(shared_conn: psycopg.Connection) -> None:

@@ -238,11 +238,20 @@ def test_churn_assets_end_to_end(mlflow_uri: str, warehouse_url: str, tmp_path: 
         assert realized[7] == pytest.approx(load_champion(mlflow_uri).model.threshold)
 
     with psycopg.connect(warehouse_url) as conn:
-        # Rescoring with the same timestamp replaces that run instead of adding to it.
+        # Rescoring with the same timestamp replaces that run instead of adding to it, and
+        # features loaded in shards side by side (what the asset does) score the same.
         at = datetime(2030, 1, 1, tzinfo=UTC)
-        for _ in range(2):
-            outcome = score_active_customers(conn, mlflow_uri, at)
+        for connect in (None, lambda: psycopg.connect(warehouse_url)):
+            outcome = score_active_customers(conn, mlflow_uri, at, connect=connect)
             conn.commit()
+            scores = conn.execute(
+                "select customer_id, churn_probability from ml.churn_scores"
+                " where scored_at = %s order by customer_id",
+                (at,),
+            ).fetchall()
+            if connect is None:
+                unsharded = scores
+        assert scores == unsharded
         assert outcome.rows == 1500
         count = conn.execute(
             "select count(*) from ml.churn_scores where scored_at = %s", (at,)

@@ -4,6 +4,7 @@ runs in tests/integration)."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 from ml.features import (
     FEATURES_SQL,
@@ -12,6 +13,7 @@ from ml.features import (
     _sampled,
     choose_training_window,
     sample_buckets,
+    shards,
 )
 
 NEWEST = datetime(2025, 6, 30, tzinfo=UTC)
@@ -57,3 +59,15 @@ def test_unsampled_sql_has_no_filter_and_sampled_sql_filters_every_source() -> N
     assert features.count("& 1023) < 256") == 4
     assert "hashint8(ic.customer_id::bigint)" in features
     assert _sampled(LABELS_SQL, 256).count("& 1023) < 256") == 2
+
+
+def test_shards_cover_every_bucket_once_and_filter_by_range() -> None:
+    for n in (1, 2, 3, 7):
+        parts = shards(n)
+        assert parts[0][0] == 0
+        assert parts[-1][1] == SAMPLE_BUCKETS
+        assert all(a[1] == b[0] for a, b in pairwise(parts))
+    assert _sampled(FEATURES_SQL, (0, SAMPLE_BUCKETS)) == _sampled(FEATURES_SQL, None)
+    middle = _sampled(FEATURES_SQL, (256, 512))
+    assert middle.count("& 1023) >= 256") == 4
+    assert middle.count("& 1023) < 512") == 4
