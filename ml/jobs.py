@@ -312,14 +312,19 @@ def score_active_customers(
     clock = time.perf_counter()
     with ThreadPoolExecutor(1, thread_name_prefix="champion") as pool:
         champion = pool.submit(load_champion, tracking_uri)
-        if connect is None:
-            features = load_features(conn, scored_at)
-        else:
-            parts = shards(max(2, os.cpu_count() or 1))
-            tasks: dict[Any, Callable[[psycopg.Connection], Any]] = {
-                part: partial(load_features, as_of=scored_at, sample=part) for part in parts
-            }
-            features = combine_shards(list(_load_in_parallel(conn, tasks, connect).values()))
+        try:
+            if connect is None:
+                features = load_features(conn, scored_at)
+            else:
+                parts = shards(max(2, os.cpu_count() or 1))
+                tasks: dict[Any, Callable[[psycopg.Connection], Any]] = {
+                    part: partial(load_features, as_of=scored_at, sample=part) for part in parts
+                }
+                features = combine_shards(list(_load_in_parallel(conn, tasks, connect).values()))
+        except Exception:
+            # a champion that cannot be served (refused, missing) is the error to report
+            champion.result()
+            raise
         seconds = {"features": time.perf_counter() - clock}
         loaded = champion.result()
     seconds["load_model_after_features"] = time.perf_counter() - clock - seconds["features"]
