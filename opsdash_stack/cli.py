@@ -56,11 +56,18 @@ def up(
 
 
 @main.command()
-def down() -> None:
-    """Stop every service opsdash started (by PID file); data stays."""
+@click.option(
+    "--purge",
+    is_flag=True,
+    help="Also delete this instance's PostgreSQL cluster (every database in it). As root the "
+    "cluster lives outside OPSDASH_HOME (/var/lib/opsdash/<home>-<hash>), so removing the home "
+    "alone leaves it behind.",
+)
+def down(purge: bool) -> None:
+    """Stop every service opsdash started (by PID file); data stays unless --purge."""
     from opsdash_stack import lifecycle
 
-    lifecycle.down(get_settings())
+    lifecycle.down(get_settings(), purge=purge)
 
 
 @main.command()

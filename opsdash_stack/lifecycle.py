@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -260,11 +261,15 @@ def ensure_admin(s: Settings) -> None:
         log(f"created user 'admin'; its password is in {pw_file}")
 
 
-def down(s: Settings) -> None:
+def down(s: Settings, purge: bool = False) -> None:
     for svc in reversed(python_services(s)):
         stop_service(s, svc.name)
     redis.stop(s)
     postgres.stop(s)
+    if purge:
+        cluster = postgres.cluster_dir(s)
+        shutil.rmtree(cluster, ignore_errors=True)
+        log(f"removed the PostgreSQL cluster {cluster}")
 
 
 def print_urls(s: Settings) -> None:

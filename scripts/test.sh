@@ -17,7 +17,8 @@ if [ -f "$OPSDASH_ENV_FILE" ]; then .venv/bin/opsdash down >/dev/null 2>&1 || tr
 rm -rf "$TEST_HOME"
 mkdir -p "$TEST_HOME"
 
-cleanup() { .venv/bin/opsdash down >/dev/null 2>&1 || true; }
+# --purge: as root the cluster lives under /var/lib/opsdash, outside the (throwaway) test home
+cleanup() { .venv/bin/opsdash down --purge >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
 .venv/bin/opsdash up --port-offset "${TEST_PORT_OFFSET:-20}" --infra-only || exit 1
