@@ -20,6 +20,7 @@ ONE_TUTOR = "Match the customer with one consistent tutor"
 TUTOR_RELIABILITY = "Apologise and rebook with a reliable tutor"
 SCHEDULE = "Offer session times that fit the customer's schedule"
 ONBOARDING = "Onboarding check-in: plan a study routine together"
+GOAL_REVIEW = "Review the learning goal and the plan to reach it with the customer"
 
 
 def _n(value: float) -> str:
@@ -125,6 +126,11 @@ _WORDS: dict[str, tuple[Callable[[float, bool], str], str, str | None]] = {
         SCHEDULE,
     ),
     "bookings_ahead": (_bookings, "", RE_ENGAGE),
+    "goal_progress_pct": (
+        lambda v, r: f"{v:.0f}% of their goal reached",
+        "goal progress unknown",
+        GOAL_REVIEW,
+    ),
 }
 
 

@@ -1,15 +1,19 @@
 """Point-in-time churn features and labels, computed in the warehouse from the deduplicated
-relations dbt builds (`intermediate.int_sessions_deduplicated`, `staging.*`).
+relations dbt builds (`intermediate.int_sessions_deduplicated`, `staging.*`) and the customer
+history the warehouse keeps (`raw.customers_history`, migration 0014).
 
 Everything is "as of" a cut-off: only sessions scheduled (and bookings made) and calls placed
 strictly before `as_of` count, and only customers who had signed up and were still customers
-then are in the population. No attribute that changes over time is read as of today: the
-customer's goal progress, which the source overwrites in place, is not a feature. Training at
-a past cut-off therefore sees exactly what scoring at that moment would have seen.
+then are in the population. Attributes the source overwrites in place (status, goal progress)
+are read as they were at `as_of`, from the history; where the history does not reach back to
+`as_of`, goal progress is left out for every customer (never per customer: whether a value
+is known would itself depend on later changes). Training at a past cut-off therefore sees
+exactly what scoring at that moment would have seen.
 
 Names differ from the marts' columns wherever the meaning differs (fractional days, windows
 that end at a timestamp rather than at the end of a UTC day, tutor changes across subjects), so
-one name never means two things. One SQL statement per call, streamed out with COPY.
+one name never means two things; `goal_progress_pct` means what the marts' column means and
+keeps its name. One SQL statement per call, streamed out with COPY.
 """
 
 from __future__ import annotations
@@ -55,23 +59,71 @@ NUMERIC_FEATURES = (
     "customer_cancellations_90d",  # the customer's own cancellations and no-shows, 90 days
     "bookings_ahead",  # sessions booked before the cut-off for the cut-off or later
 )
+# Attributes read from the customer history: a column of `load_features` only at cut-offs the
+# history covers (`history_covers`), so a model trained on them was trained where they held.
+HISTORY_FEATURES = ("goal_progress_pct",)  # 0-100, the version valid at the cut-off
+
+# Whether the warehouse's customer history holds every customer's attributes as they were at
+# %(as_of)s: the cut-off is at or after the moment history began (migration 0014), or no
+# customer has changed since (then every current row is the version valid at as_of). A single
+# answer for everyone: see `history_covers`.
+_COVERAGE = """
+coverage as (
+    select
+        coalesce(
+            %(as_of)s >= (select hc.began_at from raw.customers_history_coverage as hc), false
+        )
+        or not exists (
+            select 1 from raw.customers as rc where rc.updated_at > %(as_of)s
+        ) as is_covered
+)"""
 
 # The customers who were customers at %(as_of)s: signed up before, not deleted by then, and
-# not known to have closed by then. Status is current state; a closed status whose row was
-# updated after as_of may have been set after as_of, so it does not exclude the customer.
-_POPULATION = """
+# not closed then. Status and goal progress are the version valid at as_of: the current row
+# when it was last changed by then, else the history row valid then. When the history does
+# not cover as_of, goal progress is unknown (null) for everyone and a status is only known
+# to have held at as_of when its row was last changed by then (a closed status set later does
+# not exclude the customer). A customer changed after as_of with no version valid then (first
+# ingested after that change) has unknown goal progress and counts as open.
+_POPULATION = (
+    _COVERAGE
+    + """,
+version_at as (
+    select distinct on (h.customer_id)
+        h.customer_id,
+        h.status,
+        h.goal_progress_pct
+    from raw.customers_history as h
+    where h.valid_to > %(as_of)s and h.valid_from <= %(as_of)s /*sample h*/
+    order by h.customer_id, h.valid_to
+),
 population as (
     select
         c.customer_id,
         c.acquisition_channel,
-        c.signed_up_at
+        c.signed_up_at,
+        case
+            when not cov.is_covered then null
+            when c.updated_at <= %(as_of)s then c.goal_progress_pct
+            else v.goal_progress_pct
+        end as goal_progress_pct
     from staging.stg_marketplace__customers as c
+    cross join coverage as cov
+    left join version_at as v
+        on c.customer_id = v.customer_id and c.updated_at > %(as_of)s and cov.is_covered
     where
         c.signed_up_at < %(as_of)s
         and (c.deleted_at is null or c.deleted_at >= %(as_of)s)
-        and not (c.customer_status = any(%(closed_statuses)s) and c.updated_at <= %(as_of)s)
+        and coalesce(
+            case
+                when c.updated_at <= %(as_of)s then c.customer_status = any(%(closed_statuses)s)
+                else v.status = any(%(closed_statuses)s)
+            end,
+            false
+        ) is false
         /*sample c*/
 )"""
+)
 
 # One row per customer in the population. Windows end just before as_of; days are fractional.
 FEATURES_SQL = (
@@ -189,6 +241,7 @@ joined as (
         coalesce(ss.tutor_failures_90d, 0) as tutor_failures_90d,
         coalesce(ss.customer_cancellations_90d, 0) as customer_cancellations_90d,
         coalesce(b.bookings_ahead, 0) as bookings_ahead,
+        p.goal_progress_pct::double precision as goal_progress_pct,
         coalesce(p.acquisition_channel, 'unknown') as acquisition_channel
     from population as p
     left join session_stats as ss on p.customer_id = ss.customer_id
@@ -218,6 +271,7 @@ select
     tutor_failures_90d,
     customer_cancellations_90d,
     bookings_ahead,
+    goal_progress_pct,
     acquisition_channel
 from joined
 order by customer_id"""
@@ -282,7 +336,7 @@ def _sampled(sql: str, buckets: int | tuple[int, int] | None) -> str:
     conditions = ([f"{bucket} >= {int(low)}"] if low > 0 else []) + (
         [f"{bucket} < {int(high)}"] if high < SAMPLE_BUCKETS else []
     )
-    for alias in ("c", "s", "ic"):
+    for alias in ("c", "s", "ic", "h"):
         filter_sql = "".join(f" and {c.format(alias=alias)}" for c in conditions)
         sql = sql.replace(f"/*sample {alias}*/", filter_sql.strip())
     return sql
@@ -306,6 +360,17 @@ def population_size(conn: psycopg.Connection, as_of: datetime) -> int:
     """How many customers were customers at `as_of` (the population a cut-off scores)."""
     row = conn.execute(_sampled(POPULATION_SIZE_SQL, None), _params(as_of)).fetchone()
     return int(row[0]) if row else 0
+
+
+HISTORY_COVERS_SQL = "with" + _COVERAGE + "\nselect is_covered from coverage"
+
+
+def history_covers(conn: psycopg.Connection, as_of: datetime) -> bool:
+    """Whether the customer history holds every customer's attributes as they were at
+    `as_of` (migration 0014 records when it began). When it does not, HISTORY_FEATURES are
+    unknown at `as_of` for every customer."""
+    row = conn.execute(HISTORY_COVERS_SQL, _params(as_of)).fetchone()
+    return bool(row and row[0])
 
 
 def _utc(ts: datetime) -> datetime:
@@ -362,21 +427,21 @@ def load_features(
     or for the customers of the first `sample` buckets of SAMPLE_BUCKETS (a training sample) or
     of a (low, high) bucket range (a shard, see `combine_shards`).
 
-    Columns: NUMERIC_FEATURES, then one 0/1 column per acquisition channel seen
+    Columns: NUMERIC_FEATURES, then HISTORY_FEATURES when the customer history covers `as_of`
+    (`history_covers`; left out otherwise), then one 0/1 column per acquisition channel seen
     (`channel_<name>`; the model keeps its top channels and folds the rest into
-    `channel_other`). `mean_gap_days`, `gap_ratio` and the rating columns are missing when
-    there is nothing to compute them from; the model imputes them.
+    `channel_other`). `mean_gap_days`, `gap_ratio`, the rating columns and goal progress are
+    missing when there is nothing to compute them from; the model imputes them.
     """
     frame = _copy_frame(
         conn, _sampled(FEATURES_SQL, sample), _params(as_of), ("acquisition_channel",)
     )
     frame = frame.set_index("customer_id")
+    numeric = [*NUMERIC_FEATURES, *(HISTORY_FEATURES if history_covers(conn, as_of) else ())]
     channels = frame.pop("acquisition_channel").astype(str)
     dummies = pd.get_dummies(channels, prefix=CHANNEL_PREFIX.rstrip("_"), dtype="float64")
-    features = pd.concat(
-        [frame.reindex(columns=list(NUMERIC_FEATURES)).astype("float64"), dummies], axis=1
-    )
-    features = features[[*NUMERIC_FEATURES, *sorted(dummies.columns)]]
+    features = pd.concat([frame.reindex(columns=numeric).astype("float64"), dummies], axis=1)
+    features = features[[*numeric, *sorted(dummies.columns)]]
     features.index = features.index.astype("int64")
     return features
 
@@ -387,7 +452,8 @@ def combine_shards(parts: list[pd.DataFrame]) -> pd.DataFrame:
     features = pd.concat(parts)
     channels = sorted(c for c in features.columns if c.startswith(CHANNEL_PREFIX))
     features[channels] = features[channels].fillna(0.0)
-    return features[[*NUMERIC_FEATURES, *channels]].sort_index()
+    history = [c for c in HISTORY_FEATURES if c in features.columns]
+    return features[[*NUMERIC_FEATURES, *history, *channels]].sort_index()
 
 
 def label_churn(

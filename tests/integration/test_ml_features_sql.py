@@ -26,6 +26,7 @@ from ml.features import (
     SAMPLE_BUCKETS,
     combine_shards,
     data_range,
+    history_covers,
     label_churn,
     load_features,
     population_size,
@@ -232,7 +233,9 @@ def test_features_by_hand(shared_conn: psycopg.Connection) -> None:
     assert three["channel_unknown"] == 1
 
     assert features.loc[8, "bookings_ahead"] == 1  # booked on Feb 20 for Mar 20
-    assert "goal_progress_pct" not in features.columns  # today's value: not point-in-time
+    # customer 7 changed after as_of and the warehouse kept no history of it: goal progress at
+    # as_of is unknown, so it is nobody's feature
+    assert "goal_progress_pct" not in features.columns
     assert list(features.columns[: len(NUMERIC_FEATURES)]) == list(NUMERIC_FEATURES)
     assert features.dtypes.eq("float64").all()
 
@@ -241,7 +244,8 @@ def test_rows_after_the_cutoff_change_nothing(
     conn: psycopg.Connection, warehouse_url: str, tmp_path: Path
 ) -> None:
     """The leakage test: sessions, bookings, calls and customers that arrive after as_of,
-    and a rebuild of the relations, leave the features at as_of exactly as they were."""
+    customers whose goal progress and status change after as_of, and a rebuild of the
+    relations, leave the features at as_of exactly as they were."""
     before = load_features(conn, AS_OF)
     later_sessions = [
         (1, 15, "2025-03-02", "completed", None, None, 1, None),
@@ -255,6 +259,12 @@ def test_rows_after_the_cutoff_change_nothing(
         "insert into raw.customers (id, status, signed_up_at, acquisition_channel, created_at,"
         " updated_at) values (9, 'active', %s, 'tv', %s, %s)",
         (ts("2025-03-01T12:00:00"), ts("2025-03-01T12:00:00"), ts("2025-03-01T12:00:00")),
+    )
+    conn.commit()  # the next transaction updates rows ingested before it (history starts)
+    conn.cursor().execute(
+        "update raw.customers set goal_progress_pct = 95, status = 'cancelled', updated_at = %s"
+        " where id in (1, 3)",
+        (ts("2025-03-10"),),
     )
     conn.commit()
     build_feature_relations(warehouse_url, tmp_path / "again", full_refresh=True)
@@ -315,3 +325,54 @@ def test_an_empty_warehouse(warehouse_url: str, tmp_path: Path) -> None:
     with psycopg.connect(warehouse_url) as connection:
         assert data_range(connection) == (None, None)
         assert load_features(connection, AS_OF).empty
+
+
+def test_attributes_are_read_as_they_were_at_the_cutoff(
+    conn: psycopg.Connection, warehouse_url: str
+) -> None:
+    """Goal progress and status come from the version valid at the cut-off, kept by the
+    warehouse's history (the trigger of migration 0014, fired by ingestion's upserts); before
+    the history began, goal progress is unknown for everyone."""
+    later = ts("2025-04-15")  # after every fixture row's updated_at: the history covers it
+    before = load_features(conn, later)
+    assert before.loc[1, "goal_progress_pct"] == 40
+    assert history_covers(conn, later)
+    # An ingestion cycle (as the role that loads raw) changes two customers after `later`,
+    # and touches a third without changing any tracked attribute.
+    with conn.cursor() as cur:
+        cur.execute("set role opsdash_ingest")
+        cur.execute(
+            "update raw.customers set goal_progress_pct = 90, updated_at = %s where id = 1",
+            (ts("2025-05-01"),),
+        )
+        cur.execute(
+            "update raw.customers set status = 'cancelled', updated_at = %s where id = 3",
+            (ts("2025-05-02"),),
+        )
+        cur.execute(
+            "update raw.customers set email = 'new@example.com', updated_at = %s where id = 2",
+            (ts("2025-05-03"),),
+        )
+        cur.execute("reset role")
+    conn.commit()
+    kept = conn.execute(
+        "select customer_id, goal_progress_pct, status, valid_from, valid_to"
+        " from raw.customers_history order by customer_id"
+    ).fetchall()
+    assert kept == [
+        (1, 40, "active", ts("2025-01-01"), ts("2025-05-01")),
+        (3, 50, "active", ts("2025-01-01"), ts("2025-05-02")),
+    ]
+    pd.testing.assert_frame_equal(load_features(conn, later), before)
+    # a cut-off after the changes sees them: customer 3 has left, customer 1's new goal
+    after = load_features(conn, ts("2025-05-05"))
+    assert after.loc[1, "goal_progress_pct"] == 90
+    assert 3 not in after.index
+    # History began with the newest version ingested before it (customer 7, 2025-04-10):
+    # earlier cut-offs are not covered, for anyone.
+    assert not history_covers(conn, AS_OF)
+    assert "goal_progress_pct" not in load_features(conn, AS_OF).columns
+    # the model's role reads the history
+    with psycopg.connect(warehouse_url) as reader:
+        reader.execute("set role opsdash_ml")
+        assert reader.execute("select count(*) from raw.customers_history").fetchone() == (2,)

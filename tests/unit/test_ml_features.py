@@ -55,10 +55,10 @@ def test_unsampled_sql_has_no_filter_and_sampled_sql_filters_every_source() -> N
         assert "/*sample" not in _sampled(sql, None)
         assert _sampled(sql, SAMPLE_BUCKETS) == _sampled(sql, None)
     features = _sampled(FEATURES_SQL, 256)
-    # customers, their sessions (history and bookings ahead) and their calls
-    assert features.count("& 1023) < 256") == 4
+    # customers, their history versions, sessions (history and bookings ahead) and calls
+    assert features.count("& 1023) < 256") == 5
     assert "hashint8(ic.customer_id::bigint)" in features
-    assert _sampled(LABELS_SQL, 256).count("& 1023) < 256") == 2
+    assert _sampled(LABELS_SQL, 256).count("& 1023) < 256") == 3
 
 
 def test_shards_cover_every_bucket_once_and_filter_by_range() -> None:
@@ -69,5 +69,5 @@ def test_shards_cover_every_bucket_once_and_filter_by_range() -> None:
         assert all(a[1] == b[0] for a, b in pairwise(parts))
     assert _sampled(FEATURES_SQL, (0, SAMPLE_BUCKETS)) == _sampled(FEATURES_SQL, None)
     middle = _sampled(FEATURES_SQL, (256, 512))
-    assert middle.count("& 1023) >= 256") == 4
-    assert middle.count("& 1023) < 512") == 4
+    assert middle.count("& 1023) >= 256") == 5
+    assert middle.count("& 1023) < 512") == 5
