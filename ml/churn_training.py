@@ -30,6 +30,7 @@ from ml.churn import (
     joined,
     recalibrate,
 )
+from ml.churn_baselines import BaselineGains, baseline_gains
 from ml.churn_metrics import (
     CHALLENGER_MARGIN,
     AucComparison,
@@ -37,7 +38,7 @@ from ml.churn_metrics import (
     evaluate_probabilities,
     paired_auc_gain,
 )
-from ml.features import choose_training_window
+from ml.features import HISTORY_FEATURES, choose_training_window
 
 # Rows used for a paired bootstrap: enough for a tight interval, bounded in time at S10.
 MAX_COMPARISON_ROWS = 200_000
@@ -69,6 +70,8 @@ class Selection:
     holdout_proba: np.ndarray
     challenger: AucComparison
     runner_up_evaluation: Evaluation
+    # The chosen model against recency alone and an RFM logistic regression (same rows).
+    baselines: BaselineGains | None = None
 
 
 def plan_cutoffs(
@@ -94,6 +97,42 @@ def plan_cutoffs(
     # Too short for a gap: one cut-off halfway between the first session and the holdout's.
     fallback = oldest + (valid - oldest) / 2
     return CutoffPlan((fallback,), valid, horizon, out_of_time=False)
+
+
+@dataclass(frozen=True)
+class HistoryFeatures:
+    """Which history-read attributes a training run uses, and why any are left out."""
+
+    used: tuple[str, ...]
+    uncovered: dict[str, tuple[datetime, ...]]
+
+    def note(self) -> str:
+        """One line for the run's parameters."""
+        if not self.uncovered:
+            return "every cut-off covered by the customer history"
+        return "; ".join(
+            f"{name} left out: the customer history does not cover "
+            + ", ".join(t.isoformat() for t in cutoffs)
+            for name, cutoffs in self.uncovered.items()
+        )
+
+
+def agree_on_history_features(
+    frames: dict[datetime, pd.DataFrame],
+) -> tuple[dict[datetime, pd.DataFrame], HistoryFeatures]:
+    """The feature frames of every cut-off (training and holdout) with the same attributes: a
+    history-read attribute (`HISTORY_FEATURES`) stays only when every frame has it, i.e. the
+    history covered every cut-off. A model trained where it was known and validated where it
+    was not (or the reverse) would learn and be judged on two different things."""
+    uncovered = {
+        name: tuple(sorted(t for t, frame in frames.items() if name not in frame.columns))
+        for name in HISTORY_FEATURES
+    }
+    uncovered = {name: cutoffs for name, cutoffs in uncovered.items() if cutoffs}
+    used = tuple(name for name in HISTORY_FEATURES if name not in uncovered)
+    dropped = list(uncovered)
+    agreed = {t: frame.drop(columns=dropped, errors="ignore") for t, frame in frames.items()}
+    return agreed, HistoryFeatures(used=used, uncovered=uncovered)
 
 
 def stack(frames: dict[datetime, pd.DataFrame]) -> pd.DataFrame:
@@ -139,7 +178,8 @@ def select_model(
 ) -> Selection:
     """Fit the logistic regression and the gradient-boosting challenger on the training rows,
     score both on the same holdout rows, keep the logistic regression unless the challenger's
-    paired-bootstrap ROC-AUC gain clears `margin`; calibrate the chosen one on the holdout."""
+    paired-bootstrap ROC-AUC gain clears `margin`; calibrate the chosen one on the holdout, and
+    compare it with the recency and RFM baselines on the same rows (`ml.churn_baselines`)."""
     params = replace(params or ChurnParams(), kind="logreg", calibration_folds=0)
     challenger_params = replace(
         challenger_params or ChurnParams(kind="hgb"), kind="hgb", calibration_folds=0
@@ -166,6 +206,14 @@ def select_model(
     rule = (chosen_params.min_precision, chosen_params.max_flagged_rate)
     final = recalibrate(chosen, x, y, *rule, log_odds=chosen_odds)
     truth, proba = cross_fitted_probabilities(chosen, x, y, params.random_state, chosen_odds)
+    baselines = baseline_gains(
+        train_x,
+        train_y,
+        x.iloc[sample],
+        y.to_numpy()[sample],
+        chosen_odds[sample],
+        seed=params.random_state,
+    )
     other_final = recalibrate(other, x, y, *rule, log_odds=other_odds)
     other_truth, other_proba = cross_fitted_probabilities(
         other, x, y, params.random_state, other_odds
@@ -179,6 +227,7 @@ def select_model(
         runner_up_evaluation=evaluate_probabilities(
             other_truth, other_proba, other_final.threshold
         ),
+        baselines=baselines,
     )
 
 

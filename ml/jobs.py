@@ -24,9 +24,10 @@ if TYPE_CHECKING:
 
     from ml.churn import ChurnModel
     from ml.churn_accuracy import RealizedAccuracy
+    from ml.churn_baselines import BaselineGains
     from ml.churn_drift import FeatureDrift
     from ml.churn_metrics import AucComparison, Evaluation
-    from ml.churn_training import CutoffPlan
+    from ml.churn_training import CutoffPlan, HistoryFeatures
     from ml.registry import Alias, Registration
 
 
@@ -42,6 +43,8 @@ class TrainingOutcome:
     vs_challenger_family: AucComparison
     vs_champion: AucComparison | None
     registration: Registration
+    baselines: BaselineGains | None = None
+    history_features: HistoryFeatures | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,7 @@ def train_and_register(
     )
     from ml.churn_training import (
         MAX_CUSTOMERS_PER_CUTOFF,
+        agree_on_history_features,
         plan_cutoffs,
         select_model,
         stack,
@@ -161,9 +165,10 @@ def train_and_register(
             label_churn, as_of=t, horizon_days=plan.horizon_days, newest=newest, sample=sample
         )
     frames = _load_in_parallel(conn, tasks, connect)
-    train_x = stack({t: frames["x", t] for t in plan.train_cutoffs})
+    features, history = agree_on_history_features({t: frames["x", t] for t in cutoffs})
+    train_x = stack({t: features[t] for t in plan.train_cutoffs})
     train_y = stack_labels({t: frames["y", t] for t in plan.train_cutoffs})
-    valid_x = frames["x", plan.valid_cutoff]
+    valid_x = features[plan.valid_cutoff]
     valid_y = frames["y", plan.valid_cutoff]
     params = ChurnParams()
     selection = select_model(train_x, train_y, valid_x, valid_y, params)
@@ -183,6 +188,7 @@ def train_and_register(
         ),
         **{f"family_{k}": v for k, v in selection.challenger.as_dict().items()},
         **{f"runner_up_{k}": v for k, v in selection.runner_up_evaluation.as_dict().items()},
+        **(selection.baselines.metrics() if selection.baselines else {}),
         **(
             {f"vs_champion_{k}": v for k, v in vs_champion.as_dict().items()} if vs_champion else {}
         ),
@@ -200,6 +206,8 @@ def train_and_register(
         "challenger_margin": CHALLENGER_MARGIN,
         "promotion_margin": PROMOTION_MARGIN,
         "features": ",".join(model.feature_names),
+        "history_features": ",".join(history.used) or "none",
+        "history_features_note": history.note(),
     }
     grid = np.unique(np.r_[np.round(np.arange(0.05, 1.0, 0.05), 2), model.threshold])
     table = threshold_table(truth, proba, grid)
@@ -231,6 +239,8 @@ def train_and_register(
         vs_challenger_family=selection.challenger,
         vs_champion=vs_champion,
         registration=registration,
+        baselines=selection.baselines,
+        history_features=history,
     )
 
 
