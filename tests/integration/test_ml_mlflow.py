@@ -6,6 +6,7 @@ retraining, past scores get their realized accuracy)."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -46,6 +47,26 @@ def synthetic(n: int = 2000) -> tuple[pd.DataFrame, pd.Series]:
     logit = 0.1 * features["days_since_last_session"] - 1.2 * features["sessions_per_week"]
     labels = pd.Series((rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int), index=features.index)
     return features, labels
+
+
+@dataclass(frozen=True)
+class LoggedRun:
+    artifacts: set[str]
+    metrics: dict[str, float]
+    params: dict[str, str]
+
+
+def logged_run(uri: str, run_id: str) -> LoggedRun:
+    """What a training run left in MLflow: its top-level artifact names, metrics, params."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    run = client.get_run(run_id)
+    return LoggedRun(
+        artifacts={Path(a.path).name for a in client.list_artifacts(run_id)},
+        metrics=dict(run.data.metrics),
+        params=dict(run.data.params),
+    )
 
 
 def aliases(uri: str, name: str) -> dict[str, str]:
@@ -161,6 +182,15 @@ def test_churn_assets_end_to_end(mlflow_uri: str, warehouse_url: str, tmp_path: 
     assert trained["horizon_days"].value == 60
     assert trained["out_of_time"].value is True
     version = trained["version"].value
+    run = logged_run(mlflow_uri, trained["run_id"].value)
+    # what the model page shows beside the model
+    assert {"shap_summary.png", "reliability_curve.png", "threshold_table.csv"} <= run.artifacts
+    # the bars it must clear, on the same holdout rows: recency alone and an RFM regression
+    assert 0.5 < run.metrics["baseline_recency_auc"] < run.metrics["roc_auc"] + 0.01
+    assert run.metrics["gain_vs_rfm_lower"] <= run.metrics["gain_vs_rfm"]
+    # no customer changed after any cut-off: goal progress as it was is today's, and used
+    assert run.params["history_features"] == "goal_progress_pct"
+    assert "goal_progress_pct" in run.params["features"].split(",")
 
     # Retrained on the same data, the new version is no better on the same holdout rows: it
     # waits as challenger and scoring keeps using the champion.
@@ -236,6 +266,28 @@ def test_churn_assets_end_to_end(mlflow_uri: str, warehouse_url: str, tmp_path: 
         assert realized[4] > 0.75
         assert realized[5] > 0  # recall at the threshold the version scored with
         assert realized[7] == pytest.approx(load_champion(mlflow_uri).model.threshold)
+        # ...and both histories read as one, from the model's role as from the app's
+        for role in ("opsdash_ml", "opsdash_app"):
+            conn.execute(f"set role {role}")
+            monitoring = conn.execute(
+                "select metric_kind, feature, value, threshold, is_drifted, metric_date"
+                " from ml.churn_monitoring where model_version = %s",
+                (version,),
+            ).fetchall()
+            conn.execute("reset role")
+            kinds = {row[0] for row in monitoring}
+            assert kinds == {
+                "feature_drift_psi",
+                "realized_roc_auc",
+                "realized_recall",
+                "realized_precision",
+            }
+            (calls,) = [r for r in monitoring if r[1] == "support_calls_30d"]
+            assert calls[3:5] == (0.2, True)
+            assert calls[2] > 0.2
+            (auc,) = [r for r in monitoring if r[0] == "realized_roc_auc"]
+            assert auc[2] == realized[4]
+            assert auc[5] == past.date()
 
     with psycopg.connect(warehouse_url) as conn:
         # Rescoring with the same timestamp replaces that run instead of adding to it, and

@@ -116,9 +116,10 @@ def churn_monitoring(
     population the champion was last fitted on (its out-of-time holdout), into
     ml.churn_drift: PSI above the threshold = drifted, which the sensor
     `retrain_churn_on_drift` answers with a retraining run and the alert rules with an alert. For each scoring day whose 60-day outcome is now known, realized ROC-AUC,
-    recall and precision into ml.churn_accuracy. Forecast accuracy lives apart, in
-    ml.model_monitoring. Grain: ml.churn_drift one row per day, model and feature;
-    ml.churn_accuracy one row per scoring day and model version."""
+    recall and precision into ml.churn_accuracy; the view ml.churn_monitoring shows both as
+    one history. Forecast accuracy lives apart, in ml.model_monitoring. Grain: ml.churn_drift
+    one row per day, model and feature; ml.churn_accuracy one row per scoring day and model
+    version."""
     now = datetime.now(UTC).replace(microsecond=0)
     with warehouse.connect() as conn:
         outcome = monitor_churn(
