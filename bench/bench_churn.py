@@ -2,6 +2,12 @@
 scores judged against the simulator's ground truth (truth.customer_outcomes).
 
     .venv/bin/python -m bench.bench_churn [--scale 100000] [--scale 1000000] [--days 180]
+    .venv/bin/python -m bench.bench_churn --reuse <home> --quality-only
+
+`--reuse SOURCE_URL WAREHOUSE_URL` re-times training and scoring on databases an earlier `--keep`
+run left. `--reuse <home> --quality-only` trains nothing: it judges the newest scores a running
+stack (`opsdash up` with that home: its `.env`) stored in `ml.churn_scores` against the
+simulator's ground truth, at the threshold the scoring version was registered with.
 
 Steps: simulate, ingest, `dbt run` of the relations `ml.features` reads, then the library's
 own use cases (`ml.jobs.train_and_register`, `ml.jobs.score_active_customers`) against an
@@ -27,6 +33,8 @@ import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import psycopg
@@ -39,6 +47,9 @@ from ml.features import DBT_MODELS
 from ml.registry import registry_client
 from opsdash_core.settings import get_settings
 from simulator.sourcedb import with_dbname
+
+if TYPE_CHECKING:
+    from ml.churn_baselines import BaselineGains
 
 SCORING_TARGET_S = 60
 TRAINING_TARGET_S = 300
@@ -120,9 +131,6 @@ def create_database(base_url: str, name: str) -> str:
 def run_scale(
     scale: int, days: int, keep: bool = False, reuse: tuple[str, str] | None = None
 ) -> None:
-    from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
-
-    from ml.churn_metrics import churn_rate_by_decile
     from ml.jobs import monitor_churn, score_active_customers, train_and_register
 
     with (
@@ -181,9 +189,6 @@ def run_scale(
     ids = [r[0] for r in rows]
     proba = np.array([r[1] for r in rows], dtype="float64")
     actual = np.array([bool(truth.get(i, False)) for i in ids], dtype="int64")
-    flagged = proba >= scored.threshold
-    hits = int((flagged & (actual == 1)).sum())
-    base = actual.mean()
     e = trained.evaluation
     if reuse is None:
         title = f"scale {scale:,} customers"
@@ -225,26 +230,113 @@ def run_scale(
         f"(typed, + to_pandas); {faster} parses faster, ml.features uses polars"
     )
     print(f"gradient boosting vs logistic regression: {trained.vs_challenger_family}")
+    if trained.baselines is not None:
+        print_baselines(trained.baselines)
+    if trained.history_features is not None:
+        print(f"goal progress as it was at the cut-offs: {trained.history_features.note()}")
+    print_quality(ids, proba, actual, scored.threshold, never)
+
+
+def print_baselines(gains: BaselineGains) -> None:
+    """The model against recency alone and the RFM regression on the same holdout rows."""
+    for label, c in (
+        ("days since the last session alone", gains.recency),
+        ("RFM logistic regression", gains.rfm),
+    ):
+        print(
+            f"vs {label}: ROC-AUC {c.candidate_auc:.3f} vs {c.baseline_auc:.3f}, gain "
+            f"{c.gain:+.3f} (95% {c.lower:+.3f} .. {c.upper:+.3f}; beats it: {c.lower > 0})"
+        )
+
+
+def print_quality(
+    ids: list[int],
+    proba: np.ndarray,
+    actual: np.ndarray,
+    threshold: float | None,
+    never: set[int] | None = None,
+) -> None:
+    """Scores against the ground truth: ROC-AUC, PR-AUC, recall and precision at the stored
+    threshold, Brier against always predicting the base rate, churn rate by decile of score
+    (and, with `never`, the share of each decile with no completed session yet)."""
+    from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+    from ml.churn_metrics import churn_rate_by_decile
+
+    base = actual.mean()
+    both = len(np.unique(actual)) > 1
     print(f"scores vs ground truth ({len(ids):,} active customers, churn rate {base:.3f}):")
-    print(
-        f"  ROC-AUC {roc_auc_score(actual, proba):.3f}  PR-AUC "
-        f"{average_precision_score(actual, proba):.3f}  recall at threshold "
-        f"{hits / max(int(actual.sum()), 1):.3f}  flagged {flagged.mean():.1%}  Brier "
-        f"{brier_score_loss(actual, proba):.4f} (base rate {base * (1 - base):.4f})"
-    )
-    print(
-        "  churn rate by decile of score (10 = riskiest), and the share of each decile with no"
-        " completed session yet:"
-    )
+    rows = [
+        ("ROC-AUC", roc_auc_score(actual, proba) if both else float("nan"), ""),
+        ("PR-AUC", average_precision_score(actual, proba) if both else float("nan"), ""),
+    ]
+    if threshold is not None:
+        flagged = proba >= threshold
+        hits = int((flagged & (actual == 1)).sum())
+        rows += [
+            ("recall at threshold", hits / max(int(actual.sum()), 1), f"threshold {threshold:.3f}"),
+            ("precision at threshold", hits / max(int(flagged.sum()), 1), ""),
+            ("flagged", float(flagged.mean()), f"{int(flagged.sum()):,} customers"),
+        ]
+    else:
+        rows.append(("recall at threshold", float("nan"), "no threshold stored"))
+    rows.append(("Brier", brier_score_loss(actual, proba), f"base rate {base * (1 - base):.4f}"))
+    for name, value, note in rows:
+        print(f"  {name:<24}{value:8.4f}  {note}".rstrip())
+    print("  churn rate by decile of score (10 = riskiest):")
     deciles = churn_rate_by_decile(actual, proba)
-    order = np.argsort(proba, kind="stable")  # the deciles' bins: rank by score, first wins
-    no_session = np.array([i in never for i in ids], dtype="float64")[order]
-    shares = [part.mean() for part in np.array_split(no_session, 10)]
+    shares: list[float | None] = [None] * len(deciles)
+    if never is not None:
+        order = np.argsort(proba, kind="stable")  # the deciles' bins: rank by score, first wins
+        no_session = np.array([i in never for i in ids], dtype="float64")[order]
+        shares = [float(part.mean()) for part in np.array_split(no_session, 10)]
     for row, share in zip(deciles.itertuples(), shares, strict=True):
+        extra = "" if share is None else f"  no session yet {share:.0%}"
         print(
             f"    {row.decile:>2}  {row.rows:>9,} customers  predicted {row.mean_predicted:.3f}"
-            f"  observed {row.observed_rate:.3f}  no session yet {share:.0%}"
+            f"  observed {row.observed_rate:.3f}{extra}"
         )
+
+
+def quality_only(home: Path) -> None:
+    """Judge the newest stored scores of the stack at `home` against the simulator's ground
+    truth, without training or scoring anything."""
+    from dotenv import dotenv_values
+
+    from ml.registry import version_threshold
+    from opsdash_core.settings import Settings
+
+    # The home's own values, over whatever this shell exports (another stack's, say).
+    values = {k: v for k, v in dotenv_values(home / ".env").items() if v is not None}
+    settings = Settings(**values)
+    with psycopg.connect(settings.warehouse_url) as conn:
+        latest = conn.execute(
+            "select scored_at, model_name, model_version from ml.churn_scores"
+            " order by scored_at desc limit 1"
+        ).fetchone()
+        if latest is None:
+            raise SystemExit(f"[bench_churn] no churn scores in {home}'s warehouse yet")
+        scored_at, name, version = latest
+        rows = conn.execute(
+            "select customer_id, churn_probability from ml.churn_scores where scored_at = %s",
+            (scored_at,),
+        ).fetchall()
+    with psycopg.connect(settings.source_url) as conn:
+        truth: dict[int, bool] = dict(
+            conn.execute("select customer_id, churned from truth.customer_outcomes").fetchall()
+        )
+    try:
+        threshold = version_threshold(settings.mlflow_tracking_uri, version, name)
+    except Exception as error:  # MLflow unreachable: the ranking figures still stand
+        print(
+            f"[bench_churn] threshold unknown (MLflow at {settings.mlflow_tracking_uri}: {error})"
+        )
+        threshold = None
+    ids = [r[0] for r in rows]
+    proba = np.array([r[1] for r in rows], dtype="float64")
+    actual = np.array([bool(truth.get(i, False)) for i in ids], dtype="int64")
+    print(f"\n== churn scores of {home} ({name} version {version}, scored {scored_at}) ==")
+    print_quality(ids, proba, actual, threshold)
 
 
 def main() -> None:
@@ -256,11 +348,24 @@ def main() -> None:
     )
     parser.add_argument(
         "--reuse",
-        nargs=2,
-        metavar=("SOURCE_URL", "WAREHOUSE_URL"),
-        help="time training and scoring on databases kept by an earlier --keep run",
+        nargs="+",
+        metavar="HOME | SOURCE_URL WAREHOUSE_URL",
+        help="time training and scoring on databases kept by an earlier --keep run; or, with"
+        " --quality-only, the home of a running stack",
+    )
+    parser.add_argument(
+        "--quality-only",
+        action="store_true",
+        help="no training or scoring: judge the stack's newest stored scores (--reuse HOME)",
     )
     args = parser.parse_args()
+    if args.quality_only:
+        if not args.reuse or len(args.reuse) != 1 or not Path(args.reuse[0]).is_dir():
+            parser.error("--quality-only needs --reuse HOME (a stack's home directory)")
+        quality_only(Path(args.reuse[0]))
+        return
+    if args.reuse and len(args.reuse) != 2:
+        parser.error("--reuse takes SOURCE_URL WAREHOUSE_URL (or HOME with --quality-only)")
     for scale in args.scale or [100_000]:
         run_scale(scale, args.days, args.keep, tuple(args.reuse) if args.reuse else None)
 
