@@ -376,3 +376,13 @@ def test_attributes_are_read_as_they_were_at_the_cutoff(
     with psycopg.connect(warehouse_url) as reader:
         reader.execute("set role opsdash_ml")
         assert reader.execute("select count(*) from raw.customers_history").fetchone() == (2,)
+    # A truncated and reloaded table starts over: the reload's versions had predecessors that
+    # were never kept, so `later` is no longer covered.
+    conn.execute("truncate raw.customers")
+    conn.execute(
+        "insert into raw.customers (id, status, signed_up_at, goal_progress_pct, created_at,"
+        " updated_at) values (1, 'active', %s, 90, %s, %s)",
+        (ts("2024-12-01"), ts("2024-12-01"), ts("2025-05-01")),
+    )
+    conn.commit()
+    assert not history_covers(conn, later)

@@ -19,7 +19,7 @@ must read those attributes as they were then, so the warehouse keeps every versi
   here when `raw.customers` already has rows, or else by a statement trigger before the first
   UPDATE (ingestion's first incremental upsert, after its first load): one lookup in a
   one-row table per statement. A warehouse loaded only by inserts has no row, and no past
-  cut-off is covered. Before
+  cut-off is covered; truncating `raw.customers` deletes the row (history restarts). Before
   `began_at` an attribute is unknown for every customer (`ml.features`): whether one customer's
   value were known would depend on whether they were updated later, which is the future.
 
@@ -104,6 +104,24 @@ begin
 end
 $$;
 
+-- A truncated raw.customers is a fresh start: its next load holds versions whose predecessors
+-- were never kept, so the history is complete again only from the next update on.
+create or replace function raw.restart_customer_history() returns trigger
+language plpgsql
+set search_path = pg_catalog, pg_temp
+as $$
+begin
+    delete from raw.customers_history_coverage;
+    return null;
+end
+$$;
+
+drop trigger if exists customers_restart_history on raw.customers;
+create trigger customers_restart_history
+    after truncate on raw.customers
+    for each statement
+    execute function raw.restart_customer_history();
+
 drop trigger if exists customers_start_history on raw.customers;
 create trigger customers_start_history
     before update on raw.customers
@@ -184,8 +202,10 @@ def downgrade() -> None:
         drop view if exists ml.churn_monitoring;
         drop trigger if exists customers_keep_history on raw.customers;
         drop trigger if exists customers_start_history on raw.customers;
+        drop trigger if exists customers_restart_history on raw.customers;
         drop function if exists raw.record_customer_version();
         drop function if exists raw.start_customer_history();
+        drop function if exists raw.restart_customer_history();
         drop table if exists raw.customers_history_coverage;
         drop table if exists raw.customers_history;
         """
