@@ -249,23 +249,15 @@ def print_baselines(gains: BaselineGains) -> None:
         )
 
 
-def print_quality(
-    ids: list[int],
-    proba: np.ndarray,
-    actual: np.ndarray,
-    threshold: float | None,
-    never: set[int] | None = None,
-) -> None:
-    """Scores against the ground truth: ROC-AUC, PR-AUC, recall and precision at the stored
-    threshold, Brier against always predicting the base rate, churn rate by decile of score
-    (and, with `never`, the share of each decile with no completed session yet)."""
+def quality_rows(
+    proba: np.ndarray, actual: np.ndarray, threshold: float | None
+) -> list[tuple[str, float, str]]:
+    """(name, value, note): ROC-AUC, PR-AUC, recall and precision at the stored threshold,
+    the share flagged, Brier (the note: always predicting the base rate)."""
     from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
-
-    from ml.churn_metrics import churn_rate_by_decile
 
     base = actual.mean()
     both = len(np.unique(actual)) > 1
-    print(f"scores vs ground truth ({len(ids):,} active customers, churn rate {base:.3f}):")
     rows = [
         ("ROC-AUC", roc_auc_score(actual, proba) if both else float("nan"), ""),
         ("PR-AUC", average_precision_score(actual, proba) if both else float("nan"), ""),
@@ -281,6 +273,23 @@ def print_quality(
     else:
         rows.append(("recall at threshold", float("nan"), "no threshold stored"))
     rows.append(("Brier", brier_score_loss(actual, proba), f"base rate {base * (1 - base):.4f}"))
+    return rows
+
+
+def print_quality(
+    ids: list[int],
+    proba: np.ndarray,
+    actual: np.ndarray,
+    threshold: float | None,
+    never: set[int] | None = None,
+) -> list[tuple[str, float, str]]:
+    """Scores against the ground truth (`quality_rows`), then the churn rate by decile of
+    score (and, with `never`, the share of each decile with no completed session yet)."""
+    from ml.churn_metrics import churn_rate_by_decile
+
+    base = actual.mean()
+    print(f"scores vs ground truth ({len(ids):,} active customers, churn rate {base:.3f}):")
+    rows = quality_rows(proba, actual, threshold)
     for name, value, note in rows:
         print(f"  {name:<24}{value:8.4f}  {note}".rstrip())
     print("  churn rate by decile of score (10 = riskiest):")
@@ -296,9 +305,10 @@ def print_quality(
             f"    {row.decile:>2}  {row.rows:>9,} customers  predicted {row.mean_predicted:.3f}"
             f"  observed {row.observed_rate:.3f}{extra}"
         )
+    return rows
 
 
-def quality_only(home: Path) -> None:
+def quality_only(home: Path) -> list[tuple[str, float, str]]:
     """Judge the newest stored scores of the stack at `home` against the simulator's ground
     truth, without training or scoring anything."""
     from dotenv import dotenv_values
@@ -336,7 +346,7 @@ def quality_only(home: Path) -> None:
     proba = np.array([r[1] for r in rows], dtype="float64")
     actual = np.array([bool(truth.get(i, False)) for i in ids], dtype="int64")
     print(f"\n== churn scores of {home} ({name} version {version}, scored {scored_at}) ==")
-    print_quality(ids, proba, actual, threshold)
+    return print_quality(ids, proba, actual, threshold)
 
 
 def main() -> None:

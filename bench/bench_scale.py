@@ -151,7 +151,11 @@ def loadavg() -> str:
 
 def measure(scale: int, days: int, cycles: int, offset: int, keep: bool) -> dict[str, str]:
     home = (PROJECT_ROOT / ".local" / f"bench-scale-{scale}").resolve()
-    env = stack_env(home, dict.fromkeys(CADENCE_SETTINGS, "1"))
+    # warnings e-mailed too: the kept S10 stack is where `make bench` times alert delivery
+    # (bench_alert_latency --reuse), which reads each scenario's e-mail and Slack message
+    env = stack_env(
+        home, dict.fromkeys(CADENCE_SETTINGS, "1") | {"OPSDASH_ROUTE_WARNING": "email,slack"}
+    )
     if (home / ".env").exists():
         subprocess.run([str(BIN / "opsdash"), "down"], env=env, cwd=PROJECT_ROOT, check=False)
     shutil.rmtree(home, ignore_errors=True)
@@ -203,6 +207,7 @@ def measure(scale: int, days: int, cycles: int, offset: int, keep: bool) -> dict
                         f"{loaded / span:,.0f} rows/s ({loaded:,} rows, {span:.0f} s)"
                     )
             print(f"  cold build: {col.get('cold build total (target < 300 s)', '?')}", flush=True)
+            col |= churn_quality(home)
 
             done = wait_cycles(conf["DAGSTER_PG_URL"], up_started, cycles, 90 * cycles + 600)
             col["load during cycles"] = loadavg()
@@ -246,6 +251,25 @@ def measure(scale: int, days: int, cycles: int, offset: int, keep: bool) -> dict
         flag = "" if kb < RSS_LIMIT_KB else " (over 8 GiB)"
         col[f"peak RSS: {kind}"] = f"{kb / 1024:,.0f} MiB{flag}"
     return col
+
+
+def churn_quality(home: Path) -> dict[str, str]:
+    """The cold build's churn scores against the simulator's ground truth (issue 10): the
+    figures of `bench_churn --quality-only`, which prints its deciles as well."""
+    from bench.bench_churn import quality_only
+
+    try:
+        rows = {name: (value, note) for name, value, note in quality_only(home)}
+    except (SystemExit, psycopg.Error) as error:  # no scores: the build failed before them
+        return {"churn scores vs ground truth": f"- ({error})"}
+    recall = rows.get("recall at threshold", (float("nan"), ""))[0]
+    brier, base = rows["Brier"]
+    return {
+        "churn scores vs ground truth: ROC-AUC / PR-AUC / recall at threshold / Brier": (
+            f"{rows['ROC-AUC'][0]:.3f} / {rows['PR-AUC'][0]:.3f} / {recall:.3f} / {brier:.3f}"
+            f" ({base.replace('base rate', 'base-rate predictor')})"
+        )
+    }
 
 
 def print_table(columns: dict[int, dict[str, str]]) -> None:
