@@ -12,8 +12,9 @@ every process reads at most once a second. When the alert engine, a recommendati
 user's action publishes an event, the next read of that domain uses a new key, so a change shows
 on the next rerun while unchanged data keeps being served from the caches. A user's action in
 this process also bumps the domain at once (`invalidate`), which covers Redis being down and
-changes that publish no event (silences). The TTLs bound staleness for writers that publish
-nothing (dbt builds).
+changes that publish no event (silences). The pipeline publishes `customer_health_updated`,
+`metric_update` and `forecast_updated` after it rebuilds those marts, so marts data shows on the
+next rerun too; the TTLs bound staleness for writers that publish nothing.
 
 This module imports neither Streamlit nor pandas, so the pure query and cache logic can be tested
 without them. The Redis client and its circuit breaker live in `opsdash_core.redis_client`, shared
@@ -46,7 +47,9 @@ KEY_PREFIX = "opsdash:q:v1"
 VERSION_POLL_S = 1.0
 LOCAL_MAX_ENTRIES = 5_000
 
-# Which cached domain each stream event changes.
+# Which cached domain each stream event changes: "customers" = marts.customer_health and what
+# hangs off a customer, "metrics" = the daily KPI mart (Overview cards), "forecasts" = forecasts
+# and the supply gaps built from them.
 EVENT_DOMAINS = {
     "alert_created": "alerts",
     "alert_updated": "alerts",
@@ -54,6 +57,7 @@ EVENT_DOMAINS = {
     "recommendation_updated": "recommendations",
     "customer_health_updated": "customers",
     "forecast_updated": "forecasts",
+    "metric_update": "metrics",
 }
 
 Row = dict[str, Any]
@@ -329,7 +333,7 @@ def parse_ts(value: object) -> datetime | None:
 
 def health_summary() -> HealthSummary | None:
     """None while the pipeline has not built marts.customer_health."""
-    rows = cached_query("health_summary", HEALTH_SUMMARY_SQL)
+    rows = cached_query("health_summary", HEALTH_SUMMARY_SQL, domain="customers")
     if not rows:
         return None
     row = rows[0]
@@ -343,7 +347,7 @@ def health_summary() -> HealthSummary | None:
 
 def tier_counts() -> dict[str, int] | None:
     """Customers per risk tier; None while the mart does not exist."""
-    rows = cached_query("tier_counts", TIER_COUNTS_SQL)
+    rows = cached_query("tier_counts", TIER_COUNTS_SQL, domain="customers")
     if rows is None:
         return None
     return {str(r["risk_tier"]): int(r["customers"]) for r in rows}
@@ -352,9 +356,11 @@ def tier_counts() -> dict[str, int] | None:
 def top_risk_customers(limit: int = 50) -> list[Row] | None:
     """The riskiest customers with their latest churn probability and top factors, if scored."""
     params = {"limit": limit}
-    rows = cached_query("top_risk", TOP_RISK_SQL, params)
+    rows = cached_query("top_risk", TOP_RISK_SQL, params, domain="customers")
     if rows is None:
-        rows = cached_query("top_risk_no_scores", TOP_RISK_NO_SCORES_SQL, params)
+        rows = cached_query(
+            "top_risk_no_scores", TOP_RISK_NO_SCORES_SQL, params, domain="customers"
+        )
     return rows
 
 

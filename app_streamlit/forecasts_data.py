@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from app_streamlit.data import Row, cached_query
 
+# Versioned by `forecast_updated` events (see data.EVENT_DOMAINS).
+DOMAIN = "forecasts"
+
 SUBJECTS_SQL = """
 select distinct subject_id, subject_name
 from marts.supply_demand_hourly
@@ -77,22 +80,25 @@ order by served.subject_id
 
 def subjects() -> list[Row] | None:
     """Subjects with hours around now; None while the mart does not exist."""
-    return cached_query("forecast_subjects", SUBJECTS_SQL)
+    return cached_query("forecast_subjects", SUBJECTS_SQL, domain=DOMAIN)
 
 
 def actuals(subject_id: int, days: int = 7) -> list[Row]:
     params = {"subject_id": subject_id, "days": days}
-    return cached_query("forecast_actuals", ACTUALS_SQL, params) or []
+    return cached_query("forecast_actuals", ACTUALS_SQL, params, domain=DOMAIN) or []
 
 
 def forecast(subject_id: int) -> list[Row]:
     """The next 7 days of the subject's latest forecast run, with its 95% band."""
-    return cached_query("forecast_latest", FORECAST_SQL, {"subject_id": subject_id}) or []
+    return (
+        cached_query("forecast_latest", FORECAST_SQL, {"subject_id": subject_id}, domain=DOMAIN)
+        or []
+    )
 
 
 def gaps() -> list[Row]:
-    return cached_query("forecast_gaps", GAPS_SQL) or []
+    return cached_query("forecast_gaps", GAPS_SQL, domain=DOMAIN) or []
 
 
 def backtests() -> list[Row]:
-    return cached_query("forecast_backtests", BACKTESTS_SQL) or []
+    return cached_query("forecast_backtests", BACKTESTS_SQL, domain=DOMAIN) or []

@@ -106,7 +106,7 @@ def _num(value: Any) -> float | None:
 
 def kpi_rows(days: int = SPARK_DAYS) -> list[Row] | None:
     """The last `days` rows of marts.ops_kpis_daily, oldest first; None without the mart."""
-    return cached_query("overview_kpis", KPIS_SQL, {"days": days})
+    return cached_query("overview_kpis", KPIS_SQL, {"days": days}, domain="metrics")
 
 
 def cards(rows: list[Row]) -> list[Card]:
@@ -145,7 +145,7 @@ def open_critical_alerts(limit: int = 5) -> list[Row]:
 
 def top_gaps(limit: int = 5) -> list[Row] | None:
     """The largest expected shortfalls of tutor-hours in the next 24 h; None without the mart."""
-    return cached_query("overview_gaps", TOP_GAPS_SQL, {"limit": limit})
+    return cached_query("overview_gaps", TOP_GAPS_SQL, {"limit": limit}, domain="forecasts")
 
 
 def top_recommendations(limit: int = 5) -> list[Row] | None:

@@ -139,3 +139,54 @@ def test_the_local_cache_stays_bounded(no_services: list, monkeypatch: pytest.Mo
     for i in range(20):
         data.cached_query("q", "select 1", {"i": i})
     assert len(data._local) <= 5
+
+
+def test_pipeline_events_refresh_the_marts_they_name(
+    no_services: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `customer_health_updated`, `forecast_updated` or `metric_update` event (as the pipeline
+    publishes after rebuilding those marts) makes the next read of exactly that data go back
+    to PostgreSQL, long before the 30 s TTL; the other pages' data stays cached."""
+    from app_streamlit import customers_data, forecasts_data, overview_data
+
+    stream: list[data.events.Event] = []
+    monkeypatch.setattr(data.events, "latest_id", lambda url=None: "5-0")
+    monkeypatch.setattr(
+        data.events, "read_since", lambda last, **k: [e for e in stream if e.id > last]
+    )
+    monkeypatch.setattr(data, "VERSION_POLL_S", 0.0)
+    reads: list[str] = []
+
+    def fetch(url: str, sql: str, params: object) -> list[dict]:
+        reads.append(sql)
+        return [{"customer_id": 3, "kpi_date": "2026-01-01", "hour_at": "x", "n": len(reads)}]
+
+    monkeypatch.setattr(data, "fetch_all", fetch)
+
+    def read_all() -> tuple[object, object, object, object]:
+        return (
+            customers_data.customer_detail(3),
+            data.top_risk_customers(5),
+            forecasts_data.gaps(),
+            overview_data.kpi_rows(),
+        )
+
+    first = read_all()
+    assert read_all() == first
+    assert len(reads) == 4
+
+    stream.append(data.events.Event(id="6-0", type="customer_health_updated", data={}))
+    customer, summary, gaps, kpis = read_all()
+    assert customer != first[0]
+    assert summary != first[1]
+    assert (gaps, kpis) == first[2:]
+    assert len(reads) == 6
+
+    stream.append(data.events.Event(id="7-0", type="forecast_updated", data={"run_id": "r"}))
+    assert read_all()[2] != first[2]
+    assert len(reads) == 7
+    stream.append(data.events.Event(id="8-0", type="metric_update", data={}))
+    assert read_all()[3] != first[3]
+    assert len(reads) == 8
+    assert read_all()[3] == read_all()[3]
+    assert len(reads) == 8
