@@ -20,6 +20,7 @@ import psycopg
 import streamlit as st
 from psycopg_pool import PoolTimeout
 
+from app_streamlit.view_text import markdown_text
 from opsdash_core import events
 
 REFRESH_S = 30
@@ -73,15 +74,20 @@ def section(body: Callable[[], None], *, key: str, every_s: int = REFRESH_S) -> 
 
 
 def toast_text(event: events.Event) -> tuple[str, str] | None:
-    """The toast (text, icon) for one stream event, or None if it is not a new alert."""
+    """The toast (text, icon) for one stream event, or None if it is not a new alert.
+
+    `st.toast` renders Markdown: the title (data: an entity's name can be in it) is escaped so
+    it shows literally, and only known severities and integer ids reach the text."""
     if event.type != "alert_created":
         return None
     data = event.data
     severity = str(data.get("severity") or "info")
-    title = str(data.get("title") or data.get("rule") or "New alert")
+    if severity not in SEVERITY_ICONS:
+        severity = "info"
+    title = markdown_text(str(data.get("title") or data.get("rule") or "New alert"))
     alert_id = data.get("alert_id") or data.get("id")
-    suffix = f" (#{alert_id})" if alert_id is not None else ""
-    return f"New {severity} alert: {title}{suffix}", SEVERITY_ICONS.get(severity, "")
+    suffix = f" (#{alert_id})" if isinstance(alert_id, int) or str(alert_id).isdigit() else ""
+    return f"New {severity} alert: {title}{suffix}", SEVERITY_ICONS[severity]
 
 
 def _poll_events() -> None:

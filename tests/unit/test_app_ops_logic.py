@@ -8,6 +8,7 @@ import io
 from datetime import UTC, datetime, timedelta
 
 from app_streamlit import exports, live, models_data, overview_data
+from app_streamlit.view_text import markdown_text
 from app_streamlit.views import alerts
 from opsdash_core.events import Event
 
@@ -48,6 +49,24 @@ def test_only_new_alert_events_make_toasts() -> None:
     new = Event("1-0", "alert_created", {"id": 7, "severity": "critical", "title": "Churn risk"})
     assert live.toast_text(new) == ("New critical alert: Churn risk (#7)", ":material/error:")
     assert live.toast_text(Event("2-0", "alert_updated", {"id": 7})) is None
+
+
+def test_toast_shows_an_alert_title_literally() -> None:
+    """st.toast renders Markdown: a customer's name in an alert title must not become a link,
+    an image or emphasis; the text shows exactly as stored."""
+    title = "Churn risk: [click](http://evil.example) ![x](http://evil.example/p.png) *Bob*"
+    event = Event("1-0", "alert_created", {"id": 8, "severity": "warning", "title": title})
+    text, icon = live.toast_text(event)  # type: ignore[misc]
+    assert text == "New warning alert: " + markdown_text(title) + " (#8)"
+    assert "\\[click\\]\\(http" in text
+    assert "\\!\\[x\\]" in text
+    assert "\\*Bob\\*" in text
+    assert icon == ":material/warning:"
+    # Neither the severity nor the id is free text in the toast.
+    odd = Event(
+        "2-0", "alert_created", {"id": "7](http://x)", "severity": "**boom**", "title": "t"}
+    )
+    assert live.toast_text(odd) == ("New info alert: t", ":material/info:")
 
 
 def test_alert_filters_from_a_url_are_validated() -> None:
