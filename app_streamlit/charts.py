@@ -7,8 +7,12 @@ from collections.abc import Mapping
 import altair as alt
 import pandas as pd
 
+# Okabe & Ito (2008): distinguishable with every common colour-vision deficiency.
+OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
 TIER_ORDER = ("low", "medium", "high", "critical")
-TIER_COLORS = {"low": "#2e7d32", "medium": "#f9a825", "high": "#ef6c00", "critical": "#c62828"}
+# From Okabe-Ito, in the order of the air-quality index (green, orange, red, purple): green and
+# red alone read as one colour to red-green colour-blind viewers (1 man in 12).
+TIER_COLORS = {"low": "#009E73", "medium": "#E69F00", "high": "#D55E00", "critical": "#CC79A7"}
 
 
 def tier_frame(counts: Mapping[str, int]) -> pd.DataFrame:
@@ -19,7 +23,7 @@ def tier_frame(counts: Mapping[str, int]) -> pd.DataFrame:
 
 
 def tier_distribution_chart(counts: Mapping[str, int]) -> alt.Chart:
-    """Bar chart of customers per risk tier, coloured from green (low) to red (critical)."""
+    """Bar chart of customers per risk tier, coloured from green (low) through orange and vermillion to purple (critical)."""
     frame = tier_frame(counts)
     order = list(frame["risk_tier"])
     domain = [t for t in order if t in TIER_COLORS]

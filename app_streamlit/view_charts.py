@@ -13,10 +13,8 @@ from typing import Any
 import altair as alt
 import pandas as pd
 
-from app_streamlit.charts import TIER_COLORS, TIER_ORDER
+from app_streamlit.charts import OKABE_ITO, TIER_COLORS, TIER_ORDER
 
-# Okabe & Ito (2008): distinguishable with every common colour-vision deficiency.
-OKABE_ITO = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442")
 ACTUAL_COLOR = OKABE_ITO[0]
 FORECAST_COLOR = OKABE_ITO[1]
 

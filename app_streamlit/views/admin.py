@@ -24,18 +24,23 @@ def render() -> None:
     with session.warehouse_conn() as conn:
         users = accounts.list_users(conn)
     _manage_user_form([str(u["username"]) for u in users])
+    frame = pd.DataFrame(
+        users, columns=["username", "role", "is_active", "created_at", "last_login_at"]
+    )
+    for column in ("created_at", "last_login_at"):  # shown in UTC, whatever the session zone
+        frame[column] = pd.to_datetime(frame[column], utc=True)
     st.dataframe(
-        pd.DataFrame(
-            users, columns=["username", "role", "is_active", "created_at", "last_login_at"]
-        ),
+        frame,
         hide_index=True,
         column_config={
             "username": "User",
             "role": "Role",
             "is_active": st.column_config.CheckboxColumn("Active"),
-            "created_at": st.column_config.DatetimeColumn("Created", format="YYYY-MM-DD HH:mm"),
+            "created_at": st.column_config.DatetimeColumn(
+                "Created (UTC)", format="YYYY-MM-DD HH:mm"
+            ),
             "last_login_at": st.column_config.DatetimeColumn(
-                "Last login", format="YYYY-MM-DD HH:mm"
+                "Last login (UTC)", format="YYYY-MM-DD HH:mm"
             ),
         },
     )

@@ -30,7 +30,8 @@ def render() -> None:
     session.require_user()
     st.title("Forecasts & supply")
     try:
-        _page()
+        with st.spinner("Loading forecasts…"):
+            _page()
     except psycopg.OperationalError:
         st.error(WAREHOUSE_DOWN)
 

@@ -333,7 +333,9 @@ def _alerts_table(rows: list[dict]) -> None:
         view_cache.table("overview_alerts", rows, lambda: _alerts_frame(rows)),
         hide_index=True,
         column_config={
-            "created_at": st.column_config.DatetimeColumn("Raised", format="YYYY-MM-DD HH:mm"),
+            "created_at": st.column_config.DatetimeColumn(
+                "Raised (UTC)", format="YYYY-MM-DD HH:mm"
+            ),
             "severity": "Severity",
             "status": "Status",
             "title": "Alert",

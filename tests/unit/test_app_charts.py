@@ -2,14 +2,73 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from app_streamlit.charts import TIER_COLORS, tier_distribution_chart, tier_frame
+from app_streamlit.charts import OKABE_ITO, TIER_COLORS, tier_distribution_chart, tier_frame
 from app_streamlit.views.overview import format_factors, freshness_label, risk_table
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+# Machado, Oliveira & Fernandes (2009), severity 1.0, on linear RGB.
+CVD = {
+    "protanopia": (
+        (0.152286, 1.052583, -0.204868),
+        (0.114503, 0.786281, 0.099216),
+        (-0.003882, -0.048116, 1.051998),
+    ),
+    "deuteranopia": (
+        (0.367322, 0.860646, -0.227968),
+        (0.280085, 0.672501, 0.047413),
+        (-0.011820, 0.042940, 0.968881),
+    ),
+    "tritanopia": (
+        (1.255528, -0.076749, -0.178779),
+        (-0.078411, 0.930809, 0.147602),
+        (0.004733, 0.691367, 0.303900),
+    ),
+}
+
+
+def _linear(channel: int) -> float:
+    c = channel / 255
+    return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+
+def _seen_as_lab(hex_color: str, matrix: tuple) -> tuple[float, float, float]:
+    """CIELAB of the colour as a viewer with that deficiency sees it."""
+    rgb = [_linear(int(hex_color[i : i + 2], 16)) for i in (1, 3, 5)]
+    r, g, b = (
+        min(1.0, max(0.0, sum(m * c for m, c in zip(row, rgb, strict=True)))) for row in matrix
+    )
+    x = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047
+    y = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    z = (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883
+
+    def f(t: float) -> float:
+        return t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116
+
+    return 116 * f(y) - 16, 500 * (f(x) - f(y)), 200 * (f(y) - f(z))
+
+
+def _closest_pair(colors: dict[str, str], matrix: tuple) -> float:
+    seen = {tier: _seen_as_lab(c, matrix) for tier, c in colors.items()}
+    return min(math.dist(seen[a], seen[b]) for a, b in itertools.combinations(seen, 2))
+
+
+@pytest.mark.parametrize("deficiency", sorted(CVD))
+def test_tier_colours_stay_apart_for_colour_blind_viewers(deficiency: str) -> None:
+    """Every two tiers differ by a clearly visible step (CIELAB distance >= 15) as a viewer
+    with protanopia, deuteranopia or tritanopia sees them. The former green/amber/orange/red
+    tiers fell to 13 for deuteranopia (medium and high nearly alike)."""
+    assert set(TIER_COLORS.values()) <= set(OKABE_ITO)
+    assert _closest_pair(TIER_COLORS, CVD[deficiency]) >= 15
+    former = {"low": "#2e7d32", "medium": "#f9a825", "high": "#ef6c00", "critical": "#c62828"}
+    assert _closest_pair(former, CVD["deuteranopia"]) < 15  # the check can fail
 
 
 def test_tier_frame_has_every_tier_in_severity_order() -> None:
