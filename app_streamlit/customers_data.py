@@ -4,14 +4,23 @@ The list reads marts.customer_health and takes names and e-mails from marts.cust
 (joined by primary key for the shown page). A name/e-mail search is a semi-join on the directory,
 whose trigram indexes serve `ilike '%text%'` at 1,000,000 customers. The detail reads one
 customer's rows: its health row, its score history, its latest churn score (whatever columns
-ml.churn_scores has) and its last sessions (intermediate.int_sessions_deduplicated, the pipeline's
-deduplicated, indexed session table: by customer and schedule, newest first). No query reads raw.*.
+ml.churn_scores has), its last sessions (intermediate.int_sessions_deduplicated, the pipeline's
+deduplicated, indexed session table: by customer and schedule, newest first), its last support
+calls (staging.stg_support__inbound_calls, the newest version of each call; served by the
+customer/called_at index underneath), and its alerts and recommendations (app.*, through the
+alerts and recommendations readers). No query reads raw.*.
+
+Everything read from the marts is versioned under the `customers` domain, so a
+`customer_health_updated` event on the stream refreshes it at once (not only at the TTL).
 """
 
 from __future__ import annotations
 
+from app_streamlit import alerts_data, recommendations_data
 from app_streamlit.data import Row, cached_query
 from app_streamlit.view_params import PAGE_SIZE, CustomerFilters
+
+DOMAIN = "customers"
 
 COMPONENTS = (
     "recency",
@@ -28,6 +37,7 @@ from marts.customer_health as h
 left join marts.customer_directory as c on c.customer_id = h.customer_id
 where (%(tier)s::text is null or h.risk_tier = %(tier)s)
   and (%(channel)s::text is null or h.acquisition_channel = %(channel)s)
+  and (%(segment)s::text is null or h.scoring_profile = %(segment)s)
   and (%(trend)s::text is null
        or (%(trend)s = 'rising' and h.risk_score_change_7d > 0)
        or (%(trend)s = 'falling' and h.risk_score_change_7d < 0)
@@ -52,7 +62,7 @@ _ORDER = {
 _PAGE = """
 select h.customer_id, c.full_name, c.email, h.risk_tier, h.risk_score, h.risk_score_change_7d,
        h.top_risk_component, h.days_since_last_session, h.sessions_30d, h.inbound_calls_30d,
-       h.acquisition_channel, h.tenure_days
+       h.acquisition_channel, h.scoring_profile, h.tenure_days
 {filtered}
 order by {order}
 limit %(limit)s offset %(offset)s
@@ -109,6 +119,14 @@ order by s.scheduled_at desc
 limit %(limit)s
 """
 
+RECENT_CALLS_SQL = """
+select c.call_id, c.called_at, c.reason_code, c.channel, c.duration_seconds, c.is_resolved
+from staging.stg_support__inbound_calls as c
+where c.customer_id = %(customer_id)s
+order by c.called_at desc, c.call_id desc
+limit %(limit)s
+"""
+
 
 def filter_params(filters: CustomerFilters) -> dict[str, object]:
     """Bound parameters of the list queries (empty filters are null = any)."""
@@ -116,6 +134,7 @@ def filter_params(filters: CustomerFilters) -> dict[str, object]:
     return {
         "tier": filters.tier or None,
         "channel": filters.channel or None,
+        "segment": filters.segment or None,
         "trend": filters.trend or None,
         "search": search,
         "search_id": int(search) if search and search.isdigit() and len(search) < 19 else None,
@@ -130,38 +149,60 @@ def _escape_like(text: str) -> str:
 def customer_page(filters: CustomerFilters) -> tuple[list[Row], int] | None:
     """One page of the filtered, sorted list and the number of matches; None without the mart."""
     params = filter_params(filters)
-    counted = cached_query("customers_count", COUNT_SQL, params)
+    counted = cached_query("customers_count", COUNT_SQL, params, domain=DOMAIN)
     if counted is None:
         return None
     page_params = {**params, "limit": PAGE_SIZE, "offset": (filters.page - 1) * PAGE_SIZE}
-    rows = cached_query("customers_page", PAGE_SQL[filters.sort], page_params) or []
+    rows = cached_query("customers_page", PAGE_SQL[filters.sort], page_params, domain=DOMAIN) or []
     return rows, int(counted[0]["customers"])
 
 
 def channels() -> list[str]:
-    rows = cached_query("customer_channels", CHANNELS_SQL) or []
+    rows = cached_query("customer_channels", CHANNELS_SQL, domain=DOMAIN) or []
     return [str(r["acquisition_channel"]) for r in rows]
 
 
 def customer_detail(customer_id: int) -> Row | None:
-    rows = cached_query("customer_detail", DETAIL_SQL, {"customer_id": customer_id})
+    rows = cached_query("customer_detail", DETAIL_SQL, {"customer_id": customer_id}, domain=DOMAIN)
     return rows[0] if rows else None
 
 
 def score_history(customer_id: int, days: int = 90) -> list[Row]:
     """Daily score snapshots; empty while the history mart does not exist."""
     params = {"customer_id": customer_id, "days": days}
-    return cached_query("customer_history", HISTORY_SQL, params) or []
+    return cached_query("customer_history", HISTORY_SQL, params, domain=DOMAIN) or []
 
 
 def latest_churn(customer_id: int) -> Row | None:
-    rows = cached_query("customer_churn", LATEST_CHURN_SQL, {"customer_id": customer_id})
+    rows = cached_query(
+        "customer_churn", LATEST_CHURN_SQL, {"customer_id": customer_id}, domain=DOMAIN
+    )
     return rows[0] if rows else None
 
 
 def recent_sessions(customer_id: int, limit: int = 10) -> list[Row]:
     params = {"customer_id": customer_id, "limit": limit}
-    return cached_query("customer_sessions", RECENT_SESSIONS_SQL, params) or []
+    return cached_query("customer_sessions", RECENT_SESSIONS_SQL, params, domain=DOMAIN) or []
+
+
+def recent_support_calls(customer_id: int, limit: int = 10) -> list[Row] | None:
+    """The customer's newest support calls; None while the staging view does not exist."""
+    params = {"customer_id": customer_id, "limit": limit}
+    return cached_query("customer_calls", RECENT_CALLS_SQL, params, domain=DOMAIN)
+
+
+def customer_alerts(customer_id: int, limit: int = 10) -> list[Row]:
+    """Alerts raised about the customer, live ones first (every status)."""
+    return alerts_data.list_alerts(
+        status=None, entity_type="customer", entity_id=customer_id, limit=limit
+    )
+
+
+def customer_recommendations(customer_id: int, limit: int = 10) -> list[Row]:
+    """Recommendations for the customer, highest priority first (every status)."""
+    return recommendations_data.list_recommendations(
+        status=None, entity_type="customer", entity_id=customer_id, limit=limit
+    )
 
 
 def contributions(health: Row) -> list[Row]:

@@ -23,7 +23,11 @@ order by at, id
 
 
 def list_recommendations(
-    *, status: str | None = "active", entity_type: str | None = None, limit: int = 100
+    *,
+    status: str | None = "active",
+    entity_type: str | None = None,
+    entity_id: int | None = None,
+    limit: int = 100,
 ) -> list[Row]:
     """Recommendations, highest priority first (`status=None` for every status)."""
     if status is not None and status not in recs.STATUSES:
@@ -33,7 +37,7 @@ def list_recommendations(
     params = {
         "status": status,
         "entity_type": entity_type,
-        "entity_id": None,
+        "entity_id": entity_id,
         "limit": max(0, limit),
     }
     return cached_query("recs_list", recs.LIST_SQL, params, domain=DOMAIN) or []

@@ -11,6 +11,9 @@ from dataclasses import asdict, dataclass
 
 TIERS = ("low", "medium", "high", "critical")
 TRENDS = ("rising", "falling", "steady")
+# marts.customer_health.scoring_profile: `new` (first new_customer_days days, scored with the
+# new-customer weights) or `established`.
+SEGMENTS = ("new", "established")
 CUSTOMER_SORTS = ("risk_desc", "risk_asc", "change_desc", "last_session", "customer_id")
 TUTOR_SORTS = ("score_asc", "score_desc", "no_shows", "volume", "tutor_id")
 PAGE_SIZE = 25
@@ -25,6 +28,7 @@ class CustomerFilters:
     tier: str = ""
     trend: str = ""
     channel: str = ""
+    segment: str = ""
     sort: str = "risk_desc"
     page: int = 1
 
@@ -69,6 +73,7 @@ def parse_customer_filters(params: Mapping[str, object]) -> CustomerFilters:
         tier=_choice(params, "tier", TIERS, ""),
         trend=_choice(params, "trend", TRENDS, ""),
         channel=_first(params, "channel")[:MAX_SEARCH],
+        segment=_choice(params, "segment", SEGMENTS, ""),
         sort=_choice(params, "sort", CUSTOMER_SORTS, "risk_desc"),
         page=_page(params),
     )

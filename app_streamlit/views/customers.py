@@ -1,6 +1,8 @@
 """Customers: a searchable, filterable, sortable, paginated list of marts.customer_health, and a
-detail view (`?customer_id=`) with the score history, the components, the churn score and the
-latest sessions. Filters live in the URL so a view can be shared. Read-only for every role.
+detail view (`?customer_id=`) with the score history, the components, the churn score with its
+top 3 risk factors in plain words and the suggested intervention, the latest sessions and support
+calls, and the customer's alerts and recommendations. Filters live in the URL so a view can be
+shared. Read-only for every role (acting on an alert or recommendation is on their own pages).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from app_streamlit.charts import TIER_COLORS, TIER_ORDER
 from app_streamlit.view_charts import contributions_chart, score_history_chart
 from app_streamlit.view_params import (
     CUSTOMER_SORTS,
+    SEGMENTS,
     TIERS,
     TRENDS,
     CustomerFilters,
@@ -31,6 +34,12 @@ EMPTY_MESSAGE = (
     "schedule) to build marts.customer_health."
 )
 NO_MATCH_MESSAGE = "No customer matches these filters. Clear the search or pick another tier."
+LOADING = "Loading customers…"
+SEGMENT_LABELS = {"": "any", "new": "new customers", "established": "established"}
+NO_CALLS_VIEW = (
+    "Support calls are not available yet: the pipeline builds staging.stg_support__inbound_calls "
+    "with its first dbt run."
+)
 NOT_FOUND_MESSAGE = "Customer {customer_id} is not in marts.customer_health (inactive or unknown)."
 WAREHOUSE_DOWN = "The warehouse is not reachable right now; reload the page in a minute."
 SORT_LABELS = {
@@ -54,10 +63,11 @@ def render() -> None:
     params = st.query_params.to_dict()
     customer_id = parse_id(params, "customer_id")
     try:
-        if customer_id is not None:
-            _detail(customer_id)
-        else:
-            _list(parse_customer_filters(params))
+        with st.spinner(LOADING):
+            if customer_id is not None:
+                _detail(customer_id)
+            else:
+                _list(parse_customer_filters(params))
     except psycopg.OperationalError:
         st.error(WAREHOUSE_DOWN)
 
@@ -67,7 +77,7 @@ def render() -> None:
 
 def _list(initial: CustomerFilters) -> None:
     st.title("Customers")
-    cols = st.columns([3, 1, 1, 1, 2])
+    cols = st.columns([3, 1, 1, 1, 1, 2])
     q = cols[0].text_input(
         "Search name, e-mail or id", value=initial.q, key="customers_q", max_chars=100
     )
@@ -95,14 +105,24 @@ def _list(initial: CustomerFilters) -> None:
         key="customers_channel",
         format_func=lambda v: v or "any",
     )
-    sort = cols[4].selectbox(
+    segment = cols[4].selectbox(
+        "Segment",
+        ["", *SEGMENTS],
+        index=["", *SEGMENTS].index(initial.segment),
+        key="customers_segment",
+        format_func=SEGMENT_LABELS.__getitem__,
+        help="New customers (first weeks, scored with the new-customer weights) or established.",
+    )
+    sort = cols[5].selectbox(
         "Sort by",
         CUSTOMER_SORTS,
         index=CUSTOMER_SORTS.index(initial.sort),
         key="customers_sort",
         format_func=SORT_LABELS.__getitem__,
     )
-    filters = CustomerFilters(q=q.strip(), tier=tier, trend=trend, channel=channel, sort=sort)
+    filters = CustomerFilters(
+        q=q.strip(), tier=tier, trend=trend, channel=channel, segment=segment, sort=sort
+    )
     same_filters = filters == CustomerFilters(**{**initial.__dict__, "page": 1})
     if same_filters:
         filters = initial
@@ -156,6 +176,7 @@ def list_frame(rows: list[dict]) -> pd.DataFrame:
             "sessions_30d",
             "inbound_calls_30d",
             "acquisition_channel",
+            "scoring_profile",
             "detail",
         ]
     ]
@@ -180,6 +201,7 @@ def _table(rows: list[dict]) -> None:
             "sessions_30d": "Sessions (30 d)",
             "inbound_calls_30d": "Support calls (30 d)",
             "acquisition_channel": "Channel",
+            "scoring_profile": "Segment",
             "detail": st.column_config.LinkColumn("Detail", display_text="Open"),
         },
     )
@@ -244,30 +266,116 @@ def _detail(customer_id: int) -> None:
         else:
             st.info("No component breakdown for this customer.")
 
-    st.subheader("Churn model")
+    st.subheader("Why at risk")
     _churn(churn)
     st.subheader("Recent sessions")
-    sessions = customers_data.recent_sessions(customer_id)
+    _sessions(customers_data.recent_sessions(customer_id))
+    st.subheader("Recent support calls")
+    _calls(customers_data.recent_support_calls(customer_id))
+    left, right = st.columns(2)
+    with left:
+        st.subheader("Alerts")
+        _alerts(customers_data.customer_alerts(customer_id))
+    with right:
+        st.subheader("Recommendations")
+        _recommendations(customers_data.customer_recommendations(customer_id))
+
+
+def _sessions(sessions: list[dict]) -> None:
     if not sessions:
         st.caption("No sessions on record for this customer.")
-    else:
-        frame = pd.DataFrame(sessions)
-        frame["scheduled_at"] = pd.to_datetime(frame["scheduled_at"], utc=True)
-        st.dataframe(
-            frame,
-            hide_index=True,
-            column_config={
-                "session_id": st.column_config.NumberColumn("Session", format="%d"),
-                "scheduled_at": st.column_config.DatetimeColumn(
-                    "Scheduled (UTC)", format="YYYY-MM-DD HH:mm"
-                ),
-                "status": "Status",
-                "rating": "Rating",
-                "tutor_id": st.column_config.NumberColumn("Tutor", format="%d"),
-                "subject_id": st.column_config.NumberColumn("Subject", format="%d"),
-                "duration_minutes": "Minutes",
-            },
-        )
+        return
+    frame = pd.DataFrame(sessions)
+    frame["scheduled_at"] = pd.to_datetime(frame["scheduled_at"], utc=True)
+    st.dataframe(
+        frame,
+        hide_index=True,
+        key="customer_sessions",
+        column_config={
+            "session_id": st.column_config.NumberColumn("Session", format="%d"),
+            "scheduled_at": st.column_config.DatetimeColumn(
+                "Scheduled (UTC)", format="YYYY-MM-DD HH:mm"
+            ),
+            "status": "Status",
+            "rating": "Rating",
+            "tutor_id": st.column_config.NumberColumn("Tutor", format="%d"),
+            "subject_id": st.column_config.NumberColumn("Subject", format="%d"),
+            "duration_minutes": "Minutes",
+        },
+    )
+
+
+def _calls(calls: list[dict] | None) -> None:
+    if calls is None:
+        st.caption(NO_CALLS_VIEW)
+        return
+    if not calls:
+        st.caption("No support calls on record for this customer.")
+        return
+    frame = pd.DataFrame(calls)
+    frame["called_at"] = pd.to_datetime(frame["called_at"], utc=True)
+    frame["reason_code"] = frame["reason_code"].map(
+        lambda r: str(r).replace("_", " ") if r is not None else ""
+    )
+    frame["minutes"] = frame["duration_seconds"].map(
+        lambda s: None if s is None or pd.isna(s) else round(float(s) / 60, 1)
+    )
+    st.dataframe(
+        frame[["called_at", "reason_code", "channel", "minutes", "is_resolved", "call_id"]],
+        hide_index=True,
+        key="customer_calls",
+        column_config={
+            "called_at": st.column_config.DatetimeColumn("Called (UTC)", format="YYYY-MM-DD HH:mm"),
+            "reason_code": st.column_config.TextColumn("Reason"),
+            "channel": st.column_config.TextColumn("Channel"),
+            "minutes": st.column_config.NumberColumn("Minutes", format="%.1f"),
+            "is_resolved": st.column_config.CheckboxColumn("Resolved"),
+            "call_id": st.column_config.NumberColumn("Call", format="%d"),
+        },
+    )
+
+
+def _alerts(alerts: list[dict]) -> None:
+    if not alerts:
+        st.caption("No alerts about this customer.")
+        return
+    frame = pd.DataFrame(alerts)
+    frame["last_seen_at"] = pd.to_datetime(frame["last_seen_at"], utc=True)
+    frame["link"] = [f"/alerts?alert={int(i)}" for i in frame["id"]]
+    st.dataframe(
+        frame[["severity", "status", "title", "last_seen_at", "link"]],
+        hide_index=True,
+        key="customer_alerts",
+        column_config={
+            "severity": "Severity",
+            "status": "Status",
+            "title": st.column_config.TextColumn("Alert"),
+            "last_seen_at": st.column_config.DatetimeColumn(
+                "Last seen (UTC)", format="YYYY-MM-DD HH:mm"
+            ),
+            "link": st.column_config.LinkColumn("Open", display_text="Open"),
+        },
+    )
+
+
+def _recommendations(recs: list[dict]) -> None:
+    if not recs:
+        st.caption("No recommendations for this customer.")
+        return
+    frame = pd.DataFrame(recs)
+    frame["link"] = [f"/recommendations?rec={int(i)}" for i in frame["id"]]
+    st.dataframe(
+        frame[["status", "action", "reason", "priority", "link"]],
+        hide_index=True,
+        key="customer_recommendations",
+        column_config={
+            "status": "Status",
+            "action": st.column_config.TextColumn("Suggested action"),
+            "reason": st.column_config.TextColumn("Why"),
+            "priority": st.column_config.NumberColumn("Priority", format="%.0f"),
+            "link": st.column_config.LinkColumn("Open", display_text="Open"),
+        },
+    )
 
 
 def _churn(churn: dict | None) -> None:
@@ -275,29 +383,72 @@ def _churn(churn: dict | None) -> None:
         st.caption("The churn model has not scored this customer yet.")
         return
     model = " ".join(str(churn[k]) for k in ("model_name", "model_version") if churn.get(k))
-    st.caption(
-        markdown_text(f"Scored {churn.get('scored_at', '?')} (UTC) by {model or 'the model'}")
-    )
+    scored = _utc_minute(churn.get("scored_at"))
+    label = f"Churn model {model}" if model else "Churn model"
+    st.caption(markdown_text(f"{label}, scored {scored} UTC"))
     factors = churn.get("top_factors")
-    if isinstance(factors, list) and factors:
-        st.dataframe(pd.DataFrame(factor_rows(factors[:3])), hide_index=True)
+    rows = factor_rows(factors) if isinstance(factors, list) else []
+    if rows:
+        st.dataframe(
+            pd.DataFrame(rows),
+            hide_index=True,
+            key="customer_factors",
+            column_config={
+                "factor": st.column_config.TextColumn("Risk factor"),
+                "effect": st.column_config.TextColumn("Effect"),
+                "intervention": st.column_config.TextColumn("Suggested intervention"),
+            },
+        )
     else:
-        st.caption("No top factors recorded for this score.")
+        st.caption("No risk factors recorded for this score.")
 
 
-def factor_rows(factors: list) -> list[dict[str, str]]:
-    """Factors as text cells, whatever shape the model wrote (dicts or plain strings)."""
+def factor_rows(factors: list, limit: int = 3) -> list[dict[str, str]]:
+    """The top factors in plain words: what it is, whether it raises or lowers the risk, and
+    what to do. Scores carry those words (`reason`, `direction`, `action`, see ml.explain);
+    older scores only a feature name and a SHAP value, shown as a readable name and its
+    direction - never the raw numbers."""
     rows = []
-    for factor in factors:
-        if isinstance(factor, dict):
-            rows.append({str(k): _cell(v) for k, v in factor.items()})
-        else:
-            rows.append({"factor": str(factor)})
+    for factor in factors[:limit]:
+        if not isinstance(factor, dict):
+            rows.append({"factor": str(factor), "effect": "", "intervention": ""})
+            continue
+        direction = factor.get("direction") or _direction(factor)
+        words = factor.get("reason") or factor.get("label") or _readable(factor)
+        rows.append(
+            {
+                "factor": str(words),
+                "effect": {"raises": "raises the risk", "lowers": "lowers the risk"}.get(
+                    str(direction), ""
+                ),
+                "intervention": str(factor.get("action") or ("" if direction == "lowers" else "—")),
+            }
+        )
     return rows
 
 
-def _cell(value: object) -> str:
-    return f"{value:+.3f}" if isinstance(value, float) else str(value)
+def _direction(factor: dict) -> str:
+    value = next(
+        (
+            factor[k]
+            for k in ("shap", "contribution", "impact")
+            if isinstance(factor.get(k), int | float)
+        ),
+        None,
+    )
+    if value is None:
+        return ""
+    return "raises" if value > 0 else "lowers"
+
+
+def _readable(factor: dict) -> str:
+    name = str(factor.get("feature") or factor.get("name") or "?")
+    return name.replace("_", " ").capitalize()
+
+
+def _utc_minute(value: object) -> str:
+    stamp = pd.to_datetime(value, utc=True, errors="coerce") if value else None
+    return "?" if stamp is None or pd.isna(stamp) else f"{stamp:%Y-%m-%d %H:%M}"
 
 
 def _change(value: object) -> str | None:

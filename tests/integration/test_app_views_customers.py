@@ -42,9 +42,11 @@ create table marts.customer_health (
     tenure_risk double precision, tenure_weight double precision, tenure_points double precision,
     days_since_last_session integer,
     sessions_30d integer,
+    avg_rating_30d numeric(3, 2),
     inbound_calls_30d integer,
     tenure_days integer,
     acquisition_channel text,
+    scoring_profile text,
     computed_at timestamptz not null default now()
 );
 create table marts.customer_directory (
@@ -67,6 +69,16 @@ create table intermediate.int_sessions_deduplicated (
     session_status text,
     rating integer
 );
+create schema if not exists staging;
+create table staging.stg_support__inbound_calls (
+    call_id bigint primary key,
+    customer_id bigint,
+    reason_code text,
+    channel text,
+    duration_seconds integer,
+    is_resolved boolean,
+    called_at timestamptz
+);
 create table marts.customer_health_history (
     customer_id bigint not null,
     snapshot_date date not null,
@@ -83,23 +95,61 @@ HEALTH = """
 insert into marts.customer_health (customer_id, risk_score, risk_tier, top_risk_component,
     risk_score_change_7d, recency_risk, recency_weight, recency_points, tenure_risk,
     tenure_weight, tenure_points, days_since_last_session, sessions_30d, inbound_calls_30d,
-    tenure_days, acquisition_channel)
-values (%s, %s, %s, 'recency', %s, 1.0, 40.0, %s, 0.2, 10.0, 2.0, 20, 1, 0, 100, %s)
+    tenure_days, acquisition_channel, scoring_profile)
+values (%s, %s, %s, 'recency', %s, 1.0, 40.0, %s, 0.2, 10.0, 2.0, 20, 1, 0, 100, %s, %s)
 """
 PEOPLE = [
-    # id, name, e-mail, channel, score, tier, change
-    (1, "Ada Lovelace", "ada@example.com", "ads", 12.0, "low", -3.0),
-    (2, "Grace Hopper", "grace@example.com", "referral", 55.0, "high", 4.0),
-    (3, XSS, "x@example.com", "ads", 91.0, "critical", 10.0),
+    # id, name, e-mail, channel, score, tier, change, segment
+    (1, "Ada Lovelace", "ada@example.com", "ads", 12.0, "low", -3.0, "established"),
+    (2, "Grace Hopper", "grace@example.com", "referral", 55.0, "high", 4.0, "new"),
+    (3, XSS, "x@example.com", "ads", 91.0, "critical", 10.0, "established"),
 ]
+# As ml.explain writes them: plain words, direction and the suggested intervention.
+FACTORS = [
+    {
+        "feature": "recency_days",
+        "shap": 0.9,
+        "direction": "raises",
+        "reason": "no session in 41 days",
+        "action": "Call to book the next session",
+    },
+    {
+        "feature": "support_calls_30d",
+        "shap": 0.4,
+        "direction": "raises",
+        "reason": "5 support calls in the last 30 days",
+        "action": "Have support review the open issues",
+    },
+    {
+        "feature": "customer_age_days",
+        "shap": -0.2,
+        "direction": "lowers",
+        "reason": "a customer for 2 years",
+        "action": None,
+    },
+    {"feature": "fourth", "shap": 0.01, "direction": "raises", "reason": "ignored", "action": None},
+]
+CALL = """
+insert into staging.stg_support__inbound_calls
+values (%s, %s, %s, 'phone', %s, %s, now() - make_interval(days => %s))
+"""
+ALERT = """
+insert into app.alerts (rule, entity_type, entity_id, severity, title, status, dedupe_key)
+values ('customer_critical', 'customer', %s, %s, %s, %s, %s)
+"""
+RECOMMENDATION = """
+insert into app.recommendations (entity_type, entity_id, rec_type, reason_code, reason, action,
+                                 priority, status)
+values ('customer', %s, 'call_customer', 'critical_risk', %s, %s, %s, %s)
+"""
 
 
 def _seed(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute(MARTS)
-        for cid, name, email, channel, score, tier, change in PEOPLE:
+        for cid, name, email, channel, score, tier, change, segment in PEOPLE:
             conn.execute(CUSTOMER, (cid, email, name))
-            conn.execute(HEALTH, (cid, score, tier, change, score - 2.0, channel))
+            conn.execute(HEALTH, (cid, score, tier, change, score - 2.0, channel, segment))
         for day, score, tier in [(2, 70.0, "high"), (1, 85.0, "critical"), (0, 91.0, "critical")]:
             conn.execute(
                 "insert into marts.customer_health_history"
@@ -109,8 +159,25 @@ def _seed(url: str) -> None:
         conn.execute(
             "insert into ml.churn_scores (customer_id, scored_at, churn_probability, top_factors,"
             " model_name, model_version) values (3, now(), 0.73, %s, 'churn', '4')",
-            (Jsonb([{"feature": "days_since_last_session", "shap": 0.5}]),),
+            (Jsonb(FACTORS),),
         )
+        for call_id, customer_id, reason, seconds, resolved, days in [
+            (501, 3, "tutor_quality", 300, False, 1),
+            (502, 3, "billing", 90, True, 4),
+            (503, 1, "technical", 60, True, 2),
+        ]:
+            conn.execute(CALL, (call_id, customer_id, reason, seconds, resolved, days))
+        for customer_id, severity, title, status in [
+            (3, "critical", f"Customer 3 critical {XSS}", "open"),
+            (3, "warning", "Customer 3 rising", "resolved"),
+            (2, "warning", "Customer 2 rising", "open"),
+        ]:
+            conn.execute(ALERT, (customer_id, severity, title, status, f"c{customer_id}{status}"))
+        for customer_id, reason, action, priority, status in [
+            (3, "Risk score 91", "Call today", 90.0, "active"),
+            (2, "Risk rising", "Send a check-in e-mail", 40.0, "active"),
+        ]:
+            conn.execute(RECOMMENDATION, (customer_id, reason, action, priority, status))
         conn.execute(
             "insert into intermediate.int_sessions_deduplicated (session_id, customer_id,"
             " tutor_id, subject_id, scheduled_at, duration_minutes, session_status, rating)"
@@ -179,6 +246,18 @@ def test_filters_come_from_a_shared_url(viewer: str) -> None:
     assert customers.NO_MATCH_MESSAGE in [i.value for i in at.info]
 
 
+def test_segment_filter_from_the_url_and_the_selectbox(viewer: str) -> None:
+    _seed(viewer)
+    at = _page({"segment": "new"})
+    assert not at.exception
+    assert list(at.dataframe[0].value["customer_id"]) == [2]
+    assert list(at.dataframe[0].value["scoring_profile"]) == ["new"]
+    at.selectbox(key="customers_segment").select("established").run()
+    assert list(at.dataframe[0].value["customer_id"]) == [3, 1]
+    assert at.query_params["segment"] == "established"
+    assert _page({"segment": "vip"}).dataframe[0].value.shape[0] == 3  # unknown: any
+
+
 def test_detail_shows_history_components_churn_and_sessions(viewer: str) -> None:
     _seed(viewer)
     at = _page({"customer_id": "3"})
@@ -192,9 +271,31 @@ def test_detail_shows_history_components_churn_and_sessions(viewer: str) -> None
     assert metrics["Churn probability"] == "73%"
     assert metrics["Tier"] == "critical"
     assert len(at.get("vega_lite_chart")) == 2
-    factors, sessions = (df.value for df in at.dataframe)
-    assert list(factors["feature"]) == ["days_since_last_session"]
+    factors, sessions, calls, alerts, recs = (df.value for df in at.dataframe)
+    # The top 3 factors in words with what to do; no feature names or SHAP numbers.
+    assert list(factors.columns) == ["factor", "effect", "intervention"]
+    assert factors.to_dict("records") == [
+        {
+            "factor": "no session in 41 days",
+            "effect": "raises the risk",
+            "intervention": "Call to book the next session",
+        },
+        {
+            "factor": "5 support calls in the last 30 days",
+            "effect": "raises the risk",
+            "intervention": "Have support review the open issues",
+        },
+        {"factor": "a customer for 2 years", "effect": "lowers the risk", "intervention": ""},
+    ]
     assert list(sessions["session_id"]) == [77]
+    assert list(calls["reason_code"]) == ["tutor quality", "billing"]  # newest first, its own
+    assert list(calls["minutes"]) == [5.0, 1.5]
+    assert list(alerts["title"]) == [f"Customer 3 critical {XSS}", "Customer 3 rising"]
+    assert list(alerts["status"]) == ["open", "resolved"]  # live ones first
+    assert all(link.startswith("/alerts?alert=") for link in alerts["link"])
+    assert list(recs["action"]) == ["Call today"]
+    assert any(c.value.startswith("Churn model churn 4, scored ") for c in at.caption)
+    assert any(c.value.endswith(" UTC") for c in at.caption)
 
 
 def test_unknown_customer_says_so(viewer: str) -> None:
@@ -217,3 +318,15 @@ def test_detail_without_scores_or_history(viewer: str) -> None:
     assert not at.exception
     assert {m.label: m.value for m in at.metric}["Churn probability"] == "—"
     assert "No score history yet" in at.info[0].value
+    captions = [c.value for c in at.caption]
+    assert "No alerts about this customer." in captions
+    assert "No recommendations for this customer." in captions
+
+
+def test_detail_says_when_support_calls_are_not_built_yet(viewer: str) -> None:
+    _seed(viewer)
+    with psycopg.connect(viewer, autocommit=True) as conn:
+        conn.execute("drop table staging.stg_support__inbound_calls")
+    at = _page({"customer_id": "3"})
+    assert not at.exception
+    assert customers.NO_CALLS_VIEW in [c.value for c in at.caption]

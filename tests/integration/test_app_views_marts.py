@@ -54,7 +54,9 @@ def test_every_query_runs_on_the_dbt_marts(built: Marts) -> None:
     assert any_tutor
     customer_id = int(any_customer[0]["customer_id"])
     tutor_id = int(any_tutor[0]["tutor_id"])
-    filters = customers_data.filter_params(CustomerFilters(q="a", tier="high", trend="rising"))
+    filters = customers_data.filter_params(
+        CustomerFilters(q="a", tier="high", trend="rising", segment="established")
+    )
     for sql in customers_data.PAGE_SQL.values():
         fetch_all(url, sql, {**filters, "limit": 5, "offset": 0})
     fetch_all(url, customers_data.COUNT_SQL, filters)
@@ -68,6 +70,13 @@ def test_every_query_runs_on_the_dbt_marts(built: Marts) -> None:
     customers_data.score_history(customer_id)
     customers_data.latest_churn(customer_id)
     customers_data.recent_sessions(customer_id)
+    caller = fetch_all(url, "select customer_id from staging.stg_support__inbound_calls limit 1")
+    if caller:
+        calls = customers_data.recent_support_calls(int(caller[0]["customer_id"]))
+        assert calls  # the staging view has the columns the detail view reads
+    assert customers_data.recent_support_calls(customer_id) is not None
+    customers_data.customer_alerts(customer_id)
+    customers_data.customer_recommendations(customer_id)
     customers_data.channels()
     for sort in tutors_data.PAGE_SQL:
         assert tutors_data.tutor_page(TutorFilters(sort=sort, q="e")) is not None

@@ -18,13 +18,16 @@ from app_streamlit.view_text import markdown_text
 
 
 def test_customer_filters_round_trip_through_the_url() -> None:
-    filters = CustomerFilters(q="ada", tier="critical", trend="rising", channel="ads", page=3)
+    filters = CustomerFilters(
+        q="ada", tier="critical", trend="rising", channel="ads", segment="new", page=3
+    )
     params = to_query_params(filters)
     assert params == {
         "q": "ada",
         "tier": "critical",
         "trend": "rising",
         "channel": "ads",
+        "segment": "new",
         "page": "3",
     }
     assert parse_customer_filters(params) == filters
@@ -45,6 +48,7 @@ def test_default_filters_keep_a_plain_url() -> None:
         ({"page": "abc"}, CustomerFilters()),
         ({"page": "0"}, CustomerFilters(page=1)),
         ({"trend": ["falling", "rising"]}, CustomerFilters(trend="falling")),
+        ({"segment": "vip"}, CustomerFilters()),  # unknown segment: any
         ({"q": "  x" * 80}, CustomerFilters(q=("x  " * 80).strip()[:100])),
     ],
 )
@@ -56,6 +60,7 @@ def test_bad_url_values_fall_back_to_defaults(
     assert parsed.sort == expected.sort
     assert parsed.page == expected.page
     assert parsed.trend == expected.trend
+    assert parsed.segment == expected.segment
     assert len(parsed.q) <= 100
 
 
