@@ -23,7 +23,7 @@ from streamlit.navigation.page import StreamlitPage
 
 from app_streamlit import live, session
 from app_streamlit.views import login
-from opsdash_core import accounts
+from opsdash_core import accounts, redis_client
 
 # (script, url path, title, icon, lowest role). Navigation order. Icons are Material Symbols:
 # Streamlit ships the font, so they render offline (emoji need a colour-emoji font that
@@ -53,6 +53,10 @@ DATABASE_DOWN = (
     "10 s."
 )
 RETRY_S = 10
+CACHE_DOWN = (
+    "Cache offline (Redis unreachable): reading the database directly, so pages may be a "
+    "little slower and new-alert pop-ups wait until it is back."
+)
 
 
 def _logged_out_pages() -> list[StreamlitPage]:
@@ -120,6 +124,13 @@ def _favicon() -> Image.Image:
     return Image.new("RGB", (32, 32), (0, 114, 178))
 
 
+def _cache_notice() -> None:
+    """Said discreetly, at the bottom of the sidebar: the circuit breaker state after this run's
+    reads (so a Redis that just failed shows at once)."""
+    if redis_client.is_down():
+        st.sidebar.caption(CACHE_DOWN)
+
+
 def _database_down(exc: Exception) -> None:
     """A short outage (PostgreSQL restarting, the pool exhausted): say so, offer a retry, and
     never show a traceback (client.showErrorDetails is off too)."""
@@ -143,6 +154,8 @@ def main() -> None:
             nav = st.navigation(_logged_in_pages(user))
             _sidebar(user)
         nav.run()
+        if user is not None:
+            _cache_notice()
     except (psycopg.Error, PoolTimeout) as exc:
         _database_down(exc)
 

@@ -50,6 +50,13 @@ def redis_client(url: str | None = None) -> redis.Redis | None:
         return client
 
 
+def is_down(url: str | None = None) -> bool:
+    """True while the circuit breaker skips Redis for `url` (an error in the last few seconds),
+    so a page can say that it reads PostgreSQL directly."""
+    url = url or get_settings().redis_url
+    return time.monotonic() < _down_until.get(url, 0.0)
+
+
 def mark_redis_down(url: str | None, error: Exception) -> None:
     """Skip Redis for a few seconds after an error instead of paying a timeout on every call."""
     url = url or get_settings().redis_url
