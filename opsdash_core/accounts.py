@@ -262,6 +262,58 @@ def set_active(conn: psycopg.Connection, username: str, active: bool, *, actor: 
     return _to_user(row)
 
 
+@dataclass(frozen=True)
+class LoginAttempt:
+    """How one login attempt ended: the user on success, else why not. `reason` is "ok",
+    "locked" (refused before the password check), "bad_password", "unknown_user" or
+    "inactive"."""
+
+    user: User | None
+    reason: str
+
+    @property
+    def password_checked(self) -> bool:
+        return self.reason != "locked"
+
+
+def attempt_login(
+    conn: psycopg.Connection,
+    username: str,
+    password: str,
+    *,
+    limiter: LoginLimiter | None = None,
+    client_ip: str | None = None,
+    honour_wait: bool = True,
+) -> LoginAttempt:
+    """Check the credentials, unless the account must wait after recent failures.
+
+    Unknown users cost the same bcrypt check as known ones. Every attempt is audited.
+    `honour_wait=False` checks the password even while the account waits (the login page
+    passes it for a browser session with no failure of its own, see `login_limits`); a wrong
+    password still adds to the account's wait.
+    """
+    limiter = limiter or default_limiter()
+    key = limiter_key(username)
+    name = normalize_username(username)
+    with conn.transaction():
+        waiting_s = limiter.locked_for(key)
+        if waiting_s > 0 and honour_wait:
+            audit(conn, name, "login_failure", reason="locked", ip=client_ip)
+            return LoginAttempt(None, "locked")
+        bypass = {"wait_bypassed_s": round(waiting_s, 1)} if waiting_s > 0 else {}
+        row = _user_row(conn, name)
+        ok = check_password(password, row["password_hash"] if row else None)
+        if ok and row is not None and row["is_active"]:
+            limiter.reset(key)
+            conn.execute(TOUCH_LOGIN_SQL, (row["id"],))
+            audit(conn, name, "login_success", ip=client_ip, **bypass)
+            return LoginAttempt(_to_user(row), "ok")
+        reason = "inactive" if ok else ("bad_password" if row else "unknown_user")
+        locked_s = limiter.record_failure(key)
+        audit(conn, name, "login_failure", reason=reason, ip=client_ip, locked_s=locked_s, **bypass)
+        return LoginAttempt(None, reason)
+
+
 def verify_login(
     conn: psycopg.Connection,
     username: str,
@@ -270,30 +322,9 @@ def verify_login(
     limiter: LoginLimiter | None = None,
     client_ip: str | None = None,
 ) -> User | None:
-    """The user if the credentials are right, the account active and not locked out.
-
-    Unknown users cost the same bcrypt check as known ones. Every attempt is audited.
-    Callers that need to tell "locked out" apart check `limiter.locked_for(limiter_key(name))`
-    first.
-    """
-    limiter = limiter or default_limiter()
-    key = limiter_key(username)
-    name = normalize_username(username)
-    with conn.transaction():
-        if limiter.locked_for(key) > 0:
-            audit(conn, name, "login_failure", reason="locked", ip=client_ip)
-            return None
-        row = _user_row(conn, name)
-        ok = check_password(password, row["password_hash"] if row else None)
-        if ok and row is not None and row["is_active"]:
-            limiter.reset(key)
-            conn.execute(TOUCH_LOGIN_SQL, (row["id"],))
-            audit(conn, name, "login_success", ip=client_ip)
-            return _to_user(row)
-        reason = "inactive" if ok else ("bad_password" if row else "unknown_user")
-        locked_s = limiter.record_failure(key)
-        audit(conn, name, "login_failure", reason=reason, ip=client_ip, locked_s=locked_s)
-        return None
+    """The user if the credentials are right, the account active and not waiting after
+    failures (`attempt_login` tells why not)."""
+    return attempt_login(conn, username, password, limiter=limiter, client_ip=client_ip).user
 
 
 def ensure_admin(conn: psycopg.Connection, password_file: Path) -> str | None:

@@ -9,7 +9,14 @@ lockout that five requests from anyone used to cause.
 The login page uses three limiters (`LoginThrottle`): per account name, per browser session
 and one global bucket for the whole deployment (password spraying across many names). An
 attempt refused by the session or global bucket never reaches the password check, so it does
-not add to the account's delay: one noisy browser cannot push `admin`'s delay up.
+not add to the account's delay: one noisy browser cannot push `admin`'s delay up. Only attempts
+that reached the password check count toward the global bucket, so refused attempts (a browser
+hammering the form while it waits) cannot raise everyone's wait either.
+
+A browser session with no failure of its own is let through the account's wait (the login page
+decides, `accounts.attempt_login(honour_wait=False)`): otherwise one bad try for `admin` every
+30 s from throwaway sessions would keep the real admin waiting for good, refusing even the
+right password. Such sessions still pay into the global bucket, which caps the guessing.
 
 Shared by every app process through Redis; a Redis outage falls back to a per-process limiter,
 so it weakens the limit but never blocks or breaks logins. The account key is chosen by
@@ -180,11 +187,13 @@ class LoginThrottle:
                 return reason, wait
         return None
 
-    def record_failure(self, session_key: str) -> None:
-        """The session and global side of a failed password check (the account side is
-        recorded by `accounts.verify_login`)."""
+    def record_failure(self, session_key: str, *, checked: bool = True) -> None:
+        """The session and global side of a failed attempt (the account side is recorded by
+        `accounts.attempt_login`). `checked`: the password was checked; an attempt refused
+        before that counts for its browser session only."""
         self.session.record_failure(session_key)
-        self.everyone.record_failure(GLOBAL_KEY)
+        if checked:
+            self.everyone.record_failure(GLOBAL_KEY)
 
     def reset_session(self, session_key: str) -> None:
         self.session.reset(session_key)

@@ -18,6 +18,7 @@ THROTTLED_MESSAGES = {
 }
 FAILED_MESSAGE = "Invalid username or password."
 _SESSION_KEY = "login_session_key"
+_FAILURES_KEY = "login_session_failures"
 
 
 def render(on_success: Callable[[], None] = st.rerun) -> None:
@@ -57,8 +58,11 @@ def _attempt(username: str, password: str) -> accounts.User | None:
     """One login attempt through the three buckets; every attempt is audited, refused or not.
 
     A browser (or the whole deployment) over its budget is refused before the password check,
-    so its attempts never add to the account's delay; the account's own delay is checked and
-    audited inside `accounts.verify_login`.
+    so its attempts never add to the account's delay nor to the global bucket. The account's
+    own wait is checked and audited inside `accounts.attempt_login`, and applies only to a
+    browser session that has failed itself: a fresh session (the real owner, on another
+    browser) goes through, so nobody can keep an account waiting from throwaway sessions
+    (see `login_limits`).
     """
     throttle = login_limits.default_throttle()
     browser = _browser_key()
@@ -74,23 +78,34 @@ def _attempt(username: str, password: str) -> accounts.User | None:
                 ip=session.client_ip(),
                 wait_s=round(wait_s, 1),
             )
-        throttle.record_failure(browser)
+        _count_failure(throttle, browser, checked=False)
         st.error(THROTTLED_MESSAGES[reason].format(seconds=math.ceil(wait_s)))
         return None
     with session.warehouse_conn() as conn:
-        user = accounts.verify_login(
-            conn, username, password, limiter=throttle.user, client_ip=session.client_ip()
+        attempt = accounts.attempt_login(
+            conn,
+            username,
+            password,
+            limiter=throttle.user,
+            client_ip=session.client_ip(),
+            honour_wait=int(st.session_state.get(_FAILURES_KEY, 0)) > 0,
         )
-    if user is not None:
+    if attempt.user is not None:
         throttle.reset_session(browser)
-        return user
-    throttle.record_failure(browser)
+        st.session_state[_FAILURES_KEY] = 0
+        return attempt.user
+    _count_failure(throttle, browser, checked=attempt.password_checked)
     wait_s = throttle.user.locked_for(accounts.limiter_key(username))
     if wait_s > 0:
         st.error(LOCKED_MESSAGE.format(seconds=math.ceil(wait_s)))
     else:
         st.error(FAILED_MESSAGE)
     return None
+
+
+def _count_failure(throttle: login_limits.LoginThrottle, browser: str, *, checked: bool) -> None:
+    st.session_state[_FAILURES_KEY] = int(st.session_state.get(_FAILURES_KEY, 0)) + 1
+    throttle.record_failure(browser, checked=checked)
 
 
 def _single_sign_on() -> None:

@@ -179,10 +179,54 @@ def test_throttled_account_is_reported_and_audited(
     for _ in range(4):
         at = _log_in(at, "val", "not-the-password")
     assert "Too many failed attempts for this user" in at.error[0].value
-    other_browser = _log_in(_app(), "val", PASSWORD)  # the right password waits too
-    assert "Too many failed attempts for this user" in other_browser.error[0].value
-    assert not other_browser.metric
+    at = _log_in(at, "val", PASSWORD)  # the browser that failed waits, even with the password
+    assert "Too many failed attempts for this user" in at.error[0].value
+    assert not at.metric
     assert _audited_failures(filled, "val") == ["bad_password"] * 4 + ["locked"]
+
+
+def test_throwaway_sessions_cannot_keep_an_account_waiting(
+    filled: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One bad try for `boss` from a fresh browser session every so often keeps the account
+    waiting; the real admin, in a session with no failure of its own, still gets in at once
+    with the right password (the global bucket is what caps such guessing)."""
+    limiter = login_limits.default_limiter()
+    monkeypatch.setattr(limiter, "policy", login_limits.DelayPolicy(0, 600.0, 600.0))
+    for _ in range(3):
+        attacker = _log_in(_app(), "boss", "guess-guess-guess")
+        assert "Too many failed attempts for this user" in attacker.error[0].value
+    assert limiter.locked_for(accounts.limiter_key("boss")) > 500  # the account waits ...
+    admin = _log_in(_app(), "boss")
+    assert not admin.exception
+    assert admin.title[0].value == "Overview"  # ... but not its owner in a clean session
+    with psycopg.connect(filled) as conn:
+        (bypassed,) = conn.execute(
+            "select details->>'wait_bypassed_s' from app.audit_log"
+            " where action = 'login_success' and username = 'boss'"
+        ).fetchone()
+    assert float(bypassed) > 500  # audited as a success through the account's wait
+
+
+def test_only_checked_passwords_count_toward_the_global_bucket(
+    filled: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A browser hammering the form while it is refused (its own wait, the account's) does not
+    push the whole deployment into the global wait: only tries that reached bcrypt count."""
+    throttle = login_limits.default_throttle()
+    monkeypatch.setattr(throttle.session, "policy", login_limits.DelayPolicy(2, 600.0, 600.0))
+    monkeypatch.setattr(throttle.everyone, "policy", login_limits.DelayPolicy(4, 600.0, 600.0))
+    attacker = _app()
+    for _ in range(12):
+        attacker = _log_in(attacker, "boss", "guess-guess-guess")
+    assert "from this browser" in attacker.error[0].value
+    reasons = _audited_failures(filled, "boss")
+    assert len(reasons) == 12
+    assert reasons.count("bad_password") == 3  # the rest never reached the password check
+    assert throttle.everyone.locked_for(login_limits.GLOBAL_KEY) == 0
+    someone = _log_in(_app(), "val")
+    assert not someone.error
+    assert someone.title[0].value == "Overview"
 
 
 def test_ten_wrong_admin_passwords_do_not_lock_admin_out(
@@ -265,16 +309,23 @@ def test_overview_renders_metrics_from_the_mart(filled: str) -> None:
     assert risk.loc[0, "churn_probability"] == pytest.approx(0.87)  # the latest score
     assert risk.loc[0, "top_factors"] == "days_since_last_session (+0.42)"
     assert sorted(alerts["status"]) == ["acknowledged", "open", "open"]
+    from app_streamlit import app
+
+    assert app.CACHE_DOWN not in [c.value for c in at.sidebar.caption]  # Redis is up here
 
 
 def test_app_works_without_redis(filled: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Redis down: logins are throttled in memory and the overview reads PostgreSQL directly."""
+    """Redis down: logins are throttled in memory, the overview reads PostgreSQL directly and
+    the sidebar says so in a caption."""
+    from app_streamlit import app
+
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:1/0")  # nothing listens there
     reset_settings()
     monkeypatch.setattr(login_limits, "_limiters", {})
     at = _log_in(_app(), "val")
     assert not at.exception
     assert _metrics(at)["Active customers"] == "6"
+    assert app.CACHE_DOWN in [c.value for c in at.sidebar.caption]  # said discreetly
     at = _log_in(_app(), "val", "not-the-password")
     assert [e.value for e in at.error] == [login.FAILED_MESSAGE]
 

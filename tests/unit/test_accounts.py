@@ -179,6 +179,24 @@ def test_throttle_refuses_a_noisy_session_and_a_spraying_deployment() -> None:
     assert throttle.refusal("tab-1") is None
 
 
+def test_refused_attempts_count_for_their_session_only() -> None:
+    """An attempt refused before the password check (its session's or the account's wait)
+    adds to that browser session's wait, never to the global bucket."""
+    clock = FakeClock()
+    throttle = LoginThrottle(
+        user=MemoryLoginLimiter(clock=clock),
+        session=MemoryLoginLimiter(DelayPolicy(free_failures=2, base_delay_s=10), clock=clock),
+        everyone=MemoryLoginLimiter(DelayPolicy(free_failures=2, base_delay_s=5), clock=clock),
+    )
+    for _ in range(10):
+        throttle.record_failure("tab-1", checked=False)
+    assert throttle.refusal("tab-1") == ("session", 30)  # the session's wait, at its cap
+    assert throttle.refusal("tab-2") is None  # nobody else waits
+    for _ in range(3):
+        throttle.record_failure("tab-2")  # checked passwords do count
+    assert throttle.refusal("tab-3") == ("global", 5)
+
+
 def test_limiter_key_is_normalized_and_bounded() -> None:
     assert accounts.limiter_key("  Alice ") == "alice"
     assert len(accounts.limiter_key("x" * 500)) == 64
