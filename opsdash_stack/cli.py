@@ -95,55 +95,11 @@ def prepare() -> None:
     lifecycle.prepare_dbt(get_settings())
 
 
-@main.group()
-def users() -> None:
-    """Manage dashboard users (bcrypt-hashed, roles admin/operator/viewer)."""
-
-
-@users.command("add")
-@click.argument("username")
-@click.option("--role", type=click.Choice(["admin", "operator", "viewer"]), default="viewer")
-@click.option(
-    "--password-stdin",
-    is_flag=True,
-    help="Read the password from the first line of stdin (scripts) instead of prompting.",
-)
-def users_add(username: str, role: str, password_stdin: bool) -> None:
-    """Create a user. The password is prompted for (twice) or read from stdin, never taken
-    from the command line, where `ps` and the shell history would keep it."""
-    from opsdash_core.accounts import AuthError, create_user
-    from opsdash_core.db import warehouse
-
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    try:
-        with warehouse() as conn:
-            create_user(conn, username, password, role, actor="cli")
-    except AuthError as exc:
-        raise click.ClickException(str(exc)) from exc
-    click.echo(f"created {role} {username}")
-
-
-@users.command("list")
-def users_list() -> None:
-    """List users and roles."""
-    from opsdash_core.db import fetch_all
-
-    rows = fetch_all(
-        get_settings().warehouse_url,
-        "select username, role, is_active, last_login_at from app.users order by username",
-    )
-    for r in rows:
-        click.echo(
-            f"{r['username']:<20} {r['role']:<9} active={r['is_active']} "
-            f"last_login={r['last_login_at']}"
-        )
-
-
 def _mount_optional() -> None:
     """Sub-commands that live with the part they drive."""
+    from opsdash_stack.user_commands import users
+
+    main.add_command(users)
     from simulator.cli import sim
 
     main.add_command(sim)

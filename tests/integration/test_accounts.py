@@ -198,3 +198,60 @@ def test_redis_limiter_is_shared_between_processes(conn: psycopg.Connection) -> 
     assert one.locked_for("jack") > 0
     one.reset("jack")
     assert two.locked_for("jack") == 0
+
+
+def test_users_cli_changes_roles_disables_and_resets_passwords_audited(
+    conn: psycopg.Connection,
+    warehouse_url: str,
+    limiter: MemoryLoginLimiter,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Incident response without SQL: `opsdash users set-role|disable|enable|set-password`,
+    each written to app.audit_log with the actor, the last admin protected."""
+    from click.testing import CliRunner
+
+    from opsdash_core.settings import reset_settings
+    from opsdash_stack import cli
+
+    monkeypatch.setenv("WAREHOUSE_URL", warehouse_url)
+    reset_settings()
+    accounts.create_user(conn, "root", PASSWORD, "admin")
+    accounts.create_user(conn, "mallory", PASSWORD, "operator")
+
+    def run(*args: str, stdin: str | None = None) -> tuple[int, str]:
+        result = CliRunner().invoke(cli.main, ["users", *args, "--user", "oncall"], input=stdin)
+        return result.exit_code, result.output
+
+    assert run("set-role", "Mallory", "viewer") == (0, "mallory is now viewer\n")
+    mallory = accounts.get_user(conn, "mallory")
+    assert mallory is not None
+    assert mallory.role == "viewer"
+    assert run("disable", "mallory") == (0, "mallory is disabled\n")
+    assert accounts.verify_login(conn, "mallory", PASSWORD, limiter=limiter) is None
+    assert run("set-password", "mallory", "--password-stdin", stdin="fresh-password-1\n")[0] == 0
+    assert run("enable", "mallory") == (0, "mallory is enabled\n")
+    assert accounts.verify_login(conn, "mallory", PASSWORD, limiter=limiter) is None
+    assert accounts.verify_login(conn, "mallory", "fresh-password-1", limiter=limiter)
+
+    code, output = run("disable", "root")  # the only active admin
+    assert code != 0
+    assert "no active admin" in output
+    code, output = run("set-role", "nobody", "admin")
+    assert code != 0
+    assert "No user 'nobody'" in output
+    code, output = run("set-password", "mallory", "--password-stdin", stdin="short\n")
+    assert code != 0
+    assert "at least 8 characters" in output
+
+    rows = conn.execute(
+        "select username, action, details->>'user', details->>'role' from app.audit_log"
+        " where action in ('user_role_changed', 'user_deactivated', 'user_activated',"
+        " 'password_changed') order by id"
+    ).fetchall()
+    assert rows == [
+        ("oncall", "user_role_changed", "mallory", "viewer"),
+        ("oncall", "user_deactivated", "mallory", None),
+        ("oncall", "password_changed", "mallory", None),
+        ("oncall", "user_activated", "mallory", None),
+    ]
+    assert accounts.get_user(conn, "root").is_active  # type: ignore[union-attr]

@@ -7,6 +7,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -138,10 +139,50 @@ def test_redis_refuses_to_start_without_a_usable_password(tmp_path: Path, passwo
         redis.config_text(_settings(tmp_path, OPSDASH_REDIS_PASSWORD=password), tmp_path)
 
 
-def test_users_add_takes_no_password_argument() -> None:
-    result = CliRunner().invoke(cli.main, ["users", "add", "bob", "--password", "hunter2hunter2"])
+@pytest.mark.parametrize("command", [["add", "bob"], ["set-password", "bob"]])
+def test_users_commands_take_no_password_argument(command: list[str]) -> None:
+    result = CliRunner().invoke(cli.main, ["users", *command, "--password", "hunter2hunter2"])
     assert result.exit_code != 0
     assert "No such option" in result.output
+
+
+def test_no_users_command_has_a_password_option() -> None:
+    """Whatever is added later: a password never comes from argv (`ps`, shell history)."""
+    group = cli.main.commands["users"]
+    assert isinstance(group, click.Group)
+    assert {"add", "set-role", "disable", "enable", "set-password"} <= set(group.commands)
+    for name, command in group.commands.items():
+        for param in command.params:
+            opts = [*param.opts, *param.secondary_opts]
+            assert not any(o.lstrip("-") in {"password", "p", "pw"} for o in opts), (name, opts)
+
+
+def test_users_set_password_prompts_twice_or_reads_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
+    import contextlib
+
+    import opsdash_core.accounts as accounts
+    import opsdash_core.db as db
+
+    changed: list[tuple[str, str, str]] = []
+    monkeypatch.setattr(db, "warehouse", lambda: contextlib.nullcontext(None))
+    monkeypatch.setattr(
+        accounts,
+        "set_password",
+        lambda _conn, name, password, actor: changed.append((name, password, actor)),
+    )
+    prompted = CliRunner().invoke(
+        cli.main,
+        ["users", "set-password", "bob", "--user", "ops-lead"],
+        input="pw-12345678\npw-12345678\n",
+    )
+    assert prompted.exit_code == 0, prompted.output
+    assert "pw-12345678" not in prompted.output  # hidden input
+    piped = CliRunner().invoke(
+        cli.main, ["users", "set-password", "bob", "--password-stdin"], input="s3cret-pass\n"
+    )
+    assert piped.exit_code == 0, piped.output
+    assert changed[0] == ("bob", "pw-12345678", "ops-lead")
+    assert changed[1][:2] == ("bob", "s3cret-pass")
 
 
 def _capture_create_user(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str, str]]:
