@@ -119,3 +119,28 @@ def test_contributions_skip_components_without_data() -> None:
     assert customers_data.contributions(health) == [
         {"component": "recency", "risk": 1.0, "weight": 30.0, "points": 30.0}
     ]
+
+
+def test_risk_factors_read_as_words_never_as_numbers() -> None:
+    """Scores written before factors carried words still show a readable name and whether it
+    raises or lowers the risk: no feature identifiers or SHAP log-odds reach the page."""
+    from app_streamlit.views.customers import factor_rows
+
+    old = [
+        {"feature": "days_since_last_session", "shap": 0.4213},
+        {"feature": "tenure_days", "shap": -0.1},
+        {"feature": "rating_avg_90d", "label": "Average session rating (90 days)", "shap": 0.2},
+        {"feature": "ignored_fourth", "shap": 0.01},
+    ]
+    assert factor_rows(old) == [
+        {"factor": "Days since last session", "effect": "raises the risk", "intervention": "—"},
+        {"factor": "Tenure days", "effect": "lowers the risk", "intervention": ""},
+        {
+            "factor": "Average session rating (90 days)",
+            "effect": "raises the risk",
+            "intervention": "—",
+        },
+    ]
+    assert factor_rows(["plain text"]) == [
+        {"factor": "plain text", "effect": "", "intervention": ""}
+    ]
