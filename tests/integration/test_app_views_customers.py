@@ -13,6 +13,7 @@ from psycopg.types.json import Jsonb
 from streamlit.testing.v1 import AppTest
 
 from app_streamlit import session
+from app_streamlit.view_text import markdown_text
 from app_streamlit.views import customers
 from opsdash_core import accounts
 from tests.integration.test_app_streamlit import (  # noqa: F401 - app_env is a fixture
@@ -294,7 +295,8 @@ def test_detail_shows_history_components_churn_and_sessions(viewer: str) -> None
     assert list(alerts["status"]) == ["open", "resolved"]  # live ones first
     assert all(link.startswith("/alerts?alert=") for link in alerts["link"])
     assert list(recs["action"]) == ["Call today"]
-    assert any(c.value.startswith("Churn model churn 4, scored ") for c in at.caption)
+    scored = markdown_text("Churn model churn 4, scored ")  # shown literally
+    assert any(c.value.startswith(scored) for c in at.caption)
     assert any(c.value.endswith(" UTC") for c in at.caption)
 
 
