@@ -243,7 +243,8 @@ def test_an_operator_round_in_the_browser(page: Any, seeded: dict[str, Any]) -> 
     page.get_by_role("button", name="Open customer").click()
     _heading(page, f"Customer {customer}")
     expect(_metric(page, "Tier").get_by_test_id("stMetricValue")).to_have_text("critical")
-    expect(page.get_by_role("heading", name="Churn model")).to_be_visible()
+    expect(page.get_by_role("heading", name="Why at risk")).to_be_visible()
+    expect(page.get_by_role("heading", name="Recent support calls")).to_be_visible()
     _shot(page, shots, "04-customer-detail")
 
     # The alert's deep link (what the e-mail links to): acknowledge, with the confirm step.
