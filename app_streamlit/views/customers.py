@@ -8,6 +8,7 @@ shared. Read-only for every role (acting on an alert or recommendation is on the
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC
 
 import pandas as pd
 import psycopg
@@ -15,6 +16,7 @@ import streamlit as st
 
 from app_streamlit import customers_data, session, view_cache
 from app_streamlit.charts import TIER_COLORS, TIER_ORDER
+from app_streamlit.data import parse_ts
 from app_streamlit.view_charts import contributions_chart, score_history_chart
 from app_streamlit.view_params import (
     CUSTOMER_SORTS,
@@ -447,8 +449,13 @@ def _readable(factor: dict) -> str:
 
 
 def _utc_minute(value: object) -> str:
-    stamp = pd.to_datetime(value, utc=True, errors="coerce") if value else None
-    return "?" if stamp is None or pd.isna(stamp) else f"{stamp:%Y-%m-%d %H:%M}"
+    """A cached timestamp (ISO text) as "YYYY-MM-DD HH:MM" in UTC."""
+    stamp = parse_ts(value)
+    if stamp is None:
+        return "?"
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return f"{stamp.astimezone(UTC):%Y-%m-%d %H:%M}"
 
 
 def _change(value: object) -> str | None:
