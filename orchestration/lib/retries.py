@@ -5,10 +5,14 @@ Without a policy one failed attempt leaves the data as old as the previous succe
 scoring run that meets an MLflow restart at 03:00 would leave day-old scores until the next
 night. Retries back off exponentially with jitter so that several assets failing on the same
 outage do not come back in lockstep. Every retried body is idempotent (ingestion rolls back
-to its watermark, scoring and forecasting replace their own run's rows).
+to its watermark, scoring and forecasting replace their own run's rows). A fault that no
+retry can fix fails its step at once instead (`fail_at_once`).
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dagster as dg
 
@@ -22,3 +26,17 @@ INGESTION_RETRY = dg.RetryPolicy(
 MODEL_RUN_RETRY = dg.RetryPolicy(
     max_retries=4, delay=120, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
+
+
+@contextmanager
+def fail_at_once(*errors: type[Exception]) -> Iterator[None]:
+    """Turn `errors` into a step failure that skips the retry policy.
+
+    For faults no waiting can fix: a champion refused as untrusted (a pickle registered by
+    someone else) stays refused on every attempt, so retrying would only hold back the
+    run-failure alert for the half hour of MODEL_RUN_RETRY. The message is the error's own,
+    which names the version and the way out."""
+    try:
+        yield
+    except errors as exc:
+        raise dg.Failure(description=str(exc), allow_retries=False) from exc

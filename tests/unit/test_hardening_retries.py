@@ -45,3 +45,17 @@ def test_a_scoring_outage_is_ridden_out_for_half_an_hour() -> None:
     assert policy.delay is not None
     total = sum(policy.delay * 2**n for n in range(policy.max_retries))
     assert total >= 30 * 60
+
+
+def test_a_fault_no_retry_fixes_fails_at_once_and_others_still_retry() -> None:
+    from ml.safe_load import UntrustedModelError
+    from orchestration.lib.retries import fail_at_once
+
+    with pytest.raises(dg.Failure) as failure, fail_at_once(UntrustedModelError):
+        raise UntrustedModelError("models:/churn_logreg/7 is serialized with 'pickle'; refused")
+    assert failure.value.allow_retries is False
+    assert failure.value.description == (
+        "models:/churn_logreg/7 is serialized with 'pickle'; refused"
+    )
+    with pytest.raises(ConnectionError), fail_at_once(UntrustedModelError):
+        raise ConnectionError("MLflow is restarting")  # left to the retry policy

@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from ml.jobs import monitor_churn, score_active_customers, train_and_register
+from ml.safe_load import UntrustedModelError
 from orchestration.defs.resources import MlflowResource, WarehouseResource
-from orchestration.lib.retries import MODEL_RUN_RETRY
+from orchestration.lib.retries import MODEL_RUN_RETRY, fail_at_once
 
 CHURN_MODEL = dg.AssetKey(["ml", "churn_model"])
 CHURN_SCORES = dg.AssetKey(["ml", "churn_scores"])
@@ -77,7 +78,8 @@ def churn_scores(warehouse: WarehouseResource, mlflow: MlflowResource) -> dg.Mat
     three factors that drive it most (SHAP) in plain words and a suggested action. Grain: one row per customer per scoring run
     (`scored_at`); the newest `scored_at` is the current view."""
     scored_at = datetime.now(UTC).replace(microsecond=0)
-    with warehouse.connect() as conn:
+    # A refused champion stays refused: fail now (alerted), the previous scores stay.
+    with fail_at_once(UntrustedModelError), warehouse.connect() as conn:
         outcome = score_active_customers(
             conn, mlflow.resolved_uri(), scored_at, connect=warehouse.connect
         )
@@ -121,7 +123,7 @@ def churn_monitoring(
     one row per day, model and feature; ml.churn_accuracy one row per scoring day and model
     version."""
     now = datetime.now(UTC).replace(microsecond=0)
-    with warehouse.connect() as conn:
+    with fail_at_once(UntrustedModelError), warehouse.connect() as conn:
         outcome = monitor_churn(
             conn, mlflow.resolved_uri(), now, config.psi_threshold, config.horizon_days
         )
