@@ -7,13 +7,15 @@ every local user can read any process's command line.
 `MLFLOW_AUTH=true` puts MLflow's basic-auth app in front of the server: every request then
 needs a user. The admin is created on the first start from `MLFLOW_TRACKING_USERNAME` /
 `MLFLOW_TRACKING_PASSWORD` (set both in `.env`; opsdash's own MLflow clients send them too);
-users and permissions live in `OPSDASH_HOME/mlflow-auth/basic_auth.db`. The auth app needs the
-`mlflow[auth]` extra (Flask-WTF); without it MLflow exits at start and says so in its log.
+users and permissions live in `OPSDASH_HOME/mlflow-auth/basic_auth.db`, its CSRF key in
+`flask-secret-key` there (generated, 0600) unless `MLFLOW_FLASK_SERVER_SECRET_KEY` is set. The
+auth app needs the `mlflow[auth]` extra (Flask-WTF, in `uv.lock`).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 from opsdash_core.settings import Settings
@@ -60,8 +62,13 @@ def service(s: Settings) -> Service:
 
 
 def _auth_env(s: Settings) -> dict[str, str]:
-    """The basic-auth app's config file and first admin (by environment, never argv)."""
-    env = {"MLFLOW_AUTH_CONFIG_PATH": str(_auth_config(s.opsdash_home / "mlflow-auth"))}
+    """The basic-auth app's config file, CSRF key and first admin (by environment, never
+    argv)."""
+    directory = s.opsdash_home / "mlflow-auth"
+    env = {
+        "MLFLOW_AUTH_CONFIG_PATH": str(_auth_config(directory)),
+        "MLFLOW_FLASK_SERVER_SECRET_KEY": _flask_secret_key(directory),
+    }
     # Without both, MLflow refuses to start on an empty user store and says so in its log.
     for ours, theirs in (
         ("MLFLOW_TRACKING_USERNAME", "MLFLOW_AUTH_ADMIN_USERNAME"),
@@ -88,3 +95,20 @@ def _auth_config(directory: Path) -> Path:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
     return path
+
+
+def _flask_secret_key(directory: Path) -> str:
+    """The basic-auth app's CSRF key: MLflow refuses to start without a static one. The
+    operator's `MLFLOW_FLASK_SERVER_SECRET_KEY` if set, else one generated into a 0600 file
+    on the first start and kept (a new key each start would void forms open in a browser)."""
+    if os.environ.get("MLFLOW_FLASK_SERVER_SECRET_KEY"):
+        return os.environ["MLFLOW_FLASK_SERVER_SECRET_KEY"]
+    path = directory / "flask-secret-key"
+    key = path.read_text().strip() if path.exists() else ""
+    if not key:  # none yet, or an interrupted first write
+        path.unlink(missing_ok=True)
+        key = secrets.token_urlsafe(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key + "\n")
+    return key

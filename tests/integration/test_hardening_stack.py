@@ -10,6 +10,8 @@ import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from secrets import token_urlsafe
+from urllib.parse import urlsplit
 
 import numpy as np
 import psycopg
@@ -18,6 +20,7 @@ import redis as redis_lib
 
 from opsdash_core.redis_client import redis_client
 from opsdash_core.settings import Settings, get_settings
+from opsdash_stack import envfile
 from opsdash_stack.lifecycle import start_services
 from opsdash_stack.services.catalog import python_services
 from opsdash_stack.supervisor import pidfile, read_pid, stop_service
@@ -32,6 +35,8 @@ SECRET_KEYS = (
     "OPSDASH_REDIS_PASSWORD",
     "SUPPORT_API_TOKEN",
     "OPSDASH_COOKIE_SECRET",
+    # each service role's password, inside its URL (MLflow gets MLFLOW_BACKEND_URL's)
+    *envfile.ROLE_URLS,
 )
 
 
@@ -46,6 +51,24 @@ def _env_values() -> dict[str, str]:
         if "=" in line and not line.startswith("#")
     )
     return {k.strip(): v.strip() for k, v in pairs}
+
+
+def _secrets(values: dict[str, str]) -> dict[str, str]:
+    """SECRET_KEYS' values; for a URL, the password in it."""
+    return {
+        key: (urlsplit(values[key]).password or "") if "://" in values[key] else values[key]
+        for key in SECRET_KEYS
+    }
+
+
+def _leaks(secrets: dict[str, str]) -> list[tuple[int, str]]:
+    """(pid, key) for every process whose command line shows one of `secrets`."""
+    return [
+        (pid, key)
+        for pid, cmd in _command_lines().items()
+        for key, value in secrets.items()
+        if value in cmd
+    ]
 
 
 def _command_lines() -> dict[int, str]:
@@ -78,18 +101,14 @@ def stack() -> Iterator[Settings]:
 
 
 def test_no_command_line_on_the_host_holds_a_secret(stack: Settings) -> None:
-    values = _env_values()
-    secrets = {k: values[k] for k in SECRET_KEYS}
-    assert all(len(v) >= 16 for v in secrets.values())
+    secrets = _secrets(_env_values())
+    assert all(len(v) >= 16 for v in secrets.values()), [k for k, v in secrets.items() if not v]
     lines = _command_lines()
     # The processes that used to carry secrets are really there to be looked at.
     assert any("mlflow" in cmd and "server" in cmd for cmd in lines.values())
     assert any("redis-server" in cmd and str(stack.redis_port) in cmd for cmd in lines.values())
     assert any("postgres" in cmd for cmd in lines.values())
-    leaks = [
-        (pid, key) for pid, cmd in lines.items() for key, value in secrets.items() if value in cmd
-    ]
-    assert leaks == []
+    assert _leaks(secrets) == []
 
 
 def test_secret_files_are_private(stack: Settings) -> None:
@@ -167,6 +186,34 @@ def test_scoring_refuses_a_pickled_champion_and_keeps_the_scores(
     with pytest.raises(UntrustedModelError):
         load_champion(stack.mlflow_tracking_uri)
 
+    # The Dagster asset fails at its first attempt, skipping the half-hour retry policy that
+    # transient faults get, so the run-failure alert fires now; the scores stay.
+    import dagster as dg
+
+    from orchestration.defs.churn.assets import churn_scores
+    from orchestration.defs.resources import MlflowResource, WarehouseResource
+
+    resources = {
+        "warehouse": WarehouseResource(url=warehouse_url),
+        "mlflow": MlflowResource(tracking_uri=stack.mlflow_tracking_uri),
+    }
+    with pytest.raises(dg.Failure) as failure:  # fast check first: no 30-minute wait on a bug
+        churn_scores(**resources)
+    assert failure.value.allow_retries is False
+    result = dg.materialize([churn_scores], resources=resources, raise_on_error=False)
+    assert not result.success
+    kinds = [event.event_type for event in result.all_events]
+    assert dg.DagsterEventType.STEP_UP_FOR_RETRY not in kinds
+    assert kinds.count(dg.DagsterEventType.STEP_START) == 1
+    step_failure = next(e for e in result.all_events if e.is_step_failure)
+    failure_data = step_failure.step_failure_data.user_failure_data
+    assert failure_data is not None
+    assert f"/{version} is serialized with 'pickle'" in (failure_data.description or "")
+    assert "opsdash models rollback" in (failure_data.description or "")
+    with psycopg.connect(warehouse_url) as conn:
+        left = conn.execute("select count(*), max(model_version) from ml.churn_scores").fetchone()
+    assert left == (1, "1")
+
 
 def test_a_skops_model_on_the_stack_mlflow_still_loads(stack: Settings) -> None:
     import mlflow
@@ -233,6 +280,53 @@ def test_services_run_with_umask_077_and_write_private_files(stack: Settings) ->
     assert _loose_files(outbox) == []
     logs = [stack.log_dir / f"{name}.log" for name in STARTED]
     assert [str(p) for p in logs if stat.S_IMODE(p.stat().st_mode) & 0o077] == []
+
+
+def test_mlflow_auth_refuses_requests_without_the_user(
+    stack: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLFLOW_AUTH=true, started the way `opsdash up` starts MLflow (beside the stack's own,
+    on the same backend database): no answer without the user from `.env`, and opsdash's
+    MLflow clients send it. Its password reaches the server by environment, never argv."""
+    import httpx
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from opsdash_stack.services import mlflow as mlflow_service
+    from opsdash_stack.sinks import free_port
+
+    password = token_urlsafe(18)
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
+    monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", password)
+    port = free_port()
+    home = stack.opsdash_home / "mlflow-auth-probe"
+    home.mkdir(mode=0o700)
+    auth = stack.model_copy(
+        update={
+            "mlflow_auth": True,
+            "mlflow_port": port,
+            "mlflow_tracking_uri": f"http://127.0.0.1:{port}",
+            "opsdash_home": home,
+        }
+    )
+    try:
+        start_services(auth, [mlflow_service.service(auth)])
+        search = f"{auth.mlflow_tracking_uri}/api/2.0/mlflow/experiments/search"
+        body = {"max_results": 1}
+        assert httpx.post(search, json=body, timeout=30).status_code == 401
+        wrong = httpx.post(search, json=body, auth=("admin", "not-the-password"), timeout=30)
+        assert wrong.status_code == 401
+        right = httpx.post(search, json=body, auth=("admin", password), timeout=30)
+        assert right.status_code == 200
+        assert _leaks({"MLFLOW_TRACKING_PASSWORD": password}) == []
+        # What the pipeline's MLflow clients do: credentials from the environment.
+        assert MlflowClient(auth.mlflow_tracking_uri).search_experiments(max_results=1)
+        monkeypatch.delenv("MLFLOW_TRACKING_USERNAME")
+        monkeypatch.delenv("MLFLOW_TRACKING_PASSWORD")
+        with pytest.raises(MlflowException, match=r"\b401\b"):
+            MlflowClient(auth.mlflow_tracking_uri).search_experiments(max_results=1)
+    finally:
+        stop_service(auth, "mlflow")
 
 
 def test_mlflow_answers_right_after_a_postgres_restart(stack: Settings) -> None:

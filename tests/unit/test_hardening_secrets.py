@@ -90,6 +90,18 @@ def test_mlflow_auth_turns_on_the_basic_auth_app(
     ini = Path(svc.env["MLFLOW_AUTH_CONFIG_PATH"])
     assert _mode(ini) == 0o600
     assert f"sqlite:///{tmp_path}/mlflow-auth/basic_auth.db" in ini.read_text()
+    # MLflow refuses to start the auth app without a static CSRF key: one generated, kept.
+    key = svc.env["MLFLOW_FLASK_SERVER_SECRET_KEY"]
+    assert len(key) >= 32
+    assert _mode(tmp_path / "mlflow-auth" / "flask-secret-key") == 0o600
+    again = mlflow.service(_settings(tmp_path, MLFLOW_AUTH=True))
+    assert again.env is not None
+    assert again.env["MLFLOW_FLASK_SERVER_SECRET_KEY"] == key
+    assert key not in " ".join(svc.argv)
+    monkeypatch.setenv("MLFLOW_FLASK_SERVER_SECRET_KEY", "operator-chosen-key")
+    chosen = mlflow.service(_settings(tmp_path, MLFLOW_AUTH=True))
+    assert chosen.env is not None
+    assert chosen.env["MLFLOW_FLASK_SERVER_SECRET_KEY"] == "operator-chosen-key"
 
 
 def test_env_file_is_created_0600_with_a_redis_password(tmp_path: Path) -> None:
