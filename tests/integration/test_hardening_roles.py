@@ -85,9 +85,50 @@ def test_app_role_cannot_drop_write_raw_or_read_pg_authid(warehouse_url: str) ->
         row = conn.execute("select rolsuper from pg_roles where rolname = current_user")
         assert row.fetchone() == (False,)
         # It reads what its pages show.
-        for relation in ("raw.customers", "raw.watermarks", "ml.churn_scores", "app.alerts"):
+        for relation in ("raw.watermarks", "ml.churn_scores", "app.alerts"):
             conn.execute(f"select count(*) from {relation}")
         conn.execute("select count(*) from quality.check_runs")
+        conn.rollback()
+
+
+def test_app_role_reads_no_raw_record_but_the_load_log(warehouse_url: str) -> None:
+    """The app never reads raw (tests/unit/test_app_sql_reads_no_raw.py), so its role cannot:
+    no customer's raw record, no quarantined payload; the Models & data page still lists
+    every raw table with its last load."""
+    from app_streamlit.models_data import RAW_FRESHNESS_SQL
+
+    with psycopg.connect(warehouse_url) as admin:
+        tables = [
+            r[0]
+            for r in admin.execute(
+                "select tablename from pg_tables where schemaname = 'raw'"
+                " and tablename not in ('watermarks', 'quarantine') order by 1"
+            )
+        ]
+        admin.execute(
+            "insert into raw.quarantine (table_name, source_key, reason, payload, run_id,"
+            " payload_hash) values ('customers', '1', 'bad email', '{\"email\": \"x\"}',"
+            " 'r1', 'h1')"
+        )
+        admin.execute(
+            "insert into raw.watermarks (table_name, watermark, rows_loaded)"
+            " values ('customers', now(), 3)"
+        )
+    assert "customers" in tables
+    with as_role(warehouse_url, "opsdash_app") as conn:
+        for table in [*tables, "quarantine"]:
+            assert refused(conn, f"select count(*) from raw.{table}"), table
+        assert refused(conn, "select payload from raw.quarantine")
+        shown = conn.execute(RAW_FRESHNESS_SQL).fetchall()
+        assert [r[0] for r in shown] == tables
+        assert dict((r[0], r[2]) for r in shown)["customers"] == 3
+        conn.rollback()
+    # A raw table a later migration adds is no more readable by the app.
+    with psycopg.connect(warehouse_url) as admin:
+        admin.execute("create table raw.later_source (id int primary key, secret text)")
+    with as_role(warehouse_url, "opsdash_app") as conn:
+        assert refused(conn, "select * from raw.later_source")
+        assert "later_source" in [r[0] for r in conn.execute(RAW_FRESHNESS_SQL).fetchall()]
         conn.rollback()
 
 
@@ -177,13 +218,17 @@ def test_dbt_builds_as_transform_and_the_readers_read_what_it_builds(
     with as_role(warehouse_url, "opsdash_transform") as conn:
         conn.execute("create table marts.fresh as select count(*) as n from raw.customers")
         conn.execute("create view staging.v as select * from app.alerts")
+        conn.execute("create table intermediate.i as select 1 as one")
+        conn.execute("create view marts.over_raw as select count(*) as n from raw.customers")
         conn.execute("select count(*) from ml.churn_scores")
         conn.commit()
         assert refused(conn, "insert into raw.customers default values")
     for role in ("opsdash_app", "opsdash_ml", "opsdash_pipeline"):
         with as_role(warehouse_url, role) as conn:
             conn.execute("select n from marts.fresh")
-            conn.execute("select count(*) from staging.v")
+            conn.execute("select n from marts.over_raw")  # with dbt's rights, not the reader's
+            conn.execute("select count(*) from staging.v")  # the customer page's support calls
+            conn.execute("select one from intermediate.i")  # and its sessions
             conn.rollback()
     with as_role(warehouse_url, "opsdash_app") as conn:
         assert refused(conn, "drop table marts.fresh")
