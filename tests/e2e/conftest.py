@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from secrets import token_urlsafe
 
 import psycopg
 import pytest
@@ -48,12 +49,24 @@ def fresh_databases() -> None:
     (s.opsdash_home / "admin-password").unlink(missing_ok=True)
 
 
+def add_mlflow_user(env_file: Path) -> None:
+    """The MLflow user an operator puts in `.env` (README "Security"), so that its password too
+    is among the secrets every service is handed and none may show on a command line. MLflow
+    runs without its auth app here: the clients send the user, the server ignores it."""
+    if "MLFLOW_TRACKING_PASSWORD=" in env_file.read_text():
+        return
+    fd = os.open(env_file, os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW)
+    with os.fdopen(fd, "a") as fh:
+        fh.write(f"MLFLOW_TRACKING_USERNAME=admin\nMLFLOW_TRACKING_PASSWORD={token_urlsafe(18)}\n")
+
+
 @pytest.fixture(scope="session")
 def product() -> Iterator[dict]:
     """`opsdash up --scale 1500 --days 90` from empty databases; `down` (then the infra the
     other tiers need back) at the end of the session."""
     s = get_settings()
     fresh_databases()
+    add_mlflow_user(Path(os.environ["OPSDASH_ENV_FILE"]))
     started = time.monotonic()
     result = opsdash("up", "--scale", "1500", "--days", "90")
     print(result.stdout[-4000:], result.stderr[-4000:])

@@ -4,13 +4,20 @@ The stack is the session fixture `product` (tests/e2e/conftest.py), shared with 
 test (test_browser.py, which runs first); `test_down_stops_everything_it_started` runs last in
 this module and stops it."""
 
+import os
+import stat
 import time
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import psycopg
 import pytest
 
+from opsdash_stack import envfile
 from opsdash_stack.probes import port_open
+from opsdash_stack.services.catalog import python_services
+from opsdash_stack.supervisor import pidfile, read_pid
 from tests.e2e.conftest import opsdash
 
 pytestmark = pytest.mark.e2e
@@ -58,6 +65,104 @@ def test_mlflow_holds_a_registered_champion(product: dict) -> None:
     )
     assert resp.status_code == 200, resp.text
     assert resp.json()["model_version"]["version"]
+
+
+def env_secrets(path: Path) -> dict[str, str]:
+    """Every secret in `.env`: the value of each key naming a password, token or secret, and
+    the password inside each URL (the superuser's, every service role's, Redis')."""
+    found = {}
+    for key, value in envfile._values(path.read_text()).items():
+        password = urlsplit(value).password if "://" in value else None
+        if password:
+            found[key] = password
+        elif value and any(word in key for word in ("PASSWORD", "TOKEN", "SECRET")):
+            found[key] = value
+    return found
+
+
+def command_lines() -> dict[int, list[str]]:
+    """Every process's argv, as `ps` shows it to any local user."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        try:
+            raw = (entry / "cmdline").read_bytes() if entry.name.isdigit() else b""
+        except OSError:  # gone meanwhile
+            continue
+        if raw:
+            found[int(entry.name)] = raw.decode(errors="replace").split("\0")
+    return found
+
+
+def test_no_process_shows_a_secret_from_env(product: dict) -> None:
+    secrets = env_secrets(Path(os.environ["OPSDASH_ENV_FILE"]))
+    expected = {
+        *envfile.ROLE_URLS,  # each service role's password
+        "WAREHOUSE_URL",
+        "OPSDASH_PG_PASSWORD",
+        "OPSDASH_REDIS_PASSWORD",
+        "REDIS_URL",
+        "SUPPORT_API_TOKEN",
+        "OPSDASH_COOKIE_SECRET",
+        "MLFLOW_TRACKING_PASSWORD",
+    }
+    assert expected <= set(secrets)
+    assert all(len(value) >= 16 for value in secrets.values())
+    lines = command_lines()
+    text = " ".join(" ".join(argv) for argv in lines.values())
+    for name in ("dagster_ui", "dagster-daemon", "dagster api grpc", "streamlit", "mlflow"):
+        assert name in text, name  # the processes that get the secrets are there to be seen
+    leaks = [
+        (pid, key, argv[0])  # never the secret itself in the report
+        for pid, argv in lines.items()
+        for key, value in secrets.items()
+        if value in " ".join(argv)
+    ]
+    assert leaks == []
+
+
+def umask(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(ln for ln in status.splitlines() if ln.startswith("Umask:")).split()[1], 8)
+
+
+def descendants(roots: set[int]) -> set[int]:
+    """`roots` and every process started under them (Dagster's code servers and runs)."""
+    parent = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        parent[int(entry.name)] = int(fields[1])
+    tree = set(roots)
+    while grown := {pid for pid, ppid in parent.items() if ppid in tree} - tree:
+        tree |= grown
+    return tree
+
+
+def test_every_service_and_its_children_run_with_umask_077(product: dict) -> None:
+    s = product["settings"]
+    started = {svc.name: read_pid(pidfile(s, svc.name)) for svc in python_services(s)}
+    assert started["dagster-webserver"] is not None
+    assert started["dagster-daemon"] is not None
+    # Dagster's code servers and runs are the services' children.
+    tree = descendants({pid for pid in started.values() if pid})
+    assert len(tree) > len(started)
+    masks = {pid: umask(pid) for pid in tree if Path(f"/proc/{pid}").exists()}
+    assert {pid: oct(mask) for pid, mask in masks.items() if mask != 0o077} == {}
+    # What they wrote: Dagster's storage and logs, MLflow's artifacts, mail, Data Docs (not
+    # the browser test's screenshots: this pytest process writes those).
+    shots = s.opsdash_home / "screenshots"
+    written = [
+        p
+        for p in s.opsdash_home.rglob("*")
+        if not p.is_symlink()
+        and not p.is_relative_to(shots)
+        and stat.S_IMODE(p.stat().st_mode) & 0o077
+    ]
+    assert [str(p) for p in written] == []
 
 
 def test_second_up_is_quick_and_keeps_data(product: dict) -> None:
