@@ -472,6 +472,27 @@ def route(severity: str, settings: Settings | None = None) -> list[str]:
     return list(dict.fromkeys(targets))
 
 
+def resolved_channels(settings: Settings | None = None) -> set[Channel]:
+    """The channels that get resolved notices (OPSDASH_SEND_RESOLVED)."""
+    settings = settings or get_settings()
+    named = [c.strip().lower() for c in settings.send_resolved.split(",") if c.strip()]
+    unknown = [c for c in named if c not in CHANNELS]
+    if unknown:
+        raise ValueError(f"OPSDASH_SEND_RESOLVED names {unknown}; expected some of {CHANNELS}")
+    return {c for c in CHANNELS if c in named}
+
+
+def route_kind(severity: str, kind: str, settings: Settings | None = None) -> list[str]:
+    """`route(severity)`, less the channels that do not want this kind of notice: a resolved
+    notice goes only where OPSDASH_SEND_RESOLVED allows (the digest is email)."""
+    settings = settings or get_settings()
+    targets = route(severity, settings)
+    if kind != "resolved":
+        return targets
+    allowed = resolved_channels(settings)
+    return [t for t in targets if ("slack" if t == "slack" else "email") in allowed]
+
+
 def enqueue_routed(
     conn: psycopg.Connection,
     *,
@@ -487,15 +508,16 @@ def enqueue_routed(
     """Enqueue one notification on the channels its severity routes to; returns the outbox ids.
 
     Defaults: critical → email and Slack now; warning → Slack; info → the daily email digest.
+    A `resolved` notice goes only to the channels OPSDASH_SEND_RESOLVED names.
     `link` (a URL, or a path such as "/alerts?alert=7" under OPSDASH_APP_BASE_URL) is added to
     the email body and the Slack blocks; without it a single-alert message links to that alert
     and a multi-alert one to the alert list. `slack` is a Block Kit payload (None: built from
     subject and body).
     """
     settings = settings or get_settings()
-    targets = route(severity, settings)
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
+    targets = route_kind(severity, kind, settings)
     if link is None and len(alert_ids) == 1:
         link = alert_link(alert_ids[0], settings)
     elif link is None and alert_ids:

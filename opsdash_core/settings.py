@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     route_critical: str = Field(default="email,slack", alias="OPSDASH_ROUTE_CRITICAL")
     route_warning: str = Field(default="slack", alias="OPSDASH_ROUTE_WARNING")
     route_info: str = Field(default="digest", alias="OPSDASH_ROUTE_INFO")
+    # Channels that get "resolved" notices (comma-separated among email, slack; empty = none),
+    # on top of each rule's `send_resolved`: e.g. `slack` keeps the mailbox to new problems.
+    # `email` covers the digest too.
+    send_resolved: str = Field(default="email,slack", alias="OPSDASH_SEND_RESOLVED")
     # Outbox retries: exponential backoff with jitter up to this cap; give up by age.
     outbox_backoff_cap_seconds: float = Field(default=1800.0, alias="OPSDASH_OUTBOX_BACKOFF_CAP_S")
     outbox_give_up_hours: float = Field(default=24.0, alias="OPSDASH_OUTBOX_GIVE_UP_HOURS")

@@ -221,6 +221,23 @@ def test_route_by_severity_defaults_and_overrides() -> None:
         notify.route("fatal", s)
 
 
+def test_resolved_notices_go_only_to_the_channels_that_want_them() -> None:
+    both = _settings(OPSDASH_ROUTE_INFO="digest,slack")
+    assert notify.route_kind("critical", "resolved", both) == ["email", "slack"]
+    slack_only = _settings(OPSDASH_SEND_RESOLVED=" Slack ", OPSDASH_ROUTE_INFO="digest,slack")
+    assert notify.route_kind("critical", "resolved", slack_only) == ["slack"]
+    assert notify.route_kind("info", "resolved", slack_only) == ["slack"]  # the digest is email
+    # Only resolved notices are filtered: new alerts and repeats still go everywhere routed.
+    assert notify.route_kind("critical", "alert", slack_only) == ["email", "slack"]
+    assert notify.route_kind("critical", "repeat", slack_only) == ["email", "slack"]
+    email_only = _settings(OPSDASH_SEND_RESOLVED="email")
+    assert notify.route_kind("critical", "resolved", email_only) == ["email"]
+    assert notify.route_kind("warning", "resolved", email_only) == []
+    assert notify.route_kind("critical", "resolved", _settings(OPSDASH_SEND_RESOLVED="")) == []
+    with pytest.raises(ValueError, match="OPSDASH_SEND_RESOLVED"):
+        notify.route_kind("critical", "resolved", _settings(OPSDASH_SEND_RESOLVED="pager"))
+
+
 def test_app_base_url_defaults_to_the_local_app() -> None:
     assert _settings(STREAMLIT_PORT=8601).app_base_url == "http://127.0.0.1:8601"
     s = _settings(OPSDASH_APP_BASE_URL="https://ops.example.test/")
