@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class Params(BaseModel):
@@ -76,8 +76,21 @@ class ForecastAccuracyParams(Params):
 
 
 class ChurnDriftParams(Params):
-    max_psi: float = Field(default=0.2, gt=0)  # the churn monitor retrains above the same PSI
+    """A feature alerts when the monitoring asset marked it drifted (`is_drifted`, at the
+    asset's `psi_threshold`): one threshold for the alert and the retraining it triggers."""
+
     days: int = Field(default=2, ge=1, le=30)
+    # Only to name the right place in the error when an older rules file still sets it.
+    max_psi: None = None
+
+    @field_validator("max_psi", mode="before")
+    @classmethod
+    def _threshold_lives_in_the_asset(cls, value: object) -> None:
+        if value is not None:
+            raise ValueError(
+                "churn_drift fires on ml.churn_drift.is_drifted; set the PSI threshold in the "
+                "churn_monitoring asset's config (psi_threshold), not in the rule"
+            )
 
 
 class ChurnAccuracyParams(Params):
@@ -382,11 +395,11 @@ select
     'Churn feature ' || d.feature || ' drifted (PSI ' || round(d.psi::numeric, 2) || ')' as title,
     jsonb_build_object(
         'model_name', d.model_name, 'model_version', d.model_version, 'feature', d.feature,
-        'psi', d.psi, 'threshold', %(max_psi)s::float8, 'monitored_date', d.monitored_date
+        'psi', d.psi, 'threshold', d.threshold, 'monitored_date', d.monitored_date
     ) as details
 from ml.churn_drift as d
 inner join latest using (model_name, monitored_date)
-where d.psi > %(max_psi)s
+where d.is_drifted
 """
 
 # The latest scored date whose outcome window has closed decides.

@@ -109,6 +109,18 @@ def test_an_override_mistake_names_the_override_file(tmp_path: Path) -> None:
         load_rules(override=override)
 
 
+def test_churn_drift_has_one_threshold_in_the_monitoring_asset(tmp_path: Path) -> None:
+    """The rule reads the drift table's `is_drifted` flag; a site file still setting the old
+    rule-side PSI threshold is told where the threshold lives now."""
+    assert "max_psi" not in load_rules(override=False).rule("churn_drift").params
+    override = tmp_path / "site.yaml"
+    override.write_text("rules:\n  - {name: churn_drift, params: {max_psi: 0.25}}\n")
+    with pytest.raises(RulesFileError) as info:
+        load_rules(override=override)
+    assert "rule 'churn_drift', field 'params.max_psi'" in str(info.value)
+    assert "psi_threshold" in str(info.value)
+
+
 def test_durations() -> None:
     assert parse_duration("90s") == timedelta(seconds=90)
     assert parse_duration("1.5h") == timedelta(minutes=90)
