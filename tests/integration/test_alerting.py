@@ -21,6 +21,7 @@ from psycopg.rows import dict_row
 from alerting import operations as ops
 from alerting.config import RulesConfig, load_rules
 from alerting.engine import TickReport, raise_event_alert, run_tick, sensor_heartbeat_age
+from opsdash_core import events
 from opsdash_core.accounts import User
 from opsdash_core.db import connect
 from opsdash_core.notify import DeliveryReport, deliver_pending, enqueue
@@ -291,6 +292,86 @@ def test_a_silenced_rule_records_but_sends_nothing(env: Env) -> None:
     assert env.tick(3, rules=only).dispatch.notified == [alert["id"]]
     (alert,) = rows(env.url, "select * from app.alerts")
     assert alert["suppressed_by"] is None
+
+
+def test_a_silence_ends_by_time_alone_and_notifications_resume(env: Env) -> None:
+    """Nobody expires the silence: once the simulated clock passes its end time, the next tick
+    notifies the alert it held back, and new alerts of the rule go out again."""
+    only = [env.rule("customer_critical")]
+    env.tick(0, rules=only)
+    with connect(env.url) as conn:
+        silence_id = ops.create_silence(
+            conn, OPERATOR, rule="customer_critical", ends_at=at(30), comment="planned migration"
+        )
+    set_health(env.url, (21, 90.0, "critical"))
+    with smtp_sink(env.smtp_port) as mail:
+        for minute in (1, 15, 29.5):
+            assert env.tick(minute, rules=only).dispatch.notified == []
+        assert deliver(env.url, at(29.5)).attempted == 0
+        assert mail.messages == []
+        (alert,) = rows(env.url, "select * from app.alerts")
+        assert alert["suppressed_by"] == f"silence:{silence_id}"
+
+        after = env.tick(30.5, rules=only)  # past ends_at: no expire_silence call
+        assert after.dispatch.notified == [alert["id"]]
+        assert deliver(env.url, at(30.5)).sent
+        assert len(mail.messages) == 1
+        assert "Customer 21 is at critical churn risk" in mail.messages[0]["Subject"]
+        set_health(env.url, (22, 91.0, "critical"))
+        assert len(env.tick(32, rules=only).dispatch.notified) == 1
+    (silence,) = rows(env.url, "select ends_at, expired_by from app.silences")
+    assert (silence["ends_at"], silence["expired_by"]) == (at(30), None)
+    assert rows(env.url, "select suppressed_by from app.alerts where entity_id = 21") == [
+        {"suppressed_by": None}
+    ]
+
+
+def test_resolved_notices_go_only_to_the_channels_configured(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OPSDASH_SEND_RESOLVED=slack: the alert itself goes to email and Slack, its resolution
+    only to Slack."""
+    monkeypatch.setenv("OPSDASH_SEND_RESOLVED", "slack")
+    reset_settings()
+    only = [env.rule("customer_critical")]
+    env.tick(0, rules=only)
+    set_health(env.url, (31, 95.0, "critical"))
+    env.tick(1, rules=only)
+    set_health(env.url, (31, 20.0, "low"))
+    cleared = env.tick(2, rules=only)
+    assert len(cleared.outcomes[0].resolved) == 1
+    with smtp_sink(env.smtp_port) as mail:
+        assert len(deliver(env.url).sent) == 3
+        assert [m["Subject"] for m in mail.messages] == [
+            "[opsdash] CRITICAL: Customer 31 is at critical churn risk"
+        ]
+    assert [(o["kind"], o["channel"]) for o in outbox(env.url)] == [
+        ("alert", "email"),
+        ("alert", "slack"),
+        ("resolved", "slack"),
+    ]
+    assert len(env.hooks.payloads) == 2
+    assert "Resolved: Customer 31" in str(env.hooks.payloads[1])
+
+
+def test_an_engine_tick_publishes_alert_created_and_updated(env: Env) -> None:
+    """The live events a tick publishes after its commits, read back from the Redis Stream."""
+    only = [env.rule("customer_critical")]
+    env.tick(0, rules=only)
+    before = events.latest_id()
+    set_health(env.url, (41, 96.0, "critical"))
+    opened = env.tick(1, rules=only).outcomes[0].opened
+    set_health(env.url, (41, 30.0, "medium"))
+    env.tick(2, rules=only)
+    published = [
+        (e.type, e.data["id"], e.data["status"], e.data["rule"])
+        for e in events.read_since(before, count=1000)
+        if e.type.startswith("alert_")
+    ]
+    assert published == [
+        ("alert_created", opened[0], "open", "customer_critical"),
+        ("alert_updated", opened[0], "resolved", "customer_critical"),
+    ]
 
 
 def test_stale_sessions_inhibit_business_alerts(env: Env) -> None:
