@@ -1,13 +1,19 @@
 """The dbt assets run through Dagster on real PostgreSQL: every model materialized with its
 checks, a subset builds only what was selected, and a failing dbt test fails its check and the
-step — also as the cycle runs them (no checks selected, passing tests unreported)."""
+step — also as the cycle runs them (no checks selected, passing tests unreported). A rebuilt
+customer_health or ops_kpis_daily is announced on the live-event stream, Redis down or not."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import dagster as dg
 import psycopg
 import pytest
 
+from opsdash_core import events
+from opsdash_core.settings import reset_settings
+from opsdash_stack.sinks import free_port
 from orchestration.defs.resources import WarehouseResource
 from orchestration.defs.transform.assets import DBT_SPECS, opsdash_dbt_models
 from orchestration.defs.transform.resources import DbtResource
@@ -16,6 +22,8 @@ pytestmark = pytest.mark.integration
 
 OP = opsdash_dbt_models.op.name
 AVAILABILITY = dg.AssetKey(["staging", "stg_marketplace__tutor_availabilities"])
+HEALTH = dg.AssetKey(["marts", "customer_health"])
+KPIS = dg.AssetKey(["marts", "ops_kpis_daily"])
 DAY_OF_WEEK_CHECK = next(
     c.key for c in DBT_SPECS.checks if c.asset_key == AVAILABILITY and "day_of_week" in c.name
 )
@@ -62,10 +70,31 @@ def checks(result: dg.ExecuteInProcessResult) -> dict[dg.AssetCheckKey, bool]:
     }
 
 
-def test_dbt_assets_build_subset_and_fail_on_a_failing_test(warehouse_url: str) -> None:
+def refresh_events(since: str) -> dict[str, list[dict[str, Any]]]:
+    """The live events of refreshed data published after `since`, by type."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for event in events.read_since(since, count=1000):
+        if event.type in ("customer_health_updated", "metric_update"):
+            out.setdefault(event.type, []).append(event.data)
+    return out
+
+
+def test_dbt_assets_build_subset_and_fail_on_a_failing_test(
+    warehouse_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = events.latest_id()
     full = run(warehouse_url)
     assert full.success
     assert materialized(full) == set(DBT_SPECS.unique_id_by_key)
+    # The app hears of the refreshed marts on the live-event stream, with this run's id.
+    published = refresh_events(before)
+    assert set(published) == {"customer_health_updated", "metric_update"}
+    (health,) = published["customer_health_updated"]
+    assert (health["run_id"], health["relation"]) == (full.run_id, "marts.customer_health")
+    assert health["customers"] == health["at_risk_customers"] == 0  # an empty source
+    (kpis,) = published["metric_update"]
+    assert (kpis["run_id"], kpis["relation"]) == (full.run_id, "marts.ops_kpis_daily")
+    assert isinstance(kpis["days"], int)  # counted (0 days on an empty source)
     results = checks(full)
     assert DAY_OF_WEEK_CHECK in results
     assert all(results.values())
@@ -82,6 +111,18 @@ def test_dbt_assets_build_subset_and_fail_on_a_failing_test(warehouse_url: str) 
     assert materialized(quiet) == {AVAILABILITY}
     assert checks(quiet) == {}
     assert observed(quiet) == {}
+
+    # The live events are best effort: with Redis unreachable the marts that announce
+    # themselves still build and the run succeeds.
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    reset_settings()
+    try:
+        offline = run(warehouse_url, [HEALTH, KPIS], tests=False)
+    finally:
+        monkeypatch.delenv("REDIS_URL")
+        reset_settings()
+    assert offline.success
+    assert materialized(offline) == {HEALTH, KPIS}
 
     with psycopg.connect(warehouse_url, autocommit=True) as conn:
         conn.execute(
@@ -108,3 +149,4 @@ def test_dbt_assets_build_subset_and_fail_on_a_failing_test(warehouse_url: str) 
     assert untested.success
     assert materialized(untested) == {AVAILABILITY}
     assert observed(untested) == {}
+    assert refresh_events(before) == published  # no mart with a live event was rebuilt

@@ -16,6 +16,7 @@ from alerting.engine import TickReport, run_tick
 from ml.forecasting import io
 from ml.forecasting.pipeline import forecast_subjects, monitor_day
 from ml.registry import promote, rollback
+from opsdash_core import events
 from orchestration.defs.forecasting.assets import demand_forecasts
 from orchestration.defs.resources import MlflowResource, WarehouseResource
 from tests.integration.test_ml_mlflow import aliases
@@ -123,6 +124,7 @@ def test_forecast_run_writes_tables_and_registers_with_a_gate(
 
 def test_forecast_asset_materializes_both_tables(warehouse_url: str) -> None:
     seed_demand(warehouse_url)
+    before = events.latest_id()
     result = dg.materialize(
         [demand_forecasts],
         resources={
@@ -146,6 +148,14 @@ def test_forecast_asset_materializes_both_tables(warehouse_url: str) -> None:
     assert by_key["ml/demand_forecasts"]["rows"].value == 4 * 168
     assert by_key["ml/demand_forecasts"]["fallback_subjects"].value == 1
     assert by_key["ml/forecast_backtests"]["rows"].value > 0
+    # The app hears of the new forecast on the live-event stream, with its run id.
+    (published,) = [e.data for e in events.read_since(before) if e.type == "forecast_updated"]
+    assert published["run_id"] == by_key["ml/demand_forecasts"]["run_id"].value
+    assert (published["rows"], published["subjects"], published["fallback_subjects"]) == (
+        4 * 168,
+        4,
+        1,
+    )
 
 
 def forecast_alert_tick(conn: psycopg.Connection, now: datetime) -> TickReport:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 
+from opsdash_core.refresh_events import publish_forecast_updated
 from orchestration.defs.resources import MlflowResource, WarehouseResource
 from orchestration.lib.retries import MODEL_RUN_RETRY
 
@@ -81,6 +82,17 @@ def demand_forecasts(
             slow_budget_seconds=config.prophet_budget_seconds,
             tracking_uri=mlflow.resolved_uri() if config.track_in_mlflow else None,
         )
+    # After the commit (the `with` above), so a reader reacting to the event finds the rows.
+    publish_forecast_updated(
+        outcome.run_id,
+        {
+            "rows": outcome.forecast_rows,
+            "subjects": outcome.subjects,
+            "fallback_subjects": outcome.fallback_subjects,
+            "as_of": as_of,
+            "horizon_hours": config.horizon_hours,
+        },
+    )
     shared = {"run_id": outcome.run_id, **outcome.registration}
     return (
         dg.MaterializeResult(

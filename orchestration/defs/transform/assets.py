@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import dagster as dg
 from pydantic import Field
 
+from opsdash_core.refresh_events import publish_mart_refreshed
 from opsdash_core.rollups import refresh_continuous_aggregates
 from orchestration.defs.resources import WarehouseResource
 from orchestration.defs.transform.project import MANIFEST_PATH
@@ -94,7 +95,8 @@ def opsdash_dbt_models(
     config: DbtBuildConfig,
 ) -> Iterator[DbtEvent]:
     """Every dbt model and its tests; a failing test fails the step that owns the model.
-    Incremental models pick up the raw rows ingested since their previous run."""
+    Incremental models pick up the raw rows ingested since their previous run. A rebuilt
+    marts/customer_health or marts/ops_kpis_daily is announced on the live-event stream."""
     checks = context.selected_asset_check_keys
     select, indirect = subset_selection(MANIFEST, DBT_SPECS, context.selected_asset_keys, checks)
     if not config.report_passing_tests and indirect:
@@ -103,9 +105,16 @@ def opsdash_dbt_models(
     env = {**warehouse.dbt_env(), **({"DBT_INDIRECT_SELECTION": indirect} if indirect else {})}
     label = f"{context.op.name}-{context.run.run_id[:7]}"
     for raw in dbt.stream([*build_args(config), *select], env, label):
-        yield from to_dagster_events(
+        for event in to_dagster_events(
             raw, MANIFEST, checks, observe_passing=config.report_passing_tests
-        )
+        ):
+            yield event
+            if isinstance(event, dg.MaterializeResult) and event.asset_key is not None:
+                # dbt committed the model before printing its result: tell the app now, not
+                # after the rest of the build (a later model's failure must not hide it).
+                publish_mart_refreshed(
+                    tuple(event.asset_key.path), context.run.run_id, warehouse.connect
+                )
     with warehouse.connect(autocommit=True) as conn:
         refreshed = refresh_continuous_aggregates(conn)
     if refreshed:
