@@ -250,6 +250,55 @@ def test_generation_opens_plain_word_recommendations_once_and_clears_them(wh: st
     ]
 
 
+GOAL_SQL = """
+insert into marts.customer_health (customer_id, risk_score, risk_tier, top_risk_component,
+    days_since_last_session, sessions_30d, sessions_prev_30d, inbound_calls_30d,
+    cancellation_requests_30d, tutor_switches_90d, goal_progress_pct, tenure_days)
+values (%s, %s, %s, %s, 3, 4, 4, 0, 0, 0, %s, %s)
+"""
+
+
+def test_goal_review_is_recommended_while_its_trigger_holds(wh: str) -> None:
+    """Goal review: a customer at risk mostly for little goal progress, and one the churn model
+    ranks at risk for being new; a customer with the same progress but low risk gets none."""
+    with connect(wh) as conn:
+        conn.execute(GOAL_SQL, (301, 66, "high", "goal_progress", 15, 400))
+        conn.execute(GOAL_SQL, (302, 20, "low", "goal_progress", 15, 400))
+        conn.execute(GOAL_SQL, (303, 85, "critical", "recency", 70, 12))
+        conn.execute(
+            SCORE_SQL,
+            (
+                303,
+                NOW - timedelta(hours=1),
+                0.64,
+                Jsonb([factor("customer_age_days", 12, "customer for 12 days", None)]),
+            ),
+        )
+    generate(wh)
+    with connect(wh) as conn:
+        goals = {
+            r["entity_id"]: r for r in list_recommendations(conn) if r["rec_type"] == "goal_review"
+        }
+    assert sorted(goals) == [301, 303]
+    assert goals[301]["reason"].startswith("only 15% of their goal reached (high risk, score 66")
+    assert goals[301]["action"] == "Review the customer's goal and study plan with them"
+    assert goals[301]["due_at"] == NOW + timedelta(days=3)
+    assert goals[303]["reason"].startswith("customer for 12 days (critical risk, 64% churn")
+    assert goals[303]["due_at"] == NOW + timedelta(days=1)
+
+    set_tier(wh, 301, "medium")  # the trigger cleared: the recommendation closes itself
+    generate(wh, NOW + timedelta(hours=1))
+    with connect(wh) as conn:
+        statuses = {
+            r["entity_id"]: r["status"]
+            for r in run(
+                conn,
+                "select entity_id, status from app.recommendations where rec_type = 'goal_review'",
+            )
+        }
+    assert statuses == {301: "cleared", 303: "active"}
+
+
 def test_an_entity_is_not_enrolled_more_often_than_the_cap(wh: str) -> None:
     """Cap 2 per 30 days: the trigger comes and goes three times, two recommendations open."""
     at_risk_customer(wh, 101)
@@ -368,23 +417,36 @@ def test_effectiveness_mart_measures_rebooking_after_decisions(
     warehouse_url: str, tmp_path: Path
 ) -> None:
     """The dbt build of the mart (its unit test included) over decisions made through the
-    library: of two accepted check-in calls 20 days ago, one customer booked again."""
+    library, accepted beside dismissed: of two accepted check-in calls 20 days ago one customer
+    booked again within 14 days; of two dismissed ones, none did (one booked after 16 days,
+    past the window)."""
     decided = datetime.now(UTC) - timedelta(days=20)
     with connect(warehouse_url) as conn:
         conn.execute(
             "insert into app.recommendations (entity_type, entity_id, rec_type, reason_code,"
             " reason, action) select 'customer', c, 'check_in_call', 'disengaging',"
-            " 'no session in 30 days', 'Call' from unnest(array[1, 2]) as c"
+            " 'no session in 30 days', 'Call' from unnest(array[1, 2, 3, 4]) as c"
         )
         ids = [r["id"] for r in run(conn, "select id from app.recommendations order by id")]
-    for rec_id in ids:
+    for rec_id in ids[:2]:
         with connect(warehouse_url) as conn:
             accept(conn, rec_id, OPERATOR, now=decided)
+    for rec_id in ids[2:]:
+        with connect(warehouse_url) as conn:
+            dismiss(conn, rec_id, OPERATOR, "already talked to them", now=decided)
     with connect(warehouse_url) as conn:
         conn.execute(
             "insert into raw.session_requests (id, customer_id, subject_id, requested_start_at,"
-            " status, created_at, updated_at) values (1, 1, 1, %s, 'pending', %s, %s)",
-            (decided + timedelta(days=4), decided + timedelta(days=3), decided),
+            " status, created_at, updated_at) values (1, 1, 1, %s, 'pending', %s, %s),"
+            " (2, 4, 1, %s, 'pending', %s, %s)",
+            (
+                decided + timedelta(days=4),
+                decided + timedelta(days=3),
+                decided,
+                decided + timedelta(days=17),
+                decided + timedelta(days=16),
+                decided,
+            ),
         )
 
     done = run_dbt(
@@ -407,8 +469,8 @@ def test_effectiveness_mart_measures_rebooking_after_decisions(
     assert [
         (r["rec_type"], r["outcome"], r["customers_measured"], r["customers_rebooked"])
         for r in rows
-    ] == [("check_in_call", "accepted", 2, 1)]
-    assert float(rows[0]["rebooked_share"]) == 0.5
+    ] == [("check_in_call", "accepted", 2, 1), ("check_in_call", "dismissed", 2, 0)]
+    assert [float(r["rebooked_share"]) for r in rows] == [0.5, 0.0]
 
 
 @pytest.fixture
