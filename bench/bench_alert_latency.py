@@ -14,6 +14,14 @@ files' receipt times), the alerts' precision and recall against truth.scenarios,
 time went (Dagster's run records: wait for the run that loaded the data, its duration, the
 sensor tick after it, and group_wait plus sending).
 
+`--reuse HOME` measures a stack already running at HOME instead (one `opsdash up` with sim live
+and a 1-minute cadence, e.g. the one `make bench` keeps up): its `.env` gives the databases, its
+sinks' `HOME/outbox/` the receipts, and its own routing applies. On a stack that has run for a
+while, the bench injects only where no live or baselined alert would absorb the injection (an
+alert that stays live only adds occurrences), scores only the alerts raised from its start, and
+counts an alert caused by a scenario injected before it (truth.scenarios, window still open) as
+right rather than as a false positive.
+
 What this measures and what it does not:
 - Warning alerts go to Slack only by default; this stack sets OPSDASH_ROUTE_WARNING=email,slack
   so that the email path is measured for every scenario.
@@ -42,6 +50,7 @@ import shutil
 import statistics
 import subprocess
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -133,29 +142,63 @@ def wait_for_baseline(warehouse: str, timeout_s: float) -> float:
     raise SystemExit(f"the alert rules took no baseline within {timeout_s:.0f} s")
 
 
-def pick_subjects(source: str, k: int) -> list[str]:
-    """Subjects with steady demand in the last week (a spike on a dead subject proves little)."""
+def pick_subjects(source: str, k: int, exclude: Collection[int] = ()) -> list[str]:
+    """Subjects with steady demand in the last week (a spike on a dead subject proves little),
+    other than `exclude` (ids)."""
     with psycopg.connect(source) as conn:
         rows = conn.execute(
             "select s.name from session_requests r join subjects s on s.id = r.subject_id "
-            "where r.created_at > now() - interval '7 days' group by s.name "
-            "order by count(*) desc, s.name limit %s",
-            (k,),
+            "where r.created_at > now() - interval '7 days' and not (s.id = any(%s)) "
+            "group by s.name order by count(*) desc, s.name limit %s",
+            (list(exclude), k),
         ).fetchall()
     return [r[0] for r in rows]
 
 
-def pick_tutors(source: str, k: int) -> list[int]:
-    """Busy tutors with no tutor no-show in the last 72 h (so the streak is the injected one)."""
+def pick_tutors(source: str, k: int, exclude: Collection[int] = ()) -> list[int]:
+    """Busy tutors with no tutor no-show in the last 72 h (so the streak is the injected one),
+    other than `exclude`."""
     with psycopg.connect(source) as conn:
         rows = conn.execute(
             "select tutor_id from tutoring_sessions "
             "where scheduled_at > now() - interval '72 hours' and scheduled_at <= now() "
+            "and not (tutor_id = any(%s)) "
             "group by tutor_id having count(*) filter (where no_show_by = 'tutor') = 0 "
             "order by count(*) filter (where status = 'completed') desc, tutor_id limit %s",
-            (k,),
+            (list(exclude), k),
         ).fetchall()
     return [int(r[0]) for r in rows]
+
+
+# Entities an injection could not alert on: a live alert (the injection would only add an
+# occurrence to it), or covered by the rule's baseline summary or left quiet after a person
+# closed it (both until the condition clears). A fresh stack has none; a running one (--reuse),
+# e.g. after an earlier bench's 6-hour spikes, may.
+BUSY_SQL = """
+select a.rule, a.dedupe_key
+from app.alerts as a
+where a.rule = any(%(rules)s) and a.status in ('open', 'acknowledged') and not a.is_summary
+union
+select s.rule, s.rule || ':' || k.key
+from app.alert_rule_state as s
+cross join lateral jsonb_array_elements_text(
+    coalesce(s.state -> 'baseline_keys', '[]') || coalesce(s.state -> 'quiet_keys', '[]')
+) as k (key)
+where s.rule = any(%(rules)s)
+"""
+
+
+def busy_entities(warehouse: str) -> dict[str, set[str]]:
+    """Rule -> the entity keys an injection cannot alert on now (see BUSY_SQL)."""
+    busy: dict[str, set[str]] = {rule: set() for rule in SCENARIO_RULES}
+    with psycopg.connect(warehouse) as conn:
+        for rule, key in conn.execute(BUSY_SQL, {"rules": list(SCENARIO_RULES)}).fetchall():
+            busy[rule].add(str(key).removeprefix(f"{rule}:"))
+    return busy
+
+
+def ids(keys: set[str]) -> list[int]:
+    return sorted(int(k) for k in keys if k.isdigit())
 
 
 def alert_tick_seconds() -> str:
@@ -261,6 +304,21 @@ def recorded(source: str, since: float) -> list[Injection]:
     return [injection(r) for r in rows]
 
 
+def earlier_truth(source: str, before: float, mine: list[Injection]) -> list[Injection]:
+    """Scenarios injected before this run (a reused stack's earlier benches or drills) whose
+    window is still open: an alert they cause during this run is right, not a false positive,
+    though it is no measurement of this run."""
+    own = {i.id for i in mine}
+    with psycopg.connect(source) as conn:
+        rows = conn.execute(
+            TRUTH_SQL + "and started_at >= to_timestamp(%s) - interval '2 days' "
+            "and started_at < to_timestamp(%s) order by id",
+            (list(RULES), before, before),
+        ).fetchall()
+    found = [injection(r) for r in rows]
+    return [i for i in found if i.id not in own and i.started + i.hours * 3600 >= before]
+
+
 def receipts(home: Path) -> tuple[dict[int, float], dict[int, float]]:
     """Outbox id -> when the sink received it (file mtime), for the email and Slack sinks."""
     mails: dict[int, float] = {}
@@ -340,7 +398,11 @@ def fmt_latency(values: list[float], n: int) -> str:
 
 
 def report(
-    injections: list[Injection], alerts: list[dict[str, Any]], matched: set[int], emailed: set[str]
+    injections: list[Injection],
+    alerts: list[dict[str, Any]],
+    matched: set[int],
+    emailed: set[str],
+    earlier: Collection[int] = (),
 ) -> None:
     print(
         f"\n{'scenario':<15} {'n':>2} | {'alert raised p50/p95':>22} | "
@@ -356,7 +418,9 @@ def report(
         tp = sum(a["id"] in matched for a in of_rules)
         precision = tp / len(of_rules) if of_rules else float("nan")
         recall = sum(bool(i.alert_ids) for i in inj) / n
-        note = f"({tp} of {len(of_rules)} alerts matched)"
+        note = f"({tp} of {len(of_rules)} alerts matched"
+        prior = sum(a["id"] in earlier for a in of_rules)
+        note += f", {prior} of them to scenarios injected before this run)" if prior else ")"
         if scenario == "customer-quiet":
             # risk alerts on customers outside the scenario come from live traffic crossing the
             # same thresholds: real alerts that no ground truth marks wrong, so not scored
@@ -376,7 +440,11 @@ def report(
         f"targets: email and Slack p95 < {TARGET_P95_S:.0f}s; precision and recall >= "
         f"{TARGET_SCORE}"
     )
-    unmatched = [a for a in alerts if a["rule"] in SCENARIO_RULES and a["id"] not in matched]
+    unmatched = [
+        a
+        for a in alerts
+        if a["rule"] in SCENARIO_RULES and a["id"] not in matched and a["id"] not in earlier
+    ]
     for a in unmatched:
         at = datetime.fromtimestamp(a["at"], UTC).strftime("%H:%M:%S")
         print(f"  false positive: alert {a['id']} {a['rule']} {a['entity']} at {at}")
@@ -459,6 +527,25 @@ def where_time_goes(injections: list[Injection], runs: list[RunSpan]) -> None:
             )
 
 
+def check_reused(conf: dict[str, str], sinks_home: Path, source: str) -> None:
+    """Say what a reused stack lets this bench measure: the receivers it reads, live traffic."""
+    if not conf.get("ALERT_EMAIL_TO") or not conf.get("SLACK_WEBHOOK_URL"):
+        print(
+            "warning: the stack's .env sets no ALERT_EMAIL_TO or SLACK_WEBHOOK_URL: nothing to time"
+        )
+    for channel in ("mail", "slack"):
+        if not (sinks_home / "outbox" / channel).is_dir():
+            print(
+                f"warning: {sinks_home / 'outbox' / channel} missing: is `opsdash sinks` running?"
+            )
+    with psycopg.connect(source) as conn:
+        row = conn.execute(
+            "select count(*) from session_requests where created_at > now() - interval '5 min'"
+        ).fetchone()
+    if not row or not row[0]:
+        print("warning: no session request in the source in 5 min: is `opsdash sim live` running?")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=int, default=3000, help="customers of the fresh stack")
@@ -489,14 +576,24 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="leave the stack running")
     parser.add_argument(
         "--reuse",
-        action="store_true",
-        help="measure the stack already running at --home (its own settings); implies --keep",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="HOME",
+        help="measure the stack already running at HOME (default: --home), e.g. one `opsdash "
+        "up` started with sim live and a 1-minute cadence: its .env gives the databases, its "
+        "outbox/ the received email and Slack posts; implies --keep",
     )
     args = parser.parse_args()
+    if args.reuse:
+        args.home = Path(args.reuse)
+    args.reuse = args.reuse is not None
     home: Path = args.home.resolve()
     env = latency_env(home, args.cadence)
 
     if args.reuse:
+        if not (home / ".env").exists():
+            raise SystemExit(f"--reuse: no stack at {home} (no .env); start one with opsdash up")
         args.keep = True
         env.pop("OPSDASH_ROUTE_WARNING")
         for name in CADENCE_SETTINGS:
@@ -520,8 +617,15 @@ def main() -> None:
         conf = env_file(home)
         env |= {"SOURCE_URL": conf["SOURCE_URL"], "WAREHOUSE_URL": conf["WAREHOUSE_URL"]}
         warehouse, source = conf["WAREHOUSE_URL"], conf["SOURCE_URL"]
+        # where the stack's SMTP sink and webhook receiver write (opsdash sinks)
+        sinks_home = Path(conf.get("OPSDASH_HOME") or home)
+        if args.reuse:
+            check_reused(conf, sinks_home, source)
         baseline = wait_for_baseline(warehouse, 900)
         print(f"alert rules baselined {time.monotonic() - started:.0f} s after start")
+        # A reused stack's alerts before this run (earlier benches, live traffic) are not
+        # this run's to score; --score-only scores what truth holds since the baseline.
+        since = baseline if args.score_only or not args.reuse else max(baseline, time.time())
         # support_surge and customer_critical are critical (email and Slack); the rest warnings
         route = env.get("OPSDASH_ROUTE_WARNING") or conf.get("OPSDASH_ROUTE_WARNING", "slack")
         have = cadence_settings()
@@ -541,8 +645,12 @@ def main() -> None:
             f"{os.getloadavg()[2]:.2f} (1/5/15 min), {os.cpu_count()} CPUs"
         )
 
-        subjects = pick_subjects(source, args.repeats)
-        tutors = pick_tutors(source, args.repeats)
+        busy = busy_entities(warehouse)
+        subjects = pick_subjects(source, args.repeats, exclude=ids(busy["demand_surge"]))
+        tutors = pick_tutors(source, args.repeats, exclude=ids(busy["tutor_no_show_streak"]))
+        surge_busy = "support_calls" in busy["support_surge"]
+        if surge_busy and not args.score_only:
+            print("support-surge not injected: a support_surge alert is live (or baselined)")
         quiet = (
             []
             if args.score_only
@@ -550,7 +658,7 @@ def main() -> None:
         )
         for cid, why in quiet:
             print(f"customer-quiet candidate {cid}: {why}")
-        injections: list[Injection] = recorded(source, baseline) if args.score_only else []
+        injections: list[Injection] = recorded(source, since) if args.score_only else []
         for r in range(0 if args.score_only else args.repeats):
             if r:
                 time.sleep(args.spacing)
@@ -564,7 +672,7 @@ def main() -> None:
                         env, source, ["tutor-no-shows", "--tutor", str(tutors[r]), "--rate", "1"]
                     )
                 )
-            if r == 0:
+            if r == 0 and not surge_busy:
                 # one surge: a second one while the first alert is live is the same incident
                 injections.append(inject(env, source, ["support-surge"]))
             for cid, _why in quiet[r * args.quiet_per_round : (r + 1) * args.quiet_per_round]:
@@ -575,6 +683,8 @@ def main() -> None:
         emailed = {i.scenario for i in injections if "email" in route}
         emailed.add("support-surge")
 
+        earlier = earlier_truth(source, since, injections)
+
         def complete(i: Injection) -> bool:
             # a customer-critical alert is emailed whatever the warning route
             mail = i.email_at or (i.scenario not in emailed and i.alert_rule != "customer_critical")
@@ -583,17 +693,18 @@ def main() -> None:
         first = min((i.started for i in injections), default=time.time())
         deadline = time.monotonic() + args.wait - (time.time() - first)
         while time.monotonic() < deadline:
-            score(injections, scenario_alerts(warehouse, baseline), home)
+            score(injections, scenario_alerts(warehouse, since), sinks_home)
             if all(complete(i) for i in injections):
                 break
             time.sleep(10)
         time.sleep(5)  # a last tick's stray alerts count against precision too
-        alerts = scenario_alerts(warehouse, baseline)
+        alerts = scenario_alerts(warehouse, since)
         for i in injections:
             i.alert_ids.clear()
             i.alert_at = i.email_at = i.slack_at = None
-        matched = score(injections, alerts, home)
-        report(injections, alerts, matched, emailed)
+        matched = score(injections, alerts, sinks_home)
+        prior = score(earlier, alerts, sinks_home) - matched
+        report(injections, alerts, matched | prior, emailed, prior)
         latencies = [t - i.started for i in injections for t in (i.email_at, i.slack_at) if t]
         if latencies:
             print(
@@ -601,7 +712,7 @@ def main() -> None:
                 f"max {max(latencies):.0f} s"
             )
         if "DAGSTER_PG_URL" in conf:
-            where_time_goes(injections, dagster_runs(conf["DAGSTER_PG_URL"], baseline - 600))
+            where_time_goes(injections, dagster_runs(conf["DAGSTER_PG_URL"], since - 600))
         print(f"bench wall time {time.monotonic() - started:.0f} s")
         print(
             f"machine load at the end: {os.uname().nodename}: "
