@@ -1,10 +1,11 @@
 """Live events for refreshed data: the customer-health mart, the ops KPIs and new forecasts.
 
-The app versions its cached reads by these events (`customer_health_updated` -> customers,
-`forecast_updated` -> forecasts, `metric_update` -> the overview numbers), so a refreshed
-mart shows at the next poll instead of when a cache entry expires. The payload is small - the
-run that wrote the data, a few counts and the data's as-of time - because the rows themselves
-are in PostgreSQL.
+A reader learns that the data behind a view changed without polling the warehouse: the app
+versions its cached reads by them (`customer_health_updated` -> customers, `forecast_updated`
+-> forecasts), so a refreshed mart shows at its next poll instead of when a cache entry
+expires; `metric_update` says the overview numbers (marts.ops_kpis_daily) were rebuilt. The
+payload is small - the run that wrote the data, a few counts and the data's as-of time -
+because the rows themselves are in PostgreSQL.
 
 Publishing never fails the run that refreshed the data: a failed count is left out of the
 payload and an unreachable Redis is logged by `events.publish` (the data is committed either
