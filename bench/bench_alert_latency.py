@@ -172,7 +172,8 @@ def pick_tutors(source: str, k: int, exclude: Collection[int] = ()) -> list[int]
 
 # Entities an injection could not alert on: a live alert (the injection would only add an
 # occurrence to it), or covered by the rule's baseline summary or left quiet after a person
-# closed it (both until the condition clears). A fresh stack has none; a running one (--reuse),
+# closed it (both until the condition clears; an active key whose alert was just closed turns
+# quiet at the next evaluation). A fresh stack has none; a running one (--reuse),
 # e.g. after an earlier bench's 6-hour spikes, may.
 BUSY_SQL = """
 select a.rule, a.dedupe_key
@@ -183,6 +184,7 @@ select s.rule, s.rule || ':' || k.key
 from app.alert_rule_state as s
 cross join lateral jsonb_array_elements_text(
     coalesce(s.state -> 'baseline_keys', '[]') || coalesce(s.state -> 'quiet_keys', '[]')
+    || coalesce(s.state -> 'active_keys', '[]')
 ) as k (key)
 where s.rule = any(%(rules)s)
 """
