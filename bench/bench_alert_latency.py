@@ -542,10 +542,13 @@ def check_reused(conf: dict[str, str], sinks_home: Path, source: str) -> None:
             )
     with psycopg.connect(source) as conn:
         row = conn.execute(
-            "select count(*) from session_requests where created_at > now() - interval '5 min'"
+            "select (select count(*) from session_requests"
+            "        where updated_at > now() - interval '15 min')"
+            " + (select count(*) from tutoring_sessions"
+            "    where updated_at > now() - interval '15 min')"
         ).fetchone()
     if not row or not row[0]:
-        print("warning: no session request in the source in 5 min: is `opsdash sim live` running?")
+        print("warning: no request or session changed in 15 min: is `opsdash sim live` running?")
 
 
 def main() -> None:
