@@ -2,8 +2,8 @@
 
 A reader learns that the data behind a view changed without polling the warehouse: the app
 versions its cached reads by them (`customer_health_updated` -> customers, `forecast_updated`
--> forecasts), so a refreshed mart shows at its next poll instead of when a cache entry
-expires; `metric_update` says the overview numbers (marts.ops_kpis_daily) were rebuilt. The
+-> forecasts, `metric_update` -> the overview's KPIs from marts.ops_kpis_daily), so a refreshed
+mart shows at its next poll instead of when a cache entry expires. The
 payload is small - the run that wrote the data, a few counts and the data's as-of time -
 because the rows themselves are in PostgreSQL.
 
