@@ -500,8 +500,10 @@ where not l.success
 
 # `raw.watermarks.updated_at` is written by every cycle, moved or not, so it cannot tell a stuck
 # table. The watermark itself is the newest source time loaded: rows quarantined more than
-# `stuck_minutes` after it mean nothing new was loadable for that long (the reading of
-# `opsdash_core.ingest_health.watermark_stalls`). A bad row among valid ones never counts.
+# `stuck_minutes` after it, and newer than it by their own `updated_at` where readable, mean
+# nothing new was loadable for that long. A bad row among valid ones never counts, nor an old
+# bad row that a first load meets after the table's newest valid row
+# (tests/integration/test_hardening_stalls.py).
 WATERMARK_SQL = """
 select
     w.table_name as entity_key,
@@ -521,6 +523,10 @@ cross join lateral (
     where
         q.table_name = w.table_name
         and q.quarantined_at > w.watermark + make_interval(mins => %(stuck_minutes)s)
+        -- newer than the watermark by the row's own time, when it has a readable one: an old
+        -- bad row met on the first load of a quiet table is not a stall (migration 0016)
+        and coalesce(raw.try_timestamptz(q.payload ->> 'updated_at'), q.quarantined_at)
+        > w.watermark + make_interval(mins => %(stuck_minutes)s)
 ) as q
 where
     w.watermark < %(now)s::timestamptz - make_interval(mins => %(stuck_minutes)s)

@@ -52,11 +52,13 @@ def test_pipeline_kinds_fire_on_their_tables(warehouse_url: str) -> None:
         # a bad row met 10 min after its watermark (a bad row among good ones); tutors: loading.
         conn.execute(
             "insert into raw.quarantine (table_name, source_key, reason, payload, payload_hash,"
-            " quarantined_at) values ('sessions', '1', 'bad status', %(p)s, 'h1', %(t)s),"
+            " quarantined_at) values ('sessions', '1', 'bad status', %(bad_time)s, 'h1', %(t)s),"
             " ('customers', '2', 'bad email', %(p)s, 'h2', %(early)s),"
             " ('tutors', '3', 'bad rate', %(p)s, 'h3', %(t)s)",
             {
                 "p": Jsonb({}),
+                # a payload whose own time is unreadable counts by when it was quarantined
+                "bad_time": Jsonb({"updated_at": "2026-02-30 25:61"}),
                 "t": now - timedelta(minutes=10),
                 "early": now - timedelta(minutes=110),
             },

@@ -75,12 +75,6 @@ def test_bad_rows_for_less_than_stuck_minutes_do_not_fire(
     assert _stuck(warehouse_url) == {}  # nothing loadable for 10 min only (rule: 30)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="alerting/kinds.py WATERMARK_SQL compares when a row was quarantined, not its source"
-    " updated_at, with the watermark: an old bad row met on the first load of a quiet table"
-    " reads as stuck (issue 13 point 8; the rule's owner decides)",
-)
 def test_an_old_bad_row_among_valid_ones_is_not_a_stall(
     warehouse_url: str, source_url: str
 ) -> None:
