@@ -91,7 +91,7 @@ def test_dbt_assets_build_subset_and_fail_on_a_failing_test(
     assert set(published) == {"customer_health_updated", "metric_update"}
     (health,) = published["customer_health_updated"]
     assert (health["run_id"], health["relation"]) == (full.run_id, "marts.customer_health")
-    assert health["customers"] == health["at_risk_customers"] == 0  # an empty source
+    assert health["customers_refreshed"] == health["at_risk_refreshed"] == 0  # an empty source
     (kpis,) = published["metric_update"]
     assert (kpis["run_id"], kpis["relation"]) == (full.run_id, "marts.ops_kpis_daily")
     assert isinstance(kpis["days"], int)  # counted (0 days on an empty source)

@@ -35,7 +35,7 @@ def marts(warehouse_url: str) -> str:
             " create table marts.customer_health (customer_id bigint primary key,"
             "  risk_tier text not null, computed_at timestamptz not null);"
             " insert into marts.customer_health values (1, 'critical', '2026-12-03 06:00Z'),"
-            "  (2, 'high', '2026-12-03 06:00Z'), (3, 'low', '2026-12-03 06:05Z');"
+            "  (2, 'high', '2026-12-03 06:05Z'), (3, 'low', '2026-12-03 06:05Z');"
             " create table marts.ops_kpis_daily (kpi_date date primary key);"
             " insert into marts.ops_kpis_daily values ('2026-12-02'), ('2026-12-03')"
         )
@@ -63,12 +63,13 @@ def test_refreshed_marts_and_forecasts_are_read_back_from_the_stream(marts: str)
     got = [(e.type, e.data) for e in events.read_since(before, count=1000)]
     assert [t for t, _ in got] == ["customer_health_updated", "metric_update", "forecast_updated"]
     health, kpis, forecast = (d for _, d in got)
-    assert {k: health[k] for k in ("relation", "run_id", "customers")} == {
+    # the customers the newest build rewrote (06:05), not the whole mart
+    assert {k: health[k] for k in ("relation", "run_id", "customers_refreshed")} == {
         "relation": "marts.customer_health",
         "run_id": "run-a",
-        "customers": 3,
+        "customers_refreshed": 2,
     }
-    assert (health["at_risk_customers"], health["critical_customers"]) == (2, 1)
+    assert (health["at_risk_refreshed"], health["critical_refreshed"]) == (1, 0)
     assert datetime.fromisoformat(health["as_of"]) == datetime(2026, 12, 3, 6, 5, tzinfo=UTC)
     assert (kpis["days"], kpis["kpi_date"]) == (2, "2026-12-03")
     assert (forecast["run_id"], forecast["rows"], forecast["subjects"]) == ("fc-1", 672, 4)
@@ -80,7 +81,7 @@ def test_an_unreadable_mart_still_announces_its_refresh(warehouse_url: str) -> N
     assert publish_mart_refreshed(HEALTH, "run-b", factory(warehouse_url)) is not None
     (event,) = events.read_since(before)
     assert (event.type, event.data["run_id"]) == ("customer_health_updated", "run-b")
-    assert "customers" not in event.data
+    assert "customers_refreshed" not in event.data
 
 
 @pytest.mark.usefixtures("redis_down")
