@@ -153,9 +153,8 @@ def measure(scale: int, days: int, cycles: int, offset: int, keep: bool) -> dict
     home = (PROJECT_ROOT / ".local" / f"bench-scale-{scale}").resolve()
     # warnings e-mailed too: the kept S10 stack is where `make bench` times alert delivery
     # (bench_alert_latency --reuse), which reads each scenario's e-mail and Slack message
-    env = stack_env(
-        home, dict.fromkeys(CADENCE_SETTINGS, "1") | {"OPSDASH_ROUTE_WARNING": "email,slack"}
-    )
+    settings = dict.fromkeys(CADENCE_SETTINGS, "1") | {"OPSDASH_ROUTE_WARNING": "email,slack"}
+    env = stack_env(home, settings)
     if (home / ".env").exists():
         subprocess.run([str(BIN / "opsdash"), "down"], env=env, cwd=PROJECT_ROOT, check=False)
     shutil.rmtree(home, ignore_errors=True)
@@ -169,6 +168,9 @@ def measure(scale: int, days: int, cycles: int, offset: int, keep: bool) -> dict
     try:
         with sampler:
             opsdash(["up", "--infra-only", "--port-offset", str(offset)], env, log)
+            # in the stack's .env too: a bench that reuses the kept stack reads them there
+            with (home / ".env").open("a") as env_lines:
+                env_lines.write("".join(f"{k}={v}\n" for k, v in settings.items()))
             pm = postmaster_pid(env)
             if pm:
                 sampler.add_root(pm)
