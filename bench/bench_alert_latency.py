@@ -725,7 +725,10 @@ def main() -> None:
         )
     finally:
         if not args.keep:
-            subprocess.run([str(BIN / "opsdash"), "down"], env=env, cwd=PROJECT_ROOT, check=False)
+            # --purge: as root the cluster lives under /var/lib/opsdash, outside the home
+            subprocess.run(
+                [str(BIN / "opsdash"), "down", "--purge"], env=env, cwd=PROJECT_ROOT, check=False
+            )
 
 
 if __name__ == "__main__":

@@ -216,7 +216,10 @@ def main() -> None:
         report(measured, cadence, f"{args.scale:,} customers" if not args.reuse else str(home))
     finally:
         if not args.keep:
-            subprocess.run([str(BIN / "opsdash"), "down"], env=env, cwd=PROJECT_ROOT, check=False)
+            # --purge: as root the cluster lives under /var/lib/opsdash, outside the home
+            subprocess.run(
+                [str(BIN / "opsdash"), "down", "--purge"], env=env, cwd=PROJECT_ROOT, check=False
+            )
 
 
 if __name__ == "__main__":
