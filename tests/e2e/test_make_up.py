@@ -120,9 +120,22 @@ def test_no_process_shows_a_secret_from_env(product: dict) -> None:
     assert leaks == []
 
 
-def umask(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(ln for ln in status.splitlines() if ln.startswith("Umask:")).split()[1], 8)
+def umask(pid: int) -> int | None:
+    """The process's umask; None once it has exited (a zombie's status has no Umask line)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    line = next((ln for ln in status.splitlines() if ln.startswith("Umask:")), None)
+    return None if line is None else int(line.split()[1], 8)
+
+
+def mode(path: Path) -> int:
+    """Permission bits; 0 for a file removed while the tree is walked (a run's temp file)."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return 0
 
 
 def descendants(roots: set[int]) -> set[int]:
@@ -150,17 +163,20 @@ def test_every_service_and_its_children_run_with_umask_077(product: dict) -> Non
     # Dagster's code servers and runs are the services' children.
     tree = descendants({pid for pid in started.values() if pid})
     assert len(tree) > len(started)
-    masks = {pid: umask(pid) for pid in tree if Path(f"/proc/{pid}").exists()}
-    assert {pid: oct(mask) for pid, mask in masks.items() if mask != 0o077} == {}
+    masks = {pid: umask(pid) for pid in tree}
+    assert any(mask is not None for mask in masks.values())
+    assert {pid: oct(m) for pid, m in masks.items() if m is not None and m != 0o077} == {}
     # What they wrote: Dagster's storage and logs, MLflow's artifacts, mail, Data Docs (not
     # the browser test's screenshots: this pytest process writes those).
     shots = s.opsdash_home / "screenshots"
+    # os.walk, not rglob: a run's temporary directory can vanish mid-walk.
+    tree_paths = [
+        Path(top) / name for top, dirs, files in os.walk(s.opsdash_home) for name in [*dirs, *files]
+    ]
     written = [
         p
-        for p in s.opsdash_home.rglob("*")
-        if not p.is_symlink()
-        and not p.is_relative_to(shots)
-        and stat.S_IMODE(p.stat().st_mode) & 0o077
+        for p in tree_paths
+        if not p.is_symlink() and not p.is_relative_to(shots) and mode(p) & 0o077
     ]
     assert [str(p) for p in written] == []
 
