@@ -100,8 +100,28 @@ def start_service(s: Settings, svc: Service) -> None:
         wait_for(lambda: http_ok(url), svc.name, svc.timeout, logf)
 
 
+def group_members(pgid: int) -> set[int]:
+    """Live processes of process group `pgid` (zombies excluded: they hold nothing)."""
+    members = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # exited meanwhile
+            continue
+        if fields[0] != "Z" and int(fields[2]) == pgid:
+            members.add(int(entry.name))
+    return members
+
+
 def stop_service(s: Settings, name: str, timeout: float = 20.0) -> None:
-    """SIGTERM the process group in `name`'s PID file, SIGKILL after `timeout` seconds."""
+    """SIGTERM the process group in `name`'s PID file, SIGKILL what is left after `timeout`.
+
+    The whole group, not only its leader: Dagster's code servers and run workers are the
+    services' children, and a code server that outlived its webserver kept running (and its
+    port and database connections) until killed by hand.
+    """
     path = pidfile(s, name)
     pid = read_pid(path)
     if pid is None:
@@ -111,8 +131,13 @@ def stop_service(s: Settings, name: str, timeout: float = 20.0) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and pid_alive(pid):
+    while time.monotonic() < deadline and (pid_alive(pid) or group_members(pid)):
         time.sleep(0.2)
-    if pid_alive(pid):
-        os.killpg(pid, signal.SIGKILL)
+    if pid_alive(pid) or group_members(pid):
+        left = sorted(group_members(pid))
+        log(f"{name}: SIGKILL for what ignored SIGTERM for {timeout:.0f} s (pids {left})")
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        while pid_alive(pid) and time.monotonic() < deadline + 5:
+            time.sleep(0.1)
     path.unlink(missing_ok=True)
