@@ -30,16 +30,30 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
 
 
 def wait_for(
-    check: Callable[[], bool], what: str, timeout: float, log_file: Path | None = None
+    check: Callable[[], bool],
+    what: str,
+    timeout: float,
+    log_file: Path | None = None,
+    alive: Callable[[], bool] | None = None,
 ) -> None:
-    """Poll `check` until it holds; on timeout raise ServiceError with the tail of `log_file`."""
+    """Poll `check` until it holds; raise ServiceError with the tail of `log_file` on timeout,
+    or at once when `alive` says the process being waited for has exited (a service that
+    dies on start - a taken port, a bad setting - should not cost the whole timeout)."""
     deadline = time.monotonic() + timeout
+    started = time.monotonic()
     while time.monotonic() < deadline:
         if check():
             return
+        if alive is not None and not alive():
+            raise ServiceError(
+                f"{what} exited {time.monotonic() - started:.0f}s after it started{_tail(log_file)}"
+            )
         time.sleep(0.5)
-    tail = ""
-    if log_file and log_file.exists():
-        tail = "\n--- last lines of " + str(log_file) + " ---\n"
-        tail += "\n".join(log_file.read_text(errors="replace").splitlines()[-25:])
-    raise ServiceError(f"{what} did not answer within {timeout:.0f}s{tail}")
+    raise ServiceError(f"{what} did not answer within {timeout:.0f}s{_tail(log_file)}")
+
+
+def _tail(log_file: Path | None) -> str:
+    if not log_file or not log_file.exists():
+        return ""
+    lines = log_file.read_text(errors="replace").splitlines()[-25:]
+    return f"\n--- last lines of {log_file} ---\n" + "\n".join(lines)

@@ -74,8 +74,9 @@ def start_service(s: Settings, svc: Service) -> None:
     s.log_dir.mkdir(parents=True, exist_ok=True)
     path = pidfile(s, svc.name)
     logf = s.log_dir / f"{svc.name}.log"
-    if read_pid(path):
-        log(f"{svc.name} already running (pid {read_pid(path)})")
+    pid = read_pid(path)
+    if pid:
+        log(f"{svc.name} already running (pid {pid})")
     else:
         if svc.port and port_open(svc.port):
             raise ServiceError(
@@ -93,11 +94,13 @@ def start_service(s: Settings, svc: Service) -> None:
                 cwd=svc.cwd or PROJECT_ROOT,
                 start_new_session=True,
             )
-        path.write_text(str(proc.pid))
-        log(f"started {svc.name} (pid {proc.pid}, log {logf})")
+        pid = proc.pid
+        path.write_text(str(pid))
+        log(f"started {svc.name} (pid {pid}, log {logf})")
     if svc.health_url:
         url = svc.health_url
-        wait_for(lambda: http_ok(url), svc.name, svc.timeout, logf)
+        started = pid
+        wait_for(lambda: http_ok(url), svc.name, svc.timeout, logf, lambda: pid_alive(started))
 
 
 def group_members(pgid: int) -> set[int]:
@@ -138,6 +141,6 @@ def stop_service(s: Settings, name: str, timeout: float = 20.0) -> None:
         log(f"{name}: SIGKILL for what ignored SIGTERM for {timeout:.0f} s (pids {left})")
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
-        while pid_alive(pid) and time.monotonic() < deadline + 5:
+        while (pid_alive(pid) or group_members(pid)) and time.monotonic() < deadline + 5:
             time.sleep(0.1)
     path.unlink(missing_ok=True)

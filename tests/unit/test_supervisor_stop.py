@@ -1,4 +1,5 @@
-"""Stopping a service stops every process it started, even one that ignores SIGTERM."""
+"""Starting and stopping services: a stop reaches every process a service started, even one
+that ignores SIGTERM; a service that dies on start is reported at once."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from opsdash_core.settings import Settings
+from opsdash_stack.probes import ServiceError
 from opsdash_stack.supervisor import (
     Service,
     group_members,
@@ -68,3 +70,17 @@ def test_a_stale_pid_file_is_removed_and_nothing_signalled(settings: Settings) -
     path.write_text("999999999")  # no such process
     stop_service(settings, "gone")
     assert not path.exists()
+
+
+def test_a_service_that_dies_on_start_fails_at_once_with_its_log(settings: Settings) -> None:
+    svc = Service(
+        "dies",
+        ["sh", "-c", "echo 'bad setting: FOO'; exit 3"],
+        None,
+        "http://127.0.0.1:9/health",  # nothing answers there
+        timeout=60,
+    )
+    started = time.monotonic()
+    with pytest.raises(ServiceError, match=r"(?s)dies exited .*bad setting: FOO"):
+        start_service(settings, svc)
+    assert time.monotonic() - started < 10  # not the 60 s timeout
