@@ -44,13 +44,20 @@ where f.subject_id = %(subject_id)s
 order by f.hour_at
 """
 
+# One row per subject, its gaps hour by hour as two arrays (hours after `first_hour`, gap):
+# 42 rows rather than 7,000 row objects at a million customers, so a Redis hit decodes in about
+# a millisecond instead of ~45 ms (1.4 MB of JSON); `view_charts.gap_heatmap` unfolds them.
 GAPS_SQL = """
-select subject_id, coalesce(subject_name, subject_id::text) as subject_name, hour_at,
-       forecast_requested_sessions, available_tutor_hours, forecast_supply_gap
+select subject_id, coalesce(subject_name, subject_id::text) as subject_name,
+       date_trunc('hour', now()) as first_hour,
+       array_agg((extract(epoch from hour_at - date_trunc('hour', now())) / 3600)::int
+                 order by hour_at) as hours_ahead,
+       array_agg(round(forecast_supply_gap::numeric, 2)::float8 order by hour_at) as gaps
 from marts.demand_supply_gaps_hourly
 where hour_at >= date_trunc('hour', now())
   and hour_at < date_trunc('hour', now()) + interval '7 days'
-order by subject_name, hour_at
+group by subject_id, coalesce(subject_name, subject_id::text)
+order by subject_name, subject_id
 """
 
 # Per subject, its latest backtest run: mean MASE per model, which model serves, and the

@@ -7,10 +7,11 @@ keep the app's tier colours so a tier looks the same on every page.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import altair as alt
+import numpy as np
 import pandas as pd
 
 from app_streamlit.charts import OKABE_ITO, TIER_COLORS, TIER_ORDER
@@ -164,15 +165,35 @@ def forecast_chart(actuals: Rows, forecast: Rows, subject: str) -> alt.LayerChar
     return alt.layer(band, lines, title=f"{subject}: demand, last 7 days and next 7 days")
 
 
-def gap_heatmap(rows: Rows) -> alt.Chart:
+def gap_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Long format (subject, hour, gap) from `forecasts_data.gaps`' one row per subject
+    (vectorized: 7,000 cells at a million customers)."""
+    names: list[str] = []
+    hours: list[np.ndarray] = []
+    gaps: list[float | None] = []
+    for row in rows:
+        first = pd.Timestamp(row["first_hour"])
+        first = first.tz_localize("UTC") if first.tzinfo is None else first.tz_convert("UTC")
+        ahead = np.asarray(row["hours_ahead"], dtype="int64")
+        names += [str(row["subject_name"])] * len(ahead)
+        hours.append(first.value + ahead * 3_600_000_000_000)
+        gaps += list(row["gaps"])
+    stamps = np.concatenate(hours) if hours else np.array([], dtype="int64")
+    return pd.DataFrame(
+        {
+            "subject_name": pd.Series(names, dtype=object),
+            "hour_at": pd.to_datetime(stamps, unit="ns", utc=True),
+            "forecast_supply_gap": pd.Series(gaps, dtype=float),
+        }
+    )
+
+
+def gap_heatmap(rows: Sequence[Mapping[str, Any]]) -> alt.Chart:
     """Subject x hour, coloured by forecast requests minus available tutor-hours.
 
     The diverging scale is centred on zero: orange = short of tutors, blue = spare supply.
     """
-    frame = pd.DataFrame(
-        list(rows), columns=["subject_name", "hour_at", "forecast_supply_gap"]
-    ).astype({"forecast_supply_gap": float})
-    frame["hour_at"] = pd.to_datetime(frame["hour_at"], utc=True)
+    frame = gap_frame(rows)
     return (
         alt.Chart(frame, title="Expected gap: forecast requests - available tutor-hours")
         .mark_rect()

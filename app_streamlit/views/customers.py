@@ -250,7 +250,15 @@ def _detail(customer_id: int) -> None:
         "—" if probability is None else f"{float(probability):.0%}",
         help="Latest score in ml.churn_scores" if churn else "Not scored by the churn model yet",
     )
-    cols[3].metric("Days since last session", _int(health.get("days_since_last_session")))
+    if health.get("last_session_date") is None:
+        # the mart counts from sign-up until a first completed session
+        cols[3].metric(
+            "Days since sign-up",
+            _int(health.get("days_since_last_session")),
+            help="No completed session yet: counted from the day the customer signed up.",
+        )
+    else:
+        cols[3].metric("Days since last session", _int(health.get("days_since_last_session")))
     if health.get("risk_forced_reason"):
         st.caption(markdown_text(f"Tier raised: {health['risk_forced_reason']}"))
 

@@ -597,3 +597,5 @@ def test_run_failure_sensor_raises_a_pipeline_alert(env: Env) -> None:
         "Dagster run of nightly failed",
     )
     assert alert["details"]["run_id"] == result.run_id
+    # the step's own words, not only "steps failed"
+    assert alert["details"]["error"] == "explode: RuntimeError: source database unreachable"

@@ -120,3 +120,27 @@ def test_pages_render_on_the_dbt_marts(built: Marts, page: str, title: str, tabl
     assert not at.error
     assert at.title[0].value == title
     assert len(at.dataframe) >= tables
+
+
+def test_detail_says_since_sign_up_for_a_customer_without_a_completed_session(
+    built: Marts,
+) -> None:
+    """The mart counts days from sign-up when no session was completed; the detail said "days
+    since last session" above "No sessions on record"."""
+    script = str(PROJECT_ROOT / "app_streamlit" / "views" / "customers.py")
+    labels = {}
+    for has_session in (True, False):
+        (row,) = fetch_all(
+            built.warehouse_url,
+            "select customer_id, days_since_last_session from marts.customer_health"
+            " where (last_session_date is not null) = %(has)s order by customer_id limit 1",
+            {"has": has_session},
+        )
+        at = AppTest.from_file(script, default_timeout=TIMEOUT)
+        at.query_params["customer_id"] = str(row["customer_id"])
+        at.run()
+        assert not at.exception
+        (metric,) = [m for m in at.metric if m.label.startswith("Days since")]
+        assert metric.value == f"{row['days_since_last_session']:,}"
+        labels[has_session] = metric.label
+    assert labels == {True: "Days since last session", False: "Days since sign-up"}

