@@ -403,6 +403,8 @@ def loaders(warehouse_url: str) -> list[tuple[str, Callable[[], object]]]:
         ("latest_alerts", data.latest_alerts),
         ("overview kpi_rows", overview_data.kpi_rows),
         ("overview alerts_by_severity", overview_data.open_alerts_by_severity),
+        ("overview critical alerts", overview_data.open_critical_alerts),
+        ("overview tier_counts", data.tier_counts),
         ("overview top_gaps", overview_data.top_gaps),
         ("overview recommendations", overview_data.top_recommendations),
         ("customers page (no filter)", lambda: customers_data.customer_page(CustomerFilters())),
