@@ -15,6 +15,16 @@ end, and the step events of its event log. It prints p50/p95 of
 
     python -m bench.bench_cycle                    # fresh stack, 8 cycles at 1 minute
     python -m bench.bench_cycle --reuse --since 2026-12-01T04:00:00   # a running stack
+    python -m bench.bench_cycle --scale 100000 --days 180 --live-days 30
+
+`--live-days N` gives the fresh stack a source whose last N days were written by live mode
+(issue 14: "after 30 days of simulated live history"): `opsdash sim generate --end` stops the
+generated history N days ago, `opsdash sim replay` writes those N days tick by tick (an hour
+each) as `sim live` would have, and only then does `opsdash up` build. Run it beside a plain
+run at the same scale and days: the two stacks hold histories of the same length, one with a
+month of live mode's arrivals, updates and late changes in it. The pipeline's own history of
+that month (Dagster's run records, alert events, daily score history) is not replayed: the
+pipeline runs on wall-clock time.
 
 Figures are noisy on a shared 2-core machine; the machine load is printed with them.
 """
@@ -161,6 +171,43 @@ def report(found: list[Cycle], cadence: str, scale: str) -> None:
     )
 
 
+def live_history(env: dict[str, str], home: Path, args: argparse.Namespace) -> None:
+    """Infrastructure, a history ending `--live-days` ago, then those days replayed as live
+    mode writes them; the `opsdash up` that follows finds the source filled and builds it."""
+    if not 0 < args.live_days < args.days:
+        raise SystemExit(f"--live-days must be between 1 and --days - 1 ({args.days - 1})")
+    log = home / "bench-up.log"
+    end = int(time.time()) // 60 * 60 - args.live_days * 86400
+
+    def opsdash(*cmd: str) -> float:
+        started = time.monotonic()
+        with log.open("a") as out:
+            done = subprocess.run(
+                [str(BIN / "opsdash"), *cmd], env=env, cwd=PROJECT_ROOT, stdout=out, stderr=out
+            )
+        if done.returncode:
+            raise SystemExit(f"opsdash {' '.join(cmd)} failed; see {log}")
+        return time.monotonic() - started
+
+    opsdash("up", "--infra-only", "--port-offset", str(args.port_offset))
+    env |= {"SOURCE_URL": env_file(home)["SOURCE_URL"]}
+    generated = args.days - args.live_days
+    wall = opsdash(
+        "sim", "generate", "--scale", str(args.scale), "--days", str(generated), "--end", str(end)
+    )
+    print(
+        f"generated {generated} days of history ending {args.live_days} days ago in {wall:.0f} s",
+        flush=True,
+    )
+    wall = opsdash("sim", "replay", "--from", str(end))
+    replayed = [line for line in log.read_text().splitlines() if line.startswith("replayed:")]
+    print(
+        f"replayed {args.live_days} days of live mode in {wall:.0f} s: "
+        f"{replayed[-1] if replayed else '?'}",
+        flush=True,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--scale", type=int, default=2000, help="customers of the fresh stack")
@@ -171,6 +218,12 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=1800.0, help="max seconds of cycles")
     parser.add_argument("--home", type=Path, default=PROJECT_ROOT / ".local" / "bench-cycle")
     parser.add_argument("--port-offset", type=int, default=210)
+    parser.add_argument(
+        "--live-days",
+        type=int,
+        default=0,
+        help="of --days, how many (the newest) `sim replay` writes as live mode would",
+    )
     parser.add_argument("--keep", action="store_true", help="leave the stack running")
     parser.add_argument(
         "--reuse", action="store_true", help="measure the stack running at --home; implies --keep"
@@ -191,6 +244,8 @@ def main() -> None:
     started = time.time()
     try:
         if not args.reuse:
+            if args.live_days:
+                live_history(env, home, args)
             start_stack(env, home, args.port_offset, args.scale, args.days, "bench_cycle")
             print(
                 f"fresh opsdash up ({args.scale:,} customers, {args.days} days) in "
@@ -213,7 +268,10 @@ def main() -> None:
             time.sleep(20)
         measured = found[len(found) - min(len(found), args.cycles) :]
         cadence = conf.get("OPSDASH_CYCLE_MINUTES", "5")
-        report(measured, cadence, f"{args.scale:,} customers" if not args.reuse else str(home))
+        what = f"{args.scale:,} customers, {args.days} days" + (
+            f", the newest {args.live_days} written by live mode" if args.live_days else ""
+        )
+        report(measured, cadence, what if not args.reuse else str(home))
     finally:
         if not args.keep:
             # --purge: as root the cluster lives under /var/lib/opsdash, outside the home

@@ -61,5 +61,11 @@ echo "### bench_alert_latency" && nice -n 10 .venv/bin/python -m bench.bench_ale
 # the live incremental cycle on its own fresh stack (2,000 customers, 30 days, ports +210) at a
 # 1-minute cadence: p50/p95 of launch, run and its breakdown from Dagster's run records
 echo "### bench_cycle" && nice -n 10 .venv/bin/python -m bench.bench_cycle
+# issue 14, "after 30 days of simulated live history": the same cycle at S1 on a source whose
+# last 30 of 180 days live mode wrote (`sim generate --end`, `sim replay`), beside a plain S1
+echo "### bench_cycle at S1, 180 generated days"
+nice -n 10 .venv/bin/python -m bench.bench_cycle --scale "$SCALE" --days 180
+echo "### bench_cycle at S1, 150 generated days + 30 days of live mode"
+nice -n 10 .venv/bin/python -m bench.bench_cycle --scale "$SCALE" --days 180 --live-days 30
 # the fault drill is not part of either (it breaks its own stack for ~25 min): `make drill`
 echo "### fault drill: run \`make drill\` (bench/drill.py; README, Fault drill)"

@@ -50,18 +50,69 @@ def sim() -> None:
 )
 @click.option("--seed", default=42, show_default=True, type=int)
 @click.option("--replace", is_flag=True, help="Wipe and regenerate if data already exists.")
-def generate(scale: int, days: int, seed: int, replace: bool) -> None:
+@click.option(
+    "--end",
+    "end",
+    default=None,
+    metavar="TIME",
+    callback=lambda _ctx, _param, value: None if value is None else _epoch(value),
+    help="End the history at TIME (ISO 8601, UTC if no offset, or epoch seconds) instead of "
+    "now; `opsdash sim replay --from TIME` can then fill the time since as live mode would.",
+)
+def generate(scale: int, days: int, seed: int, replace: bool, end: int | None) -> None:
     """Create the schema and write a deterministic history (idempotent without --replace)."""
     from simulator.generator import generate as run
 
+    if end is not None and end > time.time():
+        raise click.BadParameter("the history cannot end in the future", param_hint="--end")
     run(
         get_settings().source_url,
         scale=scale,
         days=days,
         seed=seed,
         replace=replace,
+        history_end=None if end is None else end // 60 * 60,
         echo=click.echo,
     )
+
+
+@sim.command()
+@click.option(
+    "--from",
+    "start",
+    required=True,
+    metavar="TIME",
+    callback=lambda _ctx, _param, value: _epoch(value),
+    help="Replay from TIME (ISO 8601, UTC if no offset, or epoch seconds), e.g. the --end "
+    "of a generated history.",
+)
+@click.option(
+    "--to",
+    "end",
+    default=None,
+    metavar="TIME",
+    callback=lambda _ctx, _param, value: None if value is None else _epoch(value),
+    help="Replay up to TIME (default now).",
+)
+@click.option(
+    "--step",
+    default=3600,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Seconds of marketplace time per tick (an hour keeps the hour-of-day demand shape).",
+)
+def replay(start: int, end: int | None, step: int) -> None:
+    """Write what live mode would have written between two times, tick by tick, then exit."""
+    from simulator.live import replay as run
+
+    stop = int(time.time()) if end is None else end
+    if stop > time.time():
+        raise click.BadParameter("cannot replay the future", param_hint="--to")
+    try:
+        totals = run(get_settings().source_url, start=start, end=stop, step=step, echo=click.echo)
+    except (RuntimeError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo("replayed: " + " ".join(f"{k}={v:,}" for k, v in totals.items() if v))
 
 
 @sim.command()
