@@ -163,8 +163,11 @@ where
     )
 """
 
-# Today's count against the same count on each of the trailing days, rebuilt from the history
-# mart (each customer's latest snapshot on or before that day).
+# Today's count against the count on each of the trailing days, from the pipeline's daily tier
+# counts (marts.risk_tiers_daily: a handful of rows), the newest counted day on or before each
+# day standing for a day the pipeline did not run. Rebuilding each day's count from the daily
+# snapshots instead would read every customer's history for every trailing day: at a million
+# customers and 90 days of snapshots, hundreds of millions of rows per evaluation.
 AT_RISK_SPIKE_SQL = """
 with today as (
     select count(*) as customers
@@ -182,15 +185,20 @@ days as (
 ),
 
 daily as (
-    select days.day, count(*) filter (where latest.risk_tier = any(%(tiers)s::text[])) as customers
+    select days.day, latest.customers
     from days
     cross join lateral (
-        select distinct on (h.customer_id) h.risk_tier
-        from marts.customer_health_history as h
-        where h.snapshot_date <= days.day
-        order by h.customer_id, h.snapshot_date desc
+        select
+            case when 'low' = any(%(tiers)s::text[]) then r.low_customers else 0 end
+            + case when 'medium' = any(%(tiers)s::text[]) then r.medium_customers else 0 end
+            + case when 'high' = any(%(tiers)s::text[]) then r.high_customers else 0 end
+            + case when 'critical' = any(%(tiers)s::text[]) then r.critical_customers else 0 end
+                as customers
+        from marts.risk_tiers_daily as r
+        where r.snapshot_date <= days.day
+        order by r.snapshot_date desc
+        limit 1
     ) as latest
-    group by days.day
 ),
 
 baseline as (
@@ -559,7 +567,7 @@ KINDS: dict[str, RuleKind] = {
         RuleKind(
             "at_risk_spike",
             AtRiskSpikeParams,
-            ("marts.customer_health", "marts.customer_health_history"),
+            ("marts.customer_health", "marts.risk_tiers_daily"),
             AT_RISK_SPIKE_SQL,
         ),
         RuleKind("tutor_underperforming", TutorParams, ("marts.tutor_performance",), TUTOR_SQL),

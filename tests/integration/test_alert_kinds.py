@@ -163,11 +163,12 @@ create table marts.customer_health (
     inbound_calls_30d integer,
     computed_at timestamptz not null default now()
 );
-create table marts.customer_health_history (
-    customer_id bigint not null,
-    snapshot_date date not null,
-    risk_tier text not null,
-    primary key (customer_id, snapshot_date)
+create table marts.risk_tiers_daily (
+    snapshot_date date primary key,
+    low_customers bigint not null,
+    medium_customers bigint not null,
+    high_customers bigint not null,
+    critical_customers bigint not null
 );
 create table marts.tutor_performance (
     tutor_id bigint primary key,
@@ -237,11 +238,10 @@ def test_customer_and_tutor_mart_kinds_fire_on_each_branch(warehouse_url: str) -
         assert tutors["3"].title == "Tutor 3 underperforming: first-session success 40%"
 
         spike = config.rule("at_risk_spike")
-        # 20 high customers on every one of the last 14 days (the latest snapshot counts)...
+        # 20 high customers on every one of the last 14 days (a day without counts takes the
+        # newest counted day before it)...
         conn.execute(
-            "insert into marts.customer_health_history (customer_id, snapshot_date, risk_tier)"
-            " select i, %(day)s, case when i <= 20 then 'high' else 'low' end"
-            " from generate_series(1, 100) as i",
+            "insert into marts.risk_tiers_daily values (%(day)s, 80, 0, 20, 0)",
             {"day": (now - timedelta(days=14)).date()},
         )
         conn.execute("delete from marts.customer_health")
@@ -255,7 +255,7 @@ def test_customer_and_tutor_mart_kinds_fire_on_each_branch(warehouse_url: str) -
         assert fired["population"].details["baseline_days"] == 14
         # Fewer days of history than min_baseline_days: no baseline, no spike.
         conn.execute(
-            "update marts.customer_health_history set snapshot_date = %s",
+            "update marts.risk_tiers_daily set snapshot_date = %s",
             ((now - timedelta(days=2)).date(),),
         )
         assert fetch_firing(conn, spike, now) == {}

@@ -46,12 +46,15 @@ def test_replay_fills_the_days_since_the_history_ended(url: str) -> None:
         (newest,) = conn.execute(
             "select extract(epoch from max(created_at))::bigint from session_requests"
         ).fetchone()  # type: ignore[misc]
-    assert history_end == end and newest <= end
+    assert history_end == end
+    assert newest <= end
 
     done = invoke("replay", "--from", str(end))
     assert done.exit_code == 0, done.output
-    assert "[sim replay]" in done.output and "100%" in done.output
-    assert "requests_new=" in done.output and "customers_new=" in done.output
+    assert "[sim replay]" in done.output
+    assert "100%" in done.output
+    assert "requests_new=" in done.output
+    assert "customers_new=" in done.output
 
     with psycopg.connect(url) as conn:
         per_day = conn.execute(
@@ -77,8 +80,11 @@ def test_replay_fills_the_days_since_the_history_ended(url: str) -> None:
 def test_replay_refuses_an_empty_or_future_span(url: str) -> None:
     now = int(time.time())
     done = invoke("replay", "--from", str(now - 60), "--to", str(now - 120))
-    assert done.exit_code != 0 and "nothing to replay" in done.output
+    assert done.exit_code != 0
+    assert "nothing to replay" in done.output
     done = invoke("replay", "--from", str(now - 60), "--to", str(now + 3600))
-    assert done.exit_code != 0 and "cannot replay the future" in done.output
+    assert done.exit_code != 0
+    assert "cannot replay the future" in done.output
     done = invoke("generate", "--scale", "100", "--end", str(now + 3600), "--replace")
-    assert done.exit_code != 0 and "cannot end in the future" in done.output
+    assert done.exit_code != 0
+    assert "cannot end in the future" in done.output

@@ -60,6 +60,7 @@ def test_loaders_build_typed_results(monkeypatch: pytest.MonkeyPatch, no_service
         data.HEALTH_SUMMARY_SQL: [
             {"customers": 10, "at_risk": 3, "critical": 1, "computed_at": datetime(2026, 1, 1)}
         ],
+        data.TIER_COUNTS_DAILY_SQL: [],  # built, but no day counted yet
         data.TIER_COUNTS_SQL: [{"risk_tier": "low", "customers": 7}],
         data.OPEN_ALERTS_SQL: [{"open_alerts": 4}],
     }
@@ -68,6 +69,27 @@ def test_loaders_build_typed_results(monkeypatch: pytest.MonkeyPatch, no_service
     assert summary == data.HealthSummary(10, 3, 1, datetime(2026, 1, 1))
     assert data.tier_counts() == {"low": 7}
     assert data.open_alert_count() == 4
+
+
+def test_tier_counts_come_from_the_daily_counts_when_built(
+    monkeypatch: pytest.MonkeyPatch, no_services: list
+) -> None:
+    def fetch(url: str, sql: str, params: object) -> list[dict]:
+        no_services.append((sql, params))
+        if sql == data.TIER_COUNTS_DAILY_SQL:
+            return [
+                {
+                    "low_customers": 5,
+                    "medium_customers": 0,
+                    "high_customers": 2,
+                    "critical_customers": 1,
+                }
+            ]
+        raise AssertionError("the group-by over every customer should not run")
+
+    monkeypatch.setattr(data, "fetch_all", fetch)
+    assert data.tier_counts() == {"low": 5, "high": 2, "critical": 1}
+    assert len(no_services) == 1
 
 
 def test_cache_key_depends_on_warehouse_and_parameters() -> None:

@@ -2,7 +2,6 @@
     same day a week before (absolute differences; rates in percentage points). At-risk counts
     come from the daily risk snapshots (none before scoring started, nor past the snapshots'
     retention). -#}
-{%- set tiers = var('risk_tiers') %}
 {%- set metrics = [
     'active_customers', 'sessions_completed', 'completion_rate', 'avg_rating',
     'at_risk_customers', 'open_alerts'
@@ -13,15 +12,14 @@ with kpis as (
 ),
 
 risk as (
-    -- customer_health_history holds today's scores too (every customer customer_health holds
-    -- is rescored on a new day and on each change), so one relation gives every day
+    -- the daily risk snapshots hold today's scores too (every customer customer_health holds
+    -- is rescored on a new day and on each change), counted per day by risk_tiers_daily
     select
         snapshot_date as kpi_date,
-        count(*) filter (where risk_score >= {{ tiers.high }}) as at_risk_customers,
-        count(*) filter (where risk_score >= {{ tiers.critical }}) as critical_customers
-    from {{ ref('customer_health_history') }}
+        high_customers + critical_customers as at_risk_customers,
+        critical_customers
+    from {{ ref('risk_tiers_daily') }}
     where snapshot_date <= {{ as_of_date() }}
-    group by snapshot_date
 ),
 
 facts as (
