@@ -4,7 +4,7 @@ A fresh `opsdash up` on its own home and ports (`--port-offset`, like bench_aler
 every service, `sim live` included, with the cycle every `--cadence` minutes
 (`OPSDASH_CYCLE_MINUTES`). Once `--cycles` scheduled `incremental_cycle` runs have ended, the
 bench reads Dagster's own records from the instance's run storage (PostgreSQL database
-`dagster`): each run's scheduled tick (`dagster/scheduled_execution_time`), its RUN_START and
+`dagster`): each run's scheduled tick (tag `.dagster/scheduled_execution_time`), its RUN_START and
 end, and the step events of its event log. It prints p50/p95 of
 
 - launch: the schedule's tick to RUN_START (daemon tick, queue, run process start),
@@ -49,6 +49,9 @@ from bench.stack import CADENCE_SETTINGS, env_file, stack_env, start_stack
 from opsdash_core.settings import PROJECT_ROOT
 
 JOB = "incremental_cycle"
+# the tick a scheduled run came from: a hidden tag (leading dot) in the Dagster pinned here,
+# a plain one in older releases
+SCHEDULED_TAGS = (".dagster/scheduled_execution_time", "dagster/scheduled_execution_time")
 DONE = ("SUCCESS", "FAILURE", "CANCELED")
 PARTS = ("ingest", "checks", "dbt", "other")
 
@@ -99,10 +102,10 @@ def cycles(dagster_url: str, since: float) -> list[Cycle]:
         runs = conn.execute(
             "select r.run_id, r.status, r.start_time, r.end_time, t.value from runs r"
             " join run_tags t on t.run_id = r.run_id"
-            " and t.key = 'dagster/scheduled_execution_time'"
+            " and t.key = any(%s)"
             " where r.pipeline_name = %s and r.status = any(%s) and r.start_time is not null"
             " and r.end_time is not null order by r.start_time",
-            (JOB, list(DONE)),
+            (list(SCHEDULED_TAGS), JOB, list(DONE)),
         ).fetchall()
         for run_id, status, start, end, tick_text in runs:
             tick = datetime.fromisoformat(tick_text).timestamp() if tick_text else None
