@@ -44,6 +44,7 @@ from pathlib import Path
 
 import psycopg
 
+from bench.bench_scale import opsdash
 from bench.common import BIN
 from bench.stack import CADENCE_SETTINGS, env_file, stack_env, start_stack
 from opsdash_core.settings import PROJECT_ROOT
@@ -182,27 +183,28 @@ def live_history(env: dict[str, str], home: Path, args: argparse.Namespace) -> N
     log = home / "bench-up.log"
     end = int(time.time()) // 60 * 60 - args.live_days * 86400
 
-    def opsdash(*cmd: str) -> float:
-        started = time.monotonic()
-        with log.open("a") as out:
-            done = subprocess.run(
-                [str(BIN / "opsdash"), *cmd], env=env, cwd=PROJECT_ROOT, stdout=out, stderr=out
-            )
-        if done.returncode:
-            raise SystemExit(f"opsdash {' '.join(cmd)} failed; see {log}")
-        return time.monotonic() - started
-
-    opsdash("up", "--infra-only", "--port-offset", str(args.port_offset))
+    opsdash(["up", "--infra-only", "--port-offset", str(args.port_offset)], env, log)
     env |= {"SOURCE_URL": env_file(home)["SOURCE_URL"]}
     generated = args.days - args.live_days
     wall = opsdash(
-        "sim", "generate", "--scale", str(args.scale), "--days", str(generated), "--end", str(end)
+        [
+            "sim",
+            "generate",
+            "--scale",
+            str(args.scale),
+            "--days",
+            str(generated),
+            "--end",
+            str(end),
+        ],
+        env,
+        log,
     )
     print(
         f"generated {generated} days of history ending {args.live_days} days ago in {wall:.0f} s",
         flush=True,
     )
-    wall = opsdash("sim", "replay", "--from", str(end))
+    wall = opsdash(["sim", "replay", "--from", str(end)], env, log)
     replayed = [line for line in log.read_text().splitlines() if line.startswith("replayed:")]
     print(
         f"replayed {args.live_days} days of live mode in {wall:.0f} s: "

@@ -13,6 +13,11 @@ import click
 from opsdash_core.settings import get_settings
 
 
+def _optional_epoch(_ctx: click.Context, _param: click.Parameter, value: str | None) -> int | None:
+    """Click callback of the TIME options: None stays None (meaning now)."""
+    return None if value is None else _epoch(value)
+
+
 def _epoch(value: str) -> int:
     """Epoch seconds from an ISO 8601 time (naive means UTC) or a number of seconds."""
     from datetime import UTC, datetime
@@ -46,7 +51,7 @@ def sim() -> None:
     default=180,
     show_default=True,
     type=click.IntRange(1, 3650),
-    help="Days of history ending now (UTC, to the minute).",
+    help="Days of history ending now, or at --end (UTC, to the minute).",
 )
 @click.option("--seed", default=42, show_default=True, type=int)
 @click.option("--replace", is_flag=True, help="Wipe and regenerate if data already exists.")
@@ -55,7 +60,7 @@ def sim() -> None:
     "end",
     default=None,
     metavar="TIME",
-    callback=lambda _ctx, _param, value: None if value is None else _epoch(value),
+    callback=_optional_epoch,
     help="End the history at TIME (ISO 8601, UTC if no offset, or epoch seconds) instead of "
     "now; `opsdash sim replay --from TIME` can then fill the time since as live mode would.",
 )
@@ -91,7 +96,7 @@ def generate(scale: int, days: int, seed: int, replace: bool, end: int | None) -
     "end",
     default=None,
     metavar="TIME",
-    callback=lambda _ctx, _param, value: None if value is None else _epoch(value),
+    callback=_optional_epoch,
     help="Replay up to TIME (default now).",
 )
 @click.option(
@@ -136,7 +141,7 @@ def replay(start: int, end: int | None, step: int) -> None:
     "at",
     default=None,
     metavar="TIME",
-    callback=lambda _ctx, _param, value: None if value is None else _epoch(value),
+    callback=_optional_epoch,
     help="With --once: write the interval ending at TIME (ISO 8601, UTC if no offset, or epoch "
     "seconds) instead of now. Demand follows the hour of day, so this replays a chosen hour.",
 )
