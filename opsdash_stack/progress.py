@@ -27,8 +27,9 @@ EVENT_LINE = re.compile(
     r"(?:(?P<step>[A-Za-z0-9_]+) - )?(?P<kind>[A-Z_]+) - (?P<msg>.*)$"
 )
 MATERIALIZED = re.compile(r"^Materialized value (?P<key>.+?)\.?$")
-# Step keys of the blocking/warning checks on the raw tables (`raw__sessions_valid_batch`).
-CHECK_SUFFIXES = ("_valid_batch", "_quarantine_rate", "_trends")
+# Step keys of the checks on the raw tables: the blocking ones per table or for the dimensions
+# (`raw__sessions_checks`, `raw__dimension_checks`), the warnings one by one (`raw__sessions_trends`).
+CHECK_SUFFIXES = ("_checks", "_valid_batch", "_quarantine_rate", "_trends")
 FAILURE_CONTEXT_LINES = 40
 # The running step's text on the bar: with the other columns, a line fits 80 columns.
 CURRENT_WIDTH = 30

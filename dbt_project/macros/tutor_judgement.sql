@@ -13,13 +13,14 @@
 {#- The judged window as the marts publish it: rates rounded, then score, flag and reason.
     Selected from `tutor_scores(...)`. -#}
 {% macro tutor_window_columns() -%}
-    round(avg_rating_30d::numeric, 2) as avg_rating_30d,
-    round(tutor_no_show_rate_30d::numeric, 4) as tutor_no_show_rate_30d,
-    round(tutor_cancellation_rate_30d::numeric, 4) as tutor_cancellation_rate_30d,
+    {%- set terms = tutor_rate_terms() -%}
+    {%- for name in ['avg_rating_30d', 'tutor_no_show_rate_30d', 'tutor_cancellation_rate_30d'] %}
+    {{ published_rate(name, terms[name]) }},
+    {%- endfor %}
     first_sessions_resolved_30d,
-    round(first_session_success_rate_30d::numeric, 4) as first_session_success_rate_30d,
-    round(rebooking_rate_30d::numeric, 4) as rebooking_rate_30d,
-    round(utilization_30d::numeric, 4) as utilization_30d,
+    {%- for name in ['first_session_success_rate_30d', 'rebooking_rate_30d', 'utilization_30d'] %}
+    {{ published_rate(name, terms[name]) }},
+    {%- endfor %}
     success_score,
     is_judged,
     is_underperforming,
@@ -27,22 +28,44 @@
 {%- endmacro %}
 
 
+{#- Each rate of the window: (numerator, denominator, digits the marts publish). The rules
+    compare the float8 ratio; the marts publish it rounded in numeric, computed from the
+    integer sums: casting a float8 to numeric goes through its text form, and those casts cost
+    22 of the 40 s a full build of tutor_performance_daily spent on 2.5 M tutor-days at S10. -#}
+{% macro tutor_rate_terms() %}
+    {{ return({
+        'avg_rating_30d': ('rating_points_30d', 'ratings_30d', 2),
+        'tutor_no_show_rate_30d': (
+            'tutor_no_shows_30d',
+            'sessions_completed_30d + tutor_no_shows_30d + customer_no_shows_30d',
+            4,
+        ),
+        'tutor_cancellation_rate_30d': ('tutor_cancellations_30d', 'sessions_resolved_30d', 4),
+        'first_session_success_rate_30d': (
+            'first_sessions_succeeded_30d',
+            'first_sessions_succeeded_30d + first_sessions_failed_30d',
+            4,
+        ),
+        'rebooking_rate_30d': (
+            'sessions_rebooked_30d', 'sessions_rebooked_30d + sessions_not_rebooked_30d', 4
+        ),
+        'utilization_30d': ('completed_minutes_30d', 'available_minutes_30d', 4),
+    }) }}
+{% endmacro %}
+
+
+{% macro published_rate(name, term) -%}
+    round({{ term[0] }}::numeric / nullif({{ term[1] }}, 0), {{ term[2] }}) as {{ name }}
+{%- endmacro %}
+
+
 {% macro tutor_rates(source) %}
     select
         *,
-        rating_points_30d::float8 / nullif(ratings_30d, 0) as avg_rating_30d,
-        tutor_no_shows_30d::float8
-        / nullif(sessions_completed_30d + tutor_no_shows_30d + customer_no_shows_30d, 0)
-            as tutor_no_show_rate_30d,
-        tutor_cancellations_30d::float8 / nullif(sessions_resolved_30d, 0)
-            as tutor_cancellation_rate_30d,
+        {%- for name, term in tutor_rate_terms().items() %}
+        {{ term[0] }}::float8 / nullif({{ term[1] }}, 0) as {{ name }},
+        {%- endfor %}
         first_sessions_succeeded_30d + first_sessions_failed_30d as first_sessions_resolved_30d,
-        first_sessions_succeeded_30d::float8
-        / nullif(first_sessions_succeeded_30d + first_sessions_failed_30d, 0)
-            as first_session_success_rate_30d,
-        sessions_rebooked_30d::float8 / nullif(sessions_rebooked_30d + sessions_not_rebooked_30d, 0)
-            as rebooking_rate_30d,
-        completed_minutes_30d::float8 / nullif(available_minutes_30d, 0) as utilization_30d,
         sessions_resolved_30d >= {{ var('tutor_min_sessions') }} as is_judged
     from {{ source }}
 {% endmacro %}

@@ -32,6 +32,22 @@ def test_one_check_per_suite_blocking_exactly_when_error_severity() -> None:
         assert spec.description == describe(suite)
 
 
+def test_blocking_checks_run_in_one_step_per_history_table_and_one_for_the_dimensions() -> None:
+    """Fewer steps for the first build to start: the blocking checks of a history table share a
+    step, the five dimensions' share one; each warning suite stays a step of its own."""
+    steps = {
+        c.node_def.name: {(k.asset_key.path[-1], k.name) for k in c.check_keys}
+        for c in QUALITY_CHECKS
+    }
+    blocking = {"valid_batch", "quarantine_rate"}
+    dimensions = {"customers", "tutors", "subjects", "tutor_subjects", "tutor_availabilities"}
+    assert steps["raw__dimension_checks"] == {(t, c) for t in dimensions for c in blocking}
+    for table in ("sessions", "session_requests", "inbound_calls"):
+        assert steps[f"raw__{table}_checks"] == {(table, c) for c in blocking}
+        assert steps[f"raw__{table}_trends"] == {(table, "trends")}
+    assert len(steps) == 8
+
+
 def test_great_expectations_checks_only_the_raw_tables() -> None:
     """The marts' rules are dbt tests (one owner per rule): no GE check is bound to a mart."""
     assets = {key.asset_key for c in QUALITY_CHECKS for key in c.check_keys}

@@ -24,6 +24,8 @@ def test_this_machine_size_two_cores_24_gib() -> None:
     assert t["checkpoint_timeout"] == "15min"
     assert t["checkpoint_completion_target"] == "0.9"
     assert t["wal_compression"] == "lz4"
+    # no replica, no archive: what dbt creates is not also written to the WAL
+    assert (t["wal_level"], t["max_wal_senders"]) == ("minimal", "0")
     assert t["max_parallel_workers_per_gather"] == "1"
     assert t["max_parallel_workers"] == "2"
 

@@ -25,7 +25,7 @@ BUILD = [
     ev("raw__customers", "ASSET_MATERIALIZATION", "Materialized value raw customers."),
     ev("raw__sessions", "STEP_START", 'Started execution of step "raw__sessions".'),
     ev("raw__sessions", "ASSET_MATERIALIZATION", "Materialized value raw sessions."),
-    ev("raw__sessions_valid_batch", "STEP_START", "Started execution of step"),
+    ev("raw__sessions_checks", "STEP_START", "Started execution of step"),
     "12:00:01  72 of 124 START test not_null_x ...... [RUN]"
     + ev("opsdash_dbt_models", "STEP_START", 'Started execution of step "opsdash_dbt_models".'),
     ev("opsdash_dbt_models", "ASSET_MATERIALIZATION", "Materialized value marts customer_health."),
@@ -39,8 +39,9 @@ BUILD = [
 
 def test_stages_a_person_would_name() -> None:
     assert progress.stage_of("raw__sessions") == "ingest"
-    assert progress.stage_of("raw__sessions_valid_batch") == "checks"
-    assert progress.stage_of("raw__tutors_quarantine_rate") == "checks"
+    assert progress.stage_of("raw__sessions_checks") == "checks"
+    assert progress.stage_of("raw__dimension_checks") == "checks"
+    assert progress.stage_of("raw__sessions_trends") == "checks"
     assert progress.stage_of("opsdash_dbt_models_2") == "dbt"
     assert progress.stage_of("demand_forecasts") == "forecasts"
     assert progress.stage_of("ml__churn_model") == "churn training"

@@ -55,12 +55,24 @@ customers as not materialized (
 
 reference_dates as (
     -- Features are computed as of the reference date and as of a week earlier (for the score's
-    -- 7-day change). Windows cover whole UTC days up to the end of the reference date.
+    -- 7-day change). Windows cover whole UTC days up to the end of the reference date. Their
+    -- starts are computed here, once: written as `window_end - interval ...` in the filters,
+    -- they were computed for each of the millions of session rows (5 s of a full build at S10).
     select
         reference_date,
-        reference_date = {{ as_of_date() }} as is_current,
-        {{ utc_day_start('reference_date + 1') }} as window_end
-    from (values ({{ as_of_date() }}), ({{ as_of_date() }} - 7)) as dates (reference_date)
+        is_current,
+        window_end,
+        window_end - interval '1 day' as window_start_1d,
+        window_end - interval '30 days' as window_start_30d,
+        window_end - interval '60 days' as window_start_60d,
+        window_end - interval '90 days' as window_start_90d
+    from (
+        select
+            reference_date,
+            reference_date = {{ as_of_date() }} as is_current,
+            {{ utc_day_start('reference_date + 1') }} as window_end
+        from (values ({{ as_of_date() }}), ({{ as_of_date() }} - 7)) as dates (reference_date)
+    ) as bounds
 ),
 
 sessions as not materialized (
@@ -83,36 +95,36 @@ session_windows as (
         dates.reference_date,
         count(*) filter (
             where sessions.is_completed
-            and sessions.scheduled_at >= dates.window_end - interval '30 days'
+            and sessions.scheduled_at >= dates.window_start_30d
             and sessions.scheduled_at < dates.window_end
         ) as completed_sessions_30d,
         count(*) filter (
             where sessions.is_completed
-            and sessions.scheduled_at >= dates.window_end - interval '60 days'
-            and sessions.scheduled_at < dates.window_end - interval '30 days'
+            and sessions.scheduled_at >= dates.window_start_60d
+            and sessions.scheduled_at < dates.window_start_30d
         ) as completed_sessions_prev_30d,
         count(sessions.rating) filter (
-            where sessions.scheduled_at >= dates.window_end - interval '30 days'
+            where sessions.scheduled_at >= dates.window_start_30d
             and sessions.scheduled_at < dates.window_end
         ) as rated_sessions_30d,
         avg(sessions.rating) filter (
-            where sessions.scheduled_at >= dates.window_end - interval '30 days'
+            where sessions.scheduled_at >= dates.window_start_30d
             and sessions.scheduled_at < dates.window_end
         ) as avg_rating_30d,
         count(*) filter (
             where (sessions.is_customer_cancellation or sessions.is_customer_no_show)
-            and sessions.scheduled_at >= dates.window_end - interval '30 days'
+            and sessions.scheduled_at >= dates.window_start_30d
             and sessions.scheduled_at < dates.window_end
         ) as customer_cancellations_30d,
         count(*) filter (
             where (sessions.is_tutor_cancellation or sessions.is_tutor_no_show)
-            and sessions.scheduled_at >= dates.window_end - interval '30 days'
+            and sessions.scheduled_at >= dates.window_start_30d
             and sessions.scheduled_at < dates.window_end
         ) as tutor_failures_30d,
         count(*) filter (where sessions.is_completed) as completed_sessions_90d,
         -- booked by the end of the reference date for that day or later, not cancelled by then
         count(*) filter (
-            where sessions.scheduled_at >= dates.window_end - interval '1 day'
+            where sessions.scheduled_at >= dates.window_start_1d
             and sessions.created_at < dates.window_end
             and not (
                 sessions.session_status = 'cancelled' and sessions.updated_at < dates.window_end
@@ -120,7 +132,7 @@ session_windows as (
         ) as sessions_booked_ahead
     from sessions
     inner join reference_dates as dates
-        on sessions.scheduled_at >= dates.window_end - interval '90 days'
+        on sessions.scheduled_at >= dates.window_start_90d
     group by sessions.customer_id, dates.reference_date
 ),
 
@@ -150,7 +162,7 @@ completed_sequence as (
         ) as previous_tutor_id
     from sessions
     inner join reference_dates as dates
-        on sessions.scheduled_at >= dates.window_end - interval '90 days'
+        on sessions.scheduled_at >= dates.window_start_90d
         and sessions.scheduled_at < dates.window_end
     where sessions.is_completed
 ),
@@ -175,7 +187,7 @@ call_windows as (
         ) as cancellation_requests_30d
     from calls
     inner join reference_dates as dates
-        on calls.called_at >= dates.window_end - interval '30 days'
+        on calls.called_at >= dates.window_start_30d
         and calls.called_at < dates.window_end
     group by calls.customer_id, dates.reference_date
 ),

@@ -1,4 +1,5 @@
-"""Every data_checks suite as a Dagster asset check on its asset (one factory, no copies).
+"""Every data_checks suite as a Dagster asset check on its asset (one factory, no copies); the
+blocking suites of the raw tables share steps (see `build_quality_checks`).
 
 `error` suites are `blocking=True` and fail with ERROR severity, so in a run that also builds
 downstream assets (e.g. raw/sessions -> dbt models) those are skipped and keep their last good
@@ -16,7 +17,7 @@ other run, and the `trends` suites, go through GX, which renders Data Docs.
 
 # No `from __future__ import annotations`: Dagster reads the context/resource annotations.
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
@@ -26,7 +27,8 @@ from data_checks.integrity import References
 from data_checks.report import markdown, samples, summary
 from data_checks.suite_types import LoadRun, Severity
 from orchestration.defs.resources import WarehouseResource
-from orchestration.lib.ingest.tables import step_tags
+from orchestration.lib.ingest.tables import BY_NAME as TABLES_BY_NAME
+from orchestration.lib.ingest.tables import PRIORITY_TAG, step_tags
 
 ENGINE_TAG = "opsdash/check_engine"
 SEVERITY = {Severity.ERROR: dg.AssetCheckSeverity.ERROR, Severity.WARN: dg.AssetCheckSeverity.WARN}
@@ -81,8 +83,12 @@ def check_metadata(result: CheckResult) -> dict[str, dg.MetadataValue]:
     return meta
 
 
-def to_check_result(result: CheckResult) -> dg.AssetCheckResult:
+def to_check_result(
+    result: CheckResult, asset_key: dg.AssetKey | None = None, check_name: str | None = None
+) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
+        asset_key=asset_key,
+        check_name=check_name,
         passed=result.success,
         severity=SEVERITY[result.severity],
         description=summary(result)[:2000],
@@ -110,33 +116,86 @@ def referenced_assets(suite: Suite) -> list[dg.AssetKey]:
     return [dg.AssetKey(list(t)) for t in sorted(targets)]
 
 
-def build_quality_check(suite: Suite) -> dg.AssetChecksDefinition:
+def _evaluate(
+    context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, suite: Suite
+) -> dg.AssetCheckResult:
     asset_key = dg.AssetKey(list(suite.asset))
+    run_id = context.run.run_id
+    facts = None
+    if isinstance(suite.window, LoadRun):
+        facts = load_facts(context.instance, asset_key, run_id)
+    engine = context.run.tags.get(ENGINE_TAG, "gx")
+    run = run_check(warehouse.resolved_url(), suite, run_id=run_id, facts=facts, engine=engine)
+    return to_check_result(run.result, asset_key, suite.check)
 
-    @dg.asset_check(
-        asset=asset_key,
-        name=suite.check,
+
+def check_spec(suite: Suite) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        suite.check,
+        asset=dg.AssetKey(list(suite.asset)),
         blocking=suite.blocking,
         additional_deps=referenced_assets(suite),
         description=describe(suite),
         metadata={"suite": suite.name, "severity": str(suite.severity)},
-        op_tags=step_tags(suite.asset[1], check=True) if suite.asset[0] == "raw" else None,
     )
-    def _check(
+
+
+def build_quality_checks(name: str, suites: Sequence[Suite]) -> dg.AssetChecksDefinition:
+    """One step evaluating `suites` (those the run selects), each reported as its own check.
+
+    The blocking suites of a table share a step, and those of the five dimension tables one
+    step for all: each step of the first build costs ~3 s to start beside the loads, and the
+    sessions' check waits for every dimension's checks (its references must hold first); as
+    fourteen one-second steps they held it 30 s at S10. A suite that raises does not stop the
+    others: their verdicts are reported, then the step fails."""
+    tables = {s.asset[1] for s in suites if s.asset[0] == "raw"}
+    priorities = [step_tags(t, check=True) for t in sorted(tables)]
+    tags = min(priorities, key=lambda t: int(t[PRIORITY_TAG])) if priorities else None
+
+    @dg.multi_asset_check(
+        name=name,
+        specs=[check_spec(s) for s in suites],
+        can_subset=True,
+        op_tags=tags,
+    )
+    def _checks(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-    ) -> dg.AssetCheckResult:
-        run_id = context.run.run_id
-        facts = None
-        if isinstance(suite.window, LoadRun):
-            facts = load_facts(context.instance, asset_key, run_id)
-        engine = context.run.tags.get(ENGINE_TAG, "gx")
-        run = run_check(warehouse.resolved_url(), suite, run_id=run_id, facts=facts, engine=engine)
-        return to_check_result(run.result)
+    ) -> Iterator[dg.AssetCheckResult]:
+        selected = context.selected_asset_check_keys
+        errors: list[BaseException] = []
+        for suite in suites:
+            if dg.AssetCheckKey(dg.AssetKey(list(suite.asset)), suite.check) not in selected:
+                continue
+            try:
+                yield _evaluate(context, warehouse, suite)
+            except Exception as exc:  # re-raised below, after the others
+                context.log.error(f"{suite.name} could not be evaluated: {exc!r}")
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
-    return _check
+    return _checks
 
 
-QUALITY_CHECKS: list[dg.AssetChecksDefinition] = [build_quality_check(s) for s in SUITES]
+def _groups() -> list[tuple[str, list[Suite]]]:
+    """The blocking suites of the raw tables by step (the dimensions together, each history
+    table apart); every other suite (the `trends` warnings, GX's) is a step of its own."""
+    groups: dict[str, list[Suite]] = {}
+    for suite in SUITES:
+        if suite.blocking and suite.asset[0] == "raw":
+            spec = TABLES_BY_NAME[suite.asset[1]]
+            name = (
+                "raw__dimension_checks" if spec.cadence == "hourly" else f"raw__{spec.name}_checks"
+            )
+        else:
+            name = f"{'__'.join(suite.asset)}_{suite.check}"
+        groups.setdefault(name, []).append(suite)
+    return list(groups.items())
+
+
+QUALITY_CHECKS: list[dg.AssetChecksDefinition] = [
+    build_quality_checks(name, suites) for name, suites in _groups()
+]
 
 
 def warning_checks(tables: Iterable[str] | None = None) -> dg.AssetSelection:

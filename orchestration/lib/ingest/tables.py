@@ -45,8 +45,9 @@ then the dimensions - seconds each, and every history table's reference checks w
 (started last at S10, they held the sessions' check 31 s after its load ended) - then the
 session requests, which still end before the sessions."""
 DIMENSION_CHECK_PRIORITY = 0
-"""The dimensions' own checks come after every load: ten steps of about a second each, but ~5 s
-apiece to start beside two loads, which at S10 kept the session requests waiting 45 s."""
+"""The dimensions' own checks (one step for the five tables) come after every load: a step takes
+~3-5 s to start beside two loads, which at S10, as ten steps, kept the session requests waiting
+45 s; the history tables' checks need the session requests loaded anyway."""
 
 
 def step_tags(table: str, check: bool = False) -> dict[str, str]:
