@@ -12,9 +12,11 @@ from datetime import timedelta
 import dagster as dg
 
 from orchestration.defs.churn.schedules import score_churn_job, train_churn_job
+from orchestration.lib.sensors import already_followed
 
 CHURN_MODEL = dg.AssetKey(["ml", "churn_model"])
 CHURN_MONITORING = dg.AssetKey(["ml", "churn_monitoring"])
+CHURN_SCORES = dg.AssetKey(["ml", "churn_scores"])
 RETRAIN_COOLDOWN = timedelta(days=3)
 
 
@@ -48,6 +50,10 @@ def score_churn_after_promotion(
     version = promoted_version(asset_event)
     if version is None:
         return dg.SkipReason("the new churn model version is not champion; scores unchanged")
+    # the run that promoted it may have scored with it already (`opsdash up`'s first build)
+    done = already_followed(context, asset_event, CHURN_SCORES)
+    if done is not None:
+        return done
     return dg.RunRequest(run_key=f"churn_champion_{version}_{asset_event.run_id}")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dagster as dg
 
 from orchestration.defs.recommendations.assets import RECOMMENDATIONS
+from orchestration.lib.sensors import already_followed
 
 CHURN_SCORES = dg.AssetKey(["ml", "churn_scores"])
 TUTOR_PERFORMANCE = dg.AssetKey(["marts", "tutor_performance"])
@@ -19,7 +20,13 @@ generate_recommendations_job = dg.define_asset_job(
 )
 
 
-def _run_after(asset_event: dg.EventLogEntry) -> dg.RunRequest:
+def _run_after(
+    context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry
+) -> dg.RunRequest | dg.SkipReason:
+    """A pass unless one already ran after the event (in its run, e.g. the first build)."""
+    done = already_followed(context, asset_event, RECOMMENDATIONS)
+    if done is not None:
+        return done
     return dg.RunRequest(run_key=f"recommendations_after_{asset_event.run_id}")
 
 
@@ -33,8 +40,8 @@ def _run_after(asset_event: dg.EventLogEntry) -> dg.RunRequest:
 )
 def recommendations_after_churn_scores(
     context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry
-) -> dg.RunRequest:
-    return _run_after(asset_event)
+) -> dg.RunRequest | dg.SkipReason:
+    return _run_after(context, asset_event)
 
 
 @dg.asset_sensor(
@@ -50,5 +57,5 @@ def recommendations_after_churn_scores(
 )
 def recommendations_after_marts(
     context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry
-) -> dg.RunRequest:
-    return _run_after(asset_event)
+) -> dg.RunRequest | dg.SkipReason:
+    return _run_after(context, asset_event)
