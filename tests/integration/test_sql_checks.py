@@ -187,6 +187,8 @@ def test_sessions_valid_batch_same_verdicts(wh: str, tmp_path: Path, case: str) 
     gx, compiled = both(wh, "raw_sessions__valid_batch", tmp_path)
     assert_same(gx, compiled)
     assert gx.success is (case == "good" or "newer than" in case or "not completed" in case)
+    two_versions = "one id, two created_at" in case
+    assert verdicts(gx)["id unique across loads (one created_at per id)"] is not two_versions
 
 
 @pytest.mark.parametrize("case", list(REQUEST_BATCHES))
