@@ -22,8 +22,6 @@ import dagster as dg
 from orchestration.defs.quality.checks import ENGINE_TAG, warning_checks
 from orchestration.defs.transform.assets import HEAVY_CHECKS
 
-PRELOAD = ["orchestration.definitions", "orchestration.lib.step_preload"]
-
 first_build_job = dg.define_asset_job(
     "first_build",
     selection=dg.AssetSelection.all() - warning_checks() - dg.AssetSelection.checks(*HEAVY_CHECKS),
@@ -31,13 +29,8 @@ first_build_job = dg.define_asset_job(
     # otherwise). One step more than cores: the support-calls backfill mostly waits on the
     # API's rate limit, so the history tables load beside it and beside each other; which
     # step starts first is the ingestion's step priority (orchestration/lib/ingest/tables.py).
-    # The forkserver also preloads the libraries the steps would each import
-    # (orchestration/lib/step_preload.py).
     executor_def=dg.multiprocess_executor.configured(
-        {
-            "start_method": {"forkserver": {"preload_modules": PRELOAD}},
-            "max_concurrent": (os.cpu_count() or 1) + 1,
-        }
+        {"start_method": {"forkserver": {}}, "max_concurrent": (os.cpu_count() or 1) + 1}
     ),
     run_tags={ENGINE_TAG: "sql"},
     description="Materialize every asset once (ingest -> blocking checks -> dbt with its light "
